@@ -1,0 +1,128 @@
+// Package sandbox starts and describes the private MariaDB primary + replica pair that tests and
+// the demo run against. The pair itself is managed by scripts/sandbox.sh (which also installs
+// mariadb-server when it is missing); this package runs that script and reads the settings it
+// writes, so that `go test ./...` works on a fresh machine without a separate setup step.
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Server is one MariaDB server of the pair.
+type Server struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+}
+
+// Addr is host:port.
+func (s Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// DSN is a go-sql-driver/mysql DSN for database db (may be empty), with params appended
+// (e.g. "multiStatements=true").
+func (s Server) DSN(db string, params ...string) string {
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s", s.User, s.Password, s.Addr(), db)
+	p := append([]string{"parseTime=true"}, params...)
+	return dsn + "?" + strings.Join(p, "&")
+}
+
+// Env is the running pair.
+type Env struct {
+	Dir     string
+	Primary Server
+	Replica Server
+}
+
+// ErrNoScript means the sandbox script could not be found from the working directory.
+var ErrNoScript = errors.New("sandbox: scripts/sandbox.sh not found (set GG_SANDBOX_SCRIPT)")
+
+// Dir is the sandbox data directory: $GG_SANDBOX_DIR or the script's default.
+func Dir() string {
+	if d := os.Getenv("GG_SANDBOX_DIR"); d != "" {
+		return d
+	}
+	return "/tmp/ghostgate-sandbox"
+}
+
+// Up starts the pair (idempotently) with scripts/sandbox.sh and returns its settings.
+// The script honours GG_SANDBOX_DIR and GG_SANDBOX_PORT from the environment.
+func Up(ctx context.Context) (Env, error) {
+	script, err := findScript()
+	if err != nil {
+		return Env{}, err
+	}
+	cmd := exec.CommandContext(ctx, "bash", script, "up")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return Env{}, fmt.Errorf("sandbox: %s up: %w\n%s", script, err, out)
+	}
+	return Load(filepath.Join(Dir(), "env"))
+}
+
+// Load reads the env file written by `scripts/sandbox.sh up`.
+func Load(path string) (Env, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Env{}, fmt.Errorf("sandbox: read settings: %w (is the sandbox up? run scripts/sandbox.sh up)", err)
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			kv[k] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Env{}, fmt.Errorf("sandbox: read settings: %w", err)
+	}
+	server := func(prefix string) (Server, error) {
+		port, err := strconv.Atoi(kv[prefix+"_PORT"])
+		if err != nil {
+			return Server{}, fmt.Errorf("sandbox: %s: bad %s_PORT %q", path, prefix, kv[prefix+"_PORT"])
+		}
+		return Server{Host: kv[prefix+"_HOST"], Port: port, User: kv["GG_USER"], Password: kv["GG_PASSWORD"]}, nil
+	}
+	p, err := server("GG_PRIMARY")
+	if err != nil {
+		return Env{}, err
+	}
+	r, err := server("GG_REPLICA")
+	if err != nil {
+		return Env{}, err
+	}
+	return Env{Dir: filepath.Dir(path), Primary: p, Replica: r}, nil
+}
+
+// findScript looks for scripts/sandbox.sh in $GG_SANDBOX_SCRIPT or in the working directory
+// and its parents (tests run in their package directory).
+func findScript() (string, error) {
+	if s := os.Getenv("GG_SANDBOX_SCRIPT"); s != "" {
+		return s, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		candidate := filepath.Join(dir, "scripts", "sandbox.sh")
+		if _, err := os.Stat(candidate); err == nil {
+			return candidate, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNoScript
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# sandbox.sh — a private MariaDB primary + replica pair on loopback, for tests and the demo.
+#
+#   scripts/sandbox.sh up       start (installing mariadb-server with apt if mariadbd is missing)
+#   scripts/sandbox.sh down     stop the two servers this script started (nothing else)
+#   scripts/sandbox.sh status   say whether they run
+#   scripts/sandbox.sh env      print the connection settings as shell assignments
+#   scripts/sandbox.sh destroy  stop and delete the data directory
+#
+# Settings (environment):
+#   GG_SANDBOX_DIR   data directory   (default: /tmp/ghostgate-sandbox)
+#   GG_SANDBOX_PORT  primary port; the replica listens on PORT+1 (default: 13306)
+#
+# The servers run with ROW binlogs, a full row image, log-slave-updates and classic
+# position-based replication, and have a user with every privilege gh-ost needs. `up` is
+# idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
+# second), a missing one is created. It writes $GG_SANDBOX_DIR/env, which tests and the demo read.
+set -euo pipefail
+
+DIR=${GG_SANDBOX_DIR:-/tmp/ghostgate-sandbox}
+PORT=${GG_SANDBOX_PORT:-13306}
+RPORT=$((PORT + 1))
+USER_NAME=ghostgate
+USER_PASS=ghostgate
+# Both servers run as the invoking user: as root mariadbd refuses to start without --user.
+RUN_AS=$(id -un)
+
+log() { printf 'sandbox: %s\n' "$*" >&2; }
+die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
+
+ensure_installed() {
+  if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then return; fi
+  command -v apt-get >/dev/null 2>&1 || die "mariadbd is not installed and apt-get is not available; install mariadb-server"
+  log "mariadbd not found: installing mariadb-server with apt-get (once)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  # policy-rc.d may deny starting the system service; we never use it anyway.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mariadb-server mariadb-client >&2
+}
+
+mariadbd_bin() { command -v mariadbd 2>/dev/null || echo /usr/sbin/mariadbd; }
+
+# node NAME -> sets node-specific variables
+node_vars() {
+  NAME=$1
+  if [ "$NAME" = primary ]; then NPORT=$PORT; SID=1; else NPORT=$RPORT; SID=2; fi
+  NDIR=$DIR/$NAME
+  SOCK=$NDIR/mysqld.sock
+  PIDF=$NDIR/mysqld.pid
+}
+
+client() { # client NAME [args...]: run SQL on a node as root over its socket
+  local name=$1; shift
+  node_vars "$name"
+  mariadb --no-defaults -uroot --socket="$SOCK" "$@"
+}
+
+alive() { # alive NAME: the server we started answers
+  node_vars "$1"
+  [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null &&
+    mariadb-admin --no-defaults -uroot --socket="$SOCK" ping >/dev/null 2>&1
+}
+
+init_node() {
+  node_vars "$1"
+  mkdir -p "$NDIR/data" "$NDIR/tmp"
+  # Each instance gets its own tmpdir: two install-db runs sharing /tmp collide on temporary
+  # table names ("Unknown table 'mysql.tmp_user_sys'").
+  mariadb-install-db --no-defaults --datadir="$NDIR/data" --user="$RUN_AS" \
+    --auth-root-authentication-method=socket --skip-test-db \
+    --tmpdir="$NDIR/tmp" >"$NDIR/install.log" 2>&1 || {
+      cat "$NDIR/install.log" >&2; die "mariadb-install-db failed for $NAME"; }
+}
+
+start_node() {
+  node_vars "$1"
+  "$(mariadbd_bin)" --no-defaults --user="$RUN_AS" --datadir="$NDIR/data" --tmpdir="$NDIR/tmp" \
+    --port="$NPORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PIDF" \
+    --log-error="$NDIR/error.log" --server-id="$SID" \
+    --log-bin="$NDIR/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --log-slave-updates \
+    --relay-log="$NDIR/data/relay" --report-host=127.0.0.1 --report-port="$NPORT" \
+    --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --performance-schema=OFF --skip-log-bin-trust-function-creators >/dev/null 2>&1 9>&- &
+  local i
+  for i in $(seq 1 300); do
+    if alive "$1"; then return; fi
+    sleep 0.1
+  done
+  tail -20 "$NDIR/error.log" >&2 || true
+  die "$NAME did not start on 127.0.0.1:$NPORT (log: $NDIR/error.log)"
+}
+
+stop_node() {
+  node_vars "$1"
+  [ -f "$PIDF" ] || return 0
+  local pid; pid=$(cat "$PIDF")
+  # Only a process whose command line names our data directory is ours to stop.
+  if kill -0 "$pid" 2>/dev/null && grep -qa -- "$NDIR/data" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid"
+    local i
+    for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  rm -f "$PIDF"
+}
+
+create_users() {
+  # Created on each node with sql_log_bin=0, before replication starts, so the replica never
+  # replays them. gh-ost needs SUPER/REPLICATION rights and ALL on the schemas it migrates.
+  local name
+  for name in primary replica; do
+    client "$name" <<SQL
+SET SESSION sql_log_bin = 0;
+CREATE USER IF NOT EXISTS '$USER_NAME'@'127.0.0.1' IDENTIFIED BY '$USER_PASS';
+CREATE USER IF NOT EXISTS '$USER_NAME'@'localhost' IDENTIFIED BY '$USER_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$USER_NAME'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO '$USER_NAME'@'localhost' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+  done
+}
+
+start_replication() {
+  local file pos
+  read -r file pos < <(client primary -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+  [ -n "$file" ] || die "primary has no binlog position"
+  client replica <<SQL
+STOP SLAVE;
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PORT, MASTER_USER='$USER_NAME',
+  MASTER_PASSWORD='$USER_PASS', MASTER_LOG_FILE='$file', MASTER_LOG_POS=$pos,
+  MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1;
+START SLAVE;
+SQL
+}
+
+wait_replication() {
+  local i io sql
+  for i in $(seq 1 100); do
+    read -r io sql < <(client replica -e "SHOW SLAVE STATUS\G" |
+      awk '/ Slave_IO_Running:/{io=$2} / Slave_SQL_Running:/{sql=$2} END{print io, sql}')
+    if [ "$io" = Yes ] && [ "$sql" = Yes ]; then return; fi
+    sleep 0.1
+  done
+  client replica -e "SHOW SLAVE STATUS\G" >&2 || true
+  die "replication did not start"
+}
+
+write_env() {
+  cat >"$DIR/env" <<ENV
+GG_PRIMARY_HOST=127.0.0.1
+GG_PRIMARY_PORT=$PORT
+GG_REPLICA_HOST=127.0.0.1
+GG_REPLICA_PORT=$RPORT
+GG_USER=$USER_NAME
+GG_PASSWORD=$USER_PASS
+GG_PRIMARY_DSN=$USER_NAME:$USER_PASS@tcp(127.0.0.1:$PORT)/
+GG_REPLICA_DSN=$USER_NAME:$USER_PASS@tcp(127.0.0.1:$RPORT)/
+ENV
+}
+
+cmd_up() {
+  ensure_installed
+  mkdir -p "$DIR"
+  local fresh=0
+  if [ ! -d "$DIR/primary/data/mysql" ] || [ ! -d "$DIR/replica/data/mysql" ] || [ ! -f "$DIR/.ready" ]; then
+    stop_node primary; stop_node replica
+    rm -rf "$DIR/primary" "$DIR/replica" "$DIR/.ready"
+    log "creating a new primary and replica in $DIR"
+    init_node primary & local p1=$!
+    init_node replica & local p2=$!
+    wait $p1; wait $p2
+    fresh=1
+  fi
+  alive primary || start_node primary
+  alive replica || start_node replica
+  if [ $fresh = 1 ]; then
+    create_users
+    start_replication
+    touch "$DIR/.ready"
+  fi
+  wait_replication
+  write_env
+  log "primary 127.0.0.1:$PORT, replica 127.0.0.1:$RPORT (user $USER_NAME/$USER_PASS); settings in $DIR/env"
+  log "connect: mariadb -h127.0.0.1 -P$PORT -u$USER_NAME -p$USER_PASS"
+}
+
+cmd_down() {
+  stop_node replica
+  stop_node primary
+  log "stopped (data kept in $DIR)"
+}
+
+cmd_status() {
+  local name rc=0
+  for name in primary replica; do
+    node_vars "$name"
+    if alive "$name"; then echo "$name: running on 127.0.0.1:$NPORT"; else echo "$name: stopped"; rc=3; fi
+  done
+  return $rc
+}
+
+main() {
+  local cmd=${1:-up}
+  mkdir -p "$DIR"
+  # One invocation at a time per data directory (go test runs packages in parallel).
+  exec 9>"$DIR.lock"
+  flock 9
+  case "$cmd" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) [ -f "$DIR/env" ] || die "no sandbox in $DIR: run '$0 up' first"; cat "$DIR/env" ;;
+    destroy) cmd_down; rm -rf "$DIR"; log "removed $DIR" ;;
+    -h|--help|help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$cmd' (up, down, status, env, destroy)" ;;
+  esac
+}
+
+main "$@"
