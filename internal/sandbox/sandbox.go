@@ -54,19 +54,30 @@ func Dir() string {
 	return "/tmp/ghostgate-sandbox"
 }
 
-// Up starts the pair (idempotently) with scripts/sandbox.sh and returns its settings.
+// Up starts the default pair (idempotently) with scripts/sandbox.sh and returns its settings.
 // The script honours GG_SANDBOX_DIR and GG_SANDBOX_PORT from the environment.
 func Up(ctx context.Context) (Env, error) {
+	return UpAt(ctx, Dir(), 0)
+}
+
+// UpAt starts a pair in dir with its primary on port (0: the script's default) and the replica
+// on port+1. Tests that break replication on purpose use their own pair so that they cannot
+// disturb tests running in parallel against the default one.
+func UpAt(ctx context.Context, dir string, port int) (Env, error) {
 	script, err := findScript()
 	if err != nil {
 		return Env{}, err
 	}
 	cmd := exec.CommandContext(ctx, "bash", script, "up")
+	cmd.Env = append(os.Environ(), "GG_SANDBOX_DIR="+dir)
+	if port != 0 {
+		cmd.Env = append(cmd.Env, "GG_SANDBOX_PORT="+strconv.Itoa(port))
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return Env{}, fmt.Errorf("sandbox: %s up: %w\n%s", script, err, out)
 	}
-	return Load(filepath.Join(Dir(), "env"))
+	return Load(filepath.Join(dir, "env"))
 }
 
 // Load reads the env file written by `scripts/sandbox.sh up`.

@@ -40,6 +40,31 @@ func Env(t testing.TB) sandbox.Env {
 	return upEnv
 }
 
+var (
+	isoMu   sync.Mutex
+	isoEnvs = map[string]sandbox.Env{}
+)
+
+// Isolated starts (once per process) a separate pair named name, with its primary on port and
+// its replica on port+1, for tests that stop replication or otherwise disturb the servers. Its
+// data lives beside the default sandbox's.
+func Isolated(t testing.TB, name string, port int) sandbox.Env {
+	t.Helper()
+	isoMu.Lock()
+	defer isoMu.Unlock()
+	if env, ok := isoEnvs[name]; ok {
+		return env
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	env, err := sandbox.UpAt(ctx, sandbox.Dir()+"-"+name, port)
+	if err != nil {
+		t.Fatalf("isolated sandbox %s unavailable: %v", name, err)
+	}
+	isoEnvs[name] = env
+	return env
+}
+
 // DB is a private database on the sandbox.
 type DB struct {
 	Env     sandbox.Env
@@ -54,7 +79,12 @@ var unsafe = regexp.MustCompile(`[^a-z0-9_]+`)
 // it, and drops it (on the primary, so the drop replicates) when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
-	env := Env(t)
+	return NewOn(t, Env(t))
+}
+
+// NewOn is New on a given pair (see Isolated).
+func NewOn(t testing.TB, env sandbox.Env) *DB {
+	t.Helper()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	base := unsafe.ReplaceAllString(strings.ToLower(t.Name()), "_")

@@ -1,0 +1,129 @@
+// Package migration holds the vocabulary every part of ghostgate shares about one migration: its
+// lifecycle status, the legal transitions between statuses, and the progress event that engines
+// emit and the store, metrics, API and front doors consume. It has no dependencies of ours so that
+// any package (and services, through the wire types) can import it.
+package migration
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is the lifecycle of one migration, persisted as a string so that a restarted controller,
+// the TUI and services all read the same truth.
+type Status string
+
+// The lifecycle: queued → planning → running → ready → cutting_over → complete, with failed and
+// cancelled as ends. Throttling is a property of a running migration (Progress.Throttled), not a
+// status of its own.
+const (
+	StatusQueued      Status = "queued"
+	StatusPlanning    Status = "planning"
+	StatusRunning     Status = "running"
+	StatusReady       Status = "ready" // copy done, waiting at the cut-over gate
+	StatusCuttingOver Status = "cutting_over"
+	StatusComplete    Status = "complete"
+	StatusFailed      Status = "failed"
+	StatusCancelled   Status = "cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusQueued, StatusPlanning, StatusRunning, StatusReady, StatusCuttingOver, StatusComplete, StatusFailed, StatusCancelled}
+
+// Terminal reports whether s is an end state.
+func (s Status) Terminal() bool {
+	return s == StatusComplete || s == StatusFailed || s == StatusCancelled
+}
+
+// Active reports whether a migration in status s holds its table (at most one active per table).
+func (s Status) Active() bool { return !s.Terminal() }
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, k := range Statuses {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// next lists the statuses each status may move to. Any active status may fail or be cancelled.
+var next = map[Status][]Status{
+	StatusQueued:      {StatusPlanning},
+	StatusPlanning:    {StatusRunning},
+	StatusRunning:     {StatusReady, StatusComplete}, // native engines complete without a gate
+	StatusReady:       {StatusCuttingOver, StatusRunning},
+	StatusCuttingOver: {StatusComplete, StatusReady}, // a failed rename attempt returns to the gate
+}
+
+// TransitionError says why a status change is not allowed.
+type TransitionError struct {
+	From, To Status
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("migration: cannot move from %q to %q", e.From, e.To)
+}
+
+// CheckTransition returns nil when from → to is a legal move, a *TransitionError otherwise.
+func CheckTransition(from, to Status) error {
+	if !from.Valid() || !to.Valid() || from.Terminal() {
+		return &TransitionError{From: from, To: to}
+	}
+	if to == StatusFailed || to == StatusCancelled {
+		return nil
+	}
+	for _, s := range next[from] {
+		if s == to {
+			return nil
+		}
+	}
+	return &TransitionError{From: from, To: to}
+}
+
+// Phase is what an engine is doing right now, finer than Status.
+type Phase string
+
+// Engine phases.
+const (
+	PhaseStarting   Phase = "starting"
+	PhaseWaiting    Phase = "waiting" // native: waiting for a metadata lock or a throttle to lift
+	PhaseAltering   Phase = "altering"
+	PhaseCopying    Phase = "copying"
+	PhasePostponing Phase = "postponing" // gh-ost: copy done, applying binlog, waiting for the gate
+	PhaseCutOver    Phase = "cut_over"
+	PhaseCleanup    Phase = "cleanup"
+	PhaseDone       Phase = "done"
+)
+
+// Progress is one progress event of a running migration. Engines emit it about once a second;
+// every field is a plain value so that it serializes to JSON for the store, API and JSON output.
+type Progress struct {
+	Time           time.Time     `json:"time"`
+	Phase          Phase         `json:"phase"`
+	RowsCopied     int64         `json:"rows_copied"`
+	RowsEstimated  int64         `json:"rows_estimated"`
+	RowsPerSecond  float64       `json:"rows_per_second"`
+	Ratio          float64       `json:"ratio"` // 0..1, never above 1
+	ETA            time.Duration `json:"eta_ns"`
+	BacklogEvents  int64         `json:"backlog_events"` // binlog events not yet applied to the ghost table
+	ReplicaLag     time.Duration `json:"replica_lag_ns"`
+	Throttled      bool          `json:"throttled"`
+	ThrottleReason string        `json:"throttle_reason,omitempty"`
+	Message        string        `json:"message,omitempty"`
+}
+
+// ClampRatio returns copied/estimated in [0, 1]. Statistics-based estimates can be far below the
+// real row count right after a bulk load (gh-ost printed "Copy: 2434000/650557 374%"): progress must
+// never claim more than 100%, and an unknown estimate means 0, not a division by zero.
+func ClampRatio(copied, estimated int64) float64 {
+	if estimated <= 0 || copied <= 0 {
+		return 0
+	}
+	r := float64(copied) / float64(estimated)
+	if r > 1 {
+		return 1
+	}
+	return r
+}
