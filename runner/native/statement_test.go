@@ -1,0 +1,55 @@
+package native
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseStatement(t *testing.T) {
+	tests := []struct {
+		sql     string
+		want    statement
+		wantErr error
+	}{
+		{sql: "ALTER TABLE `shop`.`orders` ADD COLUMN `note` TEXT, ALGORITHM=INSTANT, LOCK=NONE",
+			want: statement{Schema: "shop", Table: "orders", Algorithm: AlgorithmInstant}},
+		{sql: "alter table t add index i (c), algorithm = nocopy, lock = none;",
+			want: statement{Table: "t", Algorithm: AlgorithmNoCopy}},
+		{sql: "ALTER ONLINE TABLE `we``ird` ENGINE=InnoDB, ALGORITHM INPLACE, LOCK=NONE",
+			want: statement{Table: "we`ird", Algorithm: AlgorithmInplace}},
+		{sql: "/* planned */ ALTER TABLE t MODIFY c INT NULL -- why\n, ALGORITHM=INPLACE",
+			want: statement{Table: "t", Algorithm: AlgorithmInplace}},
+		{sql: "CREATE INDEX i ON db.t (c) ALGORITHM=NOCOPY LOCK=NONE",
+			want: statement{Schema: "db", Table: "t", Algorithm: AlgorithmNoCopy}},
+		{sql: "CREATE UNIQUE INDEX IF NOT EXISTS i ON t (c) ALGORITHM=INPLACE",
+			want: statement{Table: "t", Algorithm: AlgorithmInplace}},
+		{sql: "DROP INDEX i ON t ALGORITHM=INSTANT", want: statement{Table: "t", Algorithm: AlgorithmInstant}},
+		{sql: "ALTER TABLE t ADD COLUMN c INT", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD COLUMN c INT COMMENT 'ALGORITHM=INSTANT'", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD COLUMN c INT COMMENT 'it''s ALGORITHM=INSTANT'", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD COLUMN c INT /* ALGORITHM=INSTANT */", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD COLUMN `algorithm` INT", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t MODIFY c BIGINT, ALGORITHM=COPY", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t MODIFY c BIGINT, ALGORITHM=DEFAULT", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD c INT, ALGORITHM=INSTANT, ALGORITHM=INPLACE", wantErr: ErrNoAlgorithm},
+		{sql: "ALTER TABLE t ADD c INT, ALGORITHM=INSTANT; DROP TABLE t", wantErr: ErrStatement},
+		{sql: "ALTER TABLE t ADD c INT /*!50000 , ALGORITHM=COPY */, ALGORITHM=INSTANT", wantErr: ErrStatement},
+		{sql: "ALTER TABLE t ADD c INT COMMENT 'x, ALGORITHM=INSTANT", wantErr: ErrStatement},
+		{sql: "DROP TABLE t", wantErr: ErrStatement},
+		{sql: "UPDATE t SET a = 1, ALGORITHM=INSTANT", wantErr: ErrStatement},
+		{sql: "", wantErr: ErrStatement},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sql, func(t *testing.T) {
+			got, err := parseStatement(tt.sql)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
