@@ -149,6 +149,7 @@ wait_replication() {
 }
 
 write_env() {
+  # Shell-quoted: `eval "$(scripts/sandbox.sh env | sed 's/^/export /')"` must work.
   cat >"$DIR/env" <<ENV
 GG_PRIMARY_HOST=127.0.0.1
 GG_PRIMARY_PORT=$PORT
@@ -156,8 +157,8 @@ GG_REPLICA_HOST=127.0.0.1
 GG_REPLICA_PORT=$RPORT
 GG_USER=$USER_NAME
 GG_PASSWORD=$USER_PASS
-GG_PRIMARY_DSN=$USER_NAME:$USER_PASS@tcp(127.0.0.1:$PORT)/
-GG_REPLICA_DSN=$USER_NAME:$USER_PASS@tcp(127.0.0.1:$RPORT)/
+GG_PRIMARY_DSN='$USER_NAME:$USER_PASS@tcp(127.0.0.1:$PORT)/'
+GG_REPLICA_DSN='$USER_NAME:$USER_PASS@tcp(127.0.0.1:$RPORT)/'
 ENV
 }
 

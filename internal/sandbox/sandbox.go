@@ -91,7 +91,7 @@ func Load(path string) (Env, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			kv[k] = v
+			kv[k] = strings.Trim(v, "'")
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/pflag"
+)
+
+// Environment variables read for connections. Passwords are never required on the command line
+// (where `ps` and shell history would show them).
+const (
+	EnvDSN          = "GHOSTGATE_DSN"
+	EnvPassword     = "GHOSTGATE_PASSWORD"
+	EnvPasswordFile = "GHOSTGATE_PASSWORD_FILE"
+)
+
+// ConnOptions says how to reach the primary.
+type ConnOptions struct {
+	DSN          string
+	Host         string
+	Port         int
+	User         string
+	Database     string
+	PasswordFile string
+}
+
+func (o *ConnOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.DSN, "dsn", "", "Go MySQL DSN of the primary, e.g. 'user@tcp(127.0.0.1:3306)/shop' (or $"+EnvDSN+"); the password comes from $"+EnvPassword+" or --password-file when the DSN has none")
+	fs.StringVarP(&o.Host, "host", "H", "127.0.0.1", "primary host")
+	fs.IntVarP(&o.Port, "port", "P", 3306, "primary port")
+	fs.StringVarP(&o.User, "user", "u", "root", "user")
+	fs.StringVarP(&o.Database, "database", "d", "", "default database for unqualified table names")
+	fs.StringVar(&o.PasswordFile, "password-file", "", "file whose first line is the password (or $"+EnvPasswordFile+"; else $"+EnvPassword+")")
+}
+
+// config builds the driver config: --dsn / $GHOSTGATE_DSN wins over host/port/user; the password
+// comes from the DSN, --password-file, $GHOSTGATE_PASSWORD_FILE or $GHOSTGATE_PASSWORD, in that order.
+func (o *ConnOptions) config() (*mysql.Config, error) {
+	dsn := o.DSN
+	if dsn == "" {
+		dsn = os.Getenv(EnvDSN)
+	}
+	var cfg *mysql.Config
+	if dsn != "" {
+		c, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, usageErrorf("--dsn: %v", err)
+		}
+		cfg = c
+		if o.Database != "" {
+			cfg.DBName = o.Database
+		}
+	} else {
+		if o.Port <= 0 || o.Port > 65535 {
+			return nil, usageErrorf("--port %d: must be 1-65535", o.Port)
+		}
+		cfg = mysql.NewConfig()
+		cfg.Net = "tcp"
+		cfg.Addr = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+		cfg.User = o.User
+		cfg.DBName = o.Database
+	}
+	if cfg.Passwd == "" {
+		pw, err := o.password()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Passwd = pw
+	}
+	cfg.ParseTime = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return cfg, nil
+}
+
+func (o *ConnOptions) password() (string, error) {
+	file := o.PasswordFile
+	if file == "" {
+		file = os.Getenv(EnvPasswordFile)
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	return os.Getenv(EnvPassword), nil
+}
+
+// open connects and pings, with an error that names the server.
+func (o *ConnOptions) open(ctx context.Context) (*sql.DB, *mysql.Config, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect %s: %w", cfg.Addr, err)
+	}
+	db := sql.OpenDB(conn)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, nil, ErrCancelled
+		}
+		return nil, nil, fmt.Errorf("connect to %s as %s: %w", cfg.Addr, cfg.User, err)
+	}
+	return db, cfg, nil
+}

@@ -1,0 +1,78 @@
+// Package cli holds the commands of `migrate`, ghostgate's command line: flag parsing, output
+// formats and the mapping of errors to exit codes. The logic lives in the library packages
+// (planner, runner, …); this package wires them to flags so that `cmd/migrate` stays a one-liner
+// and every command is testable in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// IO is where a command reads and writes. Tests pass buffers.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// InTTY and OutTTY say whether stdin/stdout are terminals: prompts and the TUI need one,
+	// CI has none.
+	InTTY, OutTTY bool
+}
+
+// SystemIO is the process's stdin, stdout and stderr.
+func SystemIO() IO {
+	return IO{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		InTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		OutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+	}
+}
+
+// NewRootCmd builds the `migrate` command tree.
+func NewRootCmd(streams IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "migrate",
+		Short: "Online schema changes for MySQL and MariaDB, planned, throttled and gated",
+		Long: `migrate changes large, busy MySQL/MariaDB tables without locking them.
+
+It plans each change first: an INSTANT or INPLACE (LOCK=NONE) ALTER when the server can do it
+online (it asks the server, with a probe on an empty clone of the table), gh-ost otherwise, and
+never a blocking table copy. It lints the change for data loss and breakage before anything runs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+	root.AddCommand(newPlanCmd(streams, nil))
+	return root
+}
+
+// Execute runs the command line args and returns the exit code. Errors are printed here, once.
+func Execute(ctx context.Context, args []string, streams IO) int {
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrBlocked) {
+			err = fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
+		var usage *UsageError
+		switch {
+		case errors.As(err, &usage):
+			fmt.Fprintf(streams.ErrOut, "error: %v\n\n%s", err, cmd.UsageString())
+		case errors.Is(err, ErrBlocked):
+			// The findings were printed with the plan.
+		default:
+			fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+		}
+	}
+	return exitCode(err)
+}

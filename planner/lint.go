@@ -1,0 +1,270 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// Finding codes. Stable: CI configurations and the README refer to them.
+const (
+	CodeDropColumn        = "destructive_drop_column"
+	CodeDropIndex         = "destructive_drop_index"
+	CodeDropPrimaryKey    = "destructive_drop_primary_key"
+	CodeDropTable         = "destructive_drop_table"
+	CodeTruncateTable     = "destructive_truncate_table"
+	CodeRenameColumn      = "incompatible_rename_column"
+	CodeRenameTable       = "incompatible_rename_table"
+	CodeUniqueDuplicates  = "unique_duplicates"
+	CodeUniqueUnchecked   = "unique_unchecked"
+	CodeUniqueChecked     = "unique_no_duplicates"
+	CodeNotNull           = "not_null_change"
+	CodeNarrowingDataLoss = "narrowing_data_loss"
+	CodeNarrowing         = "narrowing_type"
+	CodeCharsetChange     = "charset_change"
+	CodeTypeChange        = "type_change"
+	CodeNoSharedKey       = "ghost_no_shared_key"
+	CodeForeignKeys       = "ghost_foreign_keys"
+	CodeTriggers          = "ghost_triggers"
+	CodeRebuildLag        = "inplace_rebuild_replica_lag"
+	CodeDisagreement      = "rules_probe_disagreement"
+	CodeProbeSkipped      = "probe_skipped"
+	CodeTableSize         = "table_size"
+	CodeOffline           = "offline_unchecked"
+)
+
+// facts are what the planner learned about the table beyond its definition. Offline, only fks is
+// known (from the CREATE TABLE text).
+type facts struct {
+	connected  bool
+	size       *Size
+	triggers   []string
+	fks        []foreignKey     // constraints in either direction
+	duplicates map[string]int64 // unique key name -> rows beyond the first of each duplicate group
+	misfits    map[string]int64 // column (current name) -> rows that would not fit the new definition
+}
+
+// clauseFindings are the findings that follow from the clauses alone and the data checks.
+func clauseFindings(old *table, specs []*ast.AlterTableSpec, an analysis, f facts) []Finding {
+	var out []Finding
+	for _, sp := range specs {
+		if absent(old, sp) {
+			continue // DROP … IF EXISTS of something that is not there does nothing
+		}
+		out = append(out, specFindings(sp)...)
+	}
+	for _, u := range an.uniques {
+		out = append(out, uniqueFinding(u, f))
+	}
+	for _, c := range an.changes {
+		out = append(out, changeFindings(c, f)...)
+	}
+	return out
+}
+
+func absent(old *table, sp *ast.AlterTableSpec) bool {
+	switch sp.Tp {
+	case ast.AlterTableDropColumn:
+		return old.column(sp.OldColumnName.Name.O) == nil
+	case ast.AlterTableDropIndex:
+		return old.index(sp.Name) == nil
+	}
+	return false
+}
+
+func specFindings(sp *ast.AlterTableSpec) []Finding {
+	switch sp.Tp {
+	case ast.AlterTableDropColumn:
+		return []Finding{{Code: CodeDropColumn, Severity: SeverityError, Override: FlagAllowDestructive,
+			Message: fmt.Sprintf("DROP COLUMN %s destroys its data; applications still reading it break", sp.OldColumnName.Name.O)}}
+	case ast.AlterTableDropIndex:
+		return []Finding{{Code: CodeDropIndex, Severity: SeverityWarning,
+			Message: fmt.Sprintf("DROP INDEX %s: queries using it slow down; a unique index also stops enforcing uniqueness", sp.Name)}}
+	case ast.AlterTableDropPrimaryKey:
+		return []Finding{{Code: CodeDropPrimaryKey, Severity: SeverityError, Override: FlagAllowDestructive,
+			Message: "DROP PRIMARY KEY removes the row identity (replication and gh-ost rely on it)"}}
+	case ast.AlterTableRenameColumn:
+		return []Finding{renameColumnFinding(sp.OldColumnName.Name.O, sp.NewColumnName.Name.O)}
+	case ast.AlterTableChangeColumn:
+		if from, to := sp.OldColumnName.Name.O, sp.NewColumns[0].Name.Name.O; !strings.EqualFold(from, to) {
+			return []Finding{renameColumnFinding(from, to)}
+		}
+	case ast.AlterTableOption:
+		for _, o := range sp.Options {
+			if o.Tp == ast.TableOptionCharset && o.UintValue == ast.TableOptionCharsetWithConvertTo {
+				return []Finding{{Code: CodeCharsetChange, Severity: SeverityWarning, Message: fmt.Sprintf(
+					"CONVERT TO CHARACTER SET %s rewrites every string column: characters the new set lacks are lost, and values that become equal under the new collation collide in unique keys (gh-ost's INSERT IGNORE drops the colliding rows silently)", o.StrValue)}}
+			}
+		}
+	}
+	return nil
+}
+
+func renameColumnFinding(from, to string) Finding {
+	return Finding{Code: CodeRenameColumn, Severity: SeverityError, Override: FlagAllowIncompatible,
+		Message: fmt.Sprintf("renaming column %s to %s breaks every query that uses the old name; deploy readers of both names first", from, to)}
+}
+
+func uniqueFinding(u uniqueAdd, f facts) Finding {
+	what := "UNIQUE KEY " + u.name
+	if u.primary {
+		what = "PRIMARY KEY"
+	}
+	n, counted := f.duplicates[u.name]
+	switch {
+	case counted && n > 0:
+		return Finding{Code: CodeUniqueDuplicates, Severity: SeverityError, Override: FlagAllowDataLoss, Message: fmt.Sprintf(
+			"adding %s over (%s): %d existing row(s) duplicate another; a native ALTER fails, gh-ost (INSERT IGNORE) silently drops them", what, strings.Join(u.cols, ", "), n)}
+	case counted:
+		return Finding{Code: CodeUniqueChecked, Severity: SeverityInfo, Message: fmt.Sprintf(
+			"adding %s: no duplicates in the existing rows (rows written before the cut-over are still checked by the server)", what)}
+	}
+	why := "not checked offline"
+	if f.connected {
+		why = "could not be counted (new column or expression key part)"
+	}
+	return Finding{Code: CodeUniqueUnchecked, Severity: SeverityWarning, Message: fmt.Sprintf(
+		"adding %s: duplicates %s; gh-ost (INSERT IGNORE) would silently drop duplicate rows", what, why)}
+}
+
+func changeFindings(c columnChange, f facts) []Finding {
+	var out []Finding
+	if n, ok := narrows(c); ok {
+		out = append(out, narrowingFinding(c, n, f))
+	} else if c.before.nullable && !c.after.nullable {
+		out = append(out, notNullFinding(c, f))
+	} else if typeClassChange(c) {
+		out = append(out, Finding{Code: CodeTypeChange, Severity: SeverityWarning, Message: fmt.Sprintf(
+			"%s changes type family (%s -> %s): values are converted, check that every one converts", c.before.name, typeString(c.before.ft), typeString(c.after.ft))})
+	}
+	if cs := charsetChange(c); cs != "" {
+		out = append(out, Finding{Code: CodeCharsetChange, Severity: SeverityWarning, Message: cs +
+			": characters the new set lacks are lost, and values that become equal collide in unique keys (gh-ost's INSERT IGNORE drops such rows silently)"})
+	}
+	return out
+}
+
+func narrowingFinding(c columnChange, n narrowing, f facts) Finding {
+	if bad, ok := f.misfits[c.before.name]; ok {
+		if bad > 0 {
+			return Finding{Code: CodeNarrowingDataLoss, Severity: SeverityError, Override: FlagAllowDataLoss, Message: fmt.Sprintf(
+				"narrowing %s: %d existing row(s) do not fit (or are NULL for a NOT NULL column); gh-ost would truncate or drop them", n.desc, bad)}
+		}
+		return Finding{Code: CodeNarrowing, Severity: SeverityWarning, Message: fmt.Sprintf(
+			"narrowing %s: every existing row fits; rows written during the migration are not checked", n.desc)}
+	}
+	why := "existing data not checked offline"
+	if f.connected {
+		why = "existing data cannot be checked for this type"
+	}
+	return Finding{Code: CodeNarrowing, Severity: SeverityWarning, Message: fmt.Sprintf(
+		"narrowing %s: %s; values that do not fit would be truncated by gh-ost", n.desc, why)}
+}
+
+func notNullFinding(c columnChange, f facts) Finding {
+	if bad, ok := f.misfits[c.before.name]; ok && bad > 0 {
+		return Finding{Code: CodeNarrowingDataLoss, Severity: SeverityError, Override: FlagAllowDataLoss, Message: fmt.Sprintf(
+			"%s becomes NOT NULL but %d row(s) hold NULL: the native ALTER fails, gh-ost would store the type's zero value", c.before.name, bad)}
+	}
+	return Finding{Code: CodeNotNull, Severity: SeverityInfo, Message: fmt.Sprintf(
+		"%s becomes NOT NULL (needs strict sql_mode to stay online; existing NULLs checked only when connected)", c.before.name)}
+}
+
+// ghostFindings are gh-ost v1.1.6's prerequisites, checked for ghost plans only.
+func ghostFindings(old, nw *table, f facts) []Finding {
+	var out []Finding
+	if _, ok := sharedKey(old, nw); !ok {
+		out = append(out, Finding{Code: CodeNoSharedKey, Severity: SeverityError, Message: "gh-ost needs a PRIMARY KEY or a UNIQUE key on NOT NULL columns that both the old and the new table have (same columns); there is none"})
+	}
+	fks := slices.Clone(f.fks)
+	for _, fk := range nw.fks {
+		if !slices.ContainsFunc(old.fks, func(o foreignKey) bool { return strings.EqualFold(o.name, fk.name) }) {
+			fks = append(fks, fk) // added by this ALTER
+		}
+	}
+	if len(fks) > 0 {
+		var names []string
+		for _, fk := range fks {
+			names = append(names, fmt.Sprintf("%s (%s -> %s)", fk.name, qualified(fk.schema, fk.table), qualified(fk.refSchema, fk.refTable)))
+		}
+		out = append(out, Finding{Code: CodeForeignKeys, Severity: SeverityError, Message: "gh-ost does not support foreign keys (in either direction): " + strings.Join(names, ", ")})
+	}
+	if len(f.triggers) > 0 {
+		out = append(out, Finding{Code: CodeTriggers, Severity: SeverityError, Message: "gh-ost v1.1.6 does not support tables with triggers: " + strings.Join(f.triggers, ", ")})
+	}
+	return out
+}
+
+// sizeFinding states the size and the estimate.
+func sizeFinding(s *Size, secs float64, strategy Strategy, alg Algorithm) Finding {
+	return Finding{Code: CodeTableSize, Severity: SeverityInfo, Message: fmt.Sprintf(
+		"%d rows (estimate), %s data, %s indexes; estimated %s for %s at %s",
+		s.Rows, humanBytes(s.DataBytes), humanBytes(s.IndexBytes), humanSeconds(secs), strategy, rateText(strategy, alg))}
+}
+
+// Assumed rates, measured on the development machine (ARCHITECTURE.md's anchors: a native table
+// copy of 4M rows took 8.0 s, gh-ost 1.1.6 with default settings 3.06x as long). An in-place index
+// build only reads and sorts one index, so it is taken as twice the copy rate. INSTANT changes
+// only metadata and are counted as 0.1 s. Real rates depend on row width, load and throttling.
+const (
+	rateRebuildRowsPerSec = 500_000
+	rateNoCopyRowsPerSec  = 1_000_000
+	rateGhostRowsPerSec   = 160_000
+	instantSeconds        = 0.1
+)
+
+func rowsPerSec(strategy Strategy, alg Algorithm) float64 {
+	switch {
+	case strategy == StrategyGhost:
+		return rateGhostRowsPerSec
+	case alg == AlgorithmNoCopy:
+		return rateNoCopyRowsPerSec
+	default:
+		return rateRebuildRowsPerSec
+	}
+}
+
+// estimate is the expected duration of the change on a table of s.
+func estimate(s *Size, strategy Strategy, alg Algorithm, rebuild bool) float64 {
+	if strategy == StrategyInstant {
+		return instantSeconds
+	}
+	if strategy == StrategyInplace && !rebuild && alg != AlgorithmNoCopy {
+		alg = AlgorithmNoCopy // MySQL's INPLACE without rebuild
+	}
+	return instantSeconds + float64(s.Rows)/rowsPerSec(strategy, alg)
+}
+
+func rateText(strategy Strategy, alg Algorithm) string {
+	if strategy == StrategyInstant {
+		return "metadata only"
+	}
+	return fmt.Sprintf("%.0fk rows/s", rowsPerSec(strategy, alg)/1000)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanSeconds(s float64) string {
+	switch {
+	case s < 1:
+		return "under a second"
+	case s < 120:
+		return fmt.Sprintf("%.0f s", s)
+	case s < 7200:
+		return fmt.Sprintf("%.0f min", s/60)
+	}
+	return fmt.Sprintf("%.1f h", s/3600)
+}

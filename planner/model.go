@@ -1,0 +1,408 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/types"
+)
+
+// table is what the planner knows of a table's shape: enough to classify clauses, compute the new
+// shape (for gh-ost's shared-key check) and name columns in data checks.
+type table struct {
+	schema, name     string
+	columns          []*column
+	indexes          []*index
+	fks              []foreignKey
+	engine           string
+	charset, collate string
+}
+
+type column struct {
+	name              string
+	ft                *types.FieldType
+	nullable          bool
+	autoInc           bool
+	generated, stored bool
+	charset, collate  string // effective, for string types
+}
+
+type index struct {
+	name            string
+	primary, unique bool
+	kind            string // "", "fulltext", "spatial"
+	cols            []string
+	prefix          []int // prefix length per column, 0 = whole column
+	expr            bool  // a functional key part: not usable as gh-ost's key, not countable
+}
+
+type foreignKey struct {
+	name                string
+	schema, table       string // the child (the table holding the constraint)
+	refSchema, refTable string // the parent
+}
+
+// tableFromCreate builds the model from a CREATE TABLE statement.
+func tableFromCreate(st *ast.CreateTableStmt, defSchema string) (*table, error) {
+	t := &table{schema: st.Table.Schema.O, name: st.Table.Name.O, engine: "InnoDB"}
+	if t.schema == "" {
+		t.schema = defSchema
+	}
+	t.setOptions(st.Options)
+	for _, cd := range st.Cols {
+		t.addColumn(cd)
+	}
+	for _, cons := range st.Constraints {
+		t.addConstraint(cons)
+	}
+	return t, nil
+}
+
+func (t *table) clone() *table {
+	c := *t
+	c.columns = make([]*column, len(t.columns))
+	for i, col := range t.columns {
+		cc := *col
+		c.columns[i] = &cc
+	}
+	c.indexes = make([]*index, len(t.indexes))
+	for i, ix := range t.indexes {
+		ci := *ix
+		ci.cols = slices.Clone(ix.cols)
+		ci.prefix = slices.Clone(ix.prefix)
+		c.indexes[i] = &ci
+	}
+	c.fks = slices.Clone(t.fks)
+	return &c
+}
+
+func (t *table) setOptions(opts []*ast.TableOption) {
+	for _, o := range opts {
+		switch o.Tp {
+		case ast.TableOptionEngine:
+			t.engine = o.StrValue
+		case ast.TableOptionCharset:
+			t.charset = strings.ToLower(o.StrValue)
+			if o.UintValue == ast.TableOptionCharsetWithConvertTo {
+				t.convertTo(t.charset, "")
+			}
+		case ast.TableOptionCollate:
+			t.collate = strings.ToLower(o.StrValue)
+		}
+	}
+}
+
+// convertTo is CONVERT TO CHARACTER SET: every string column takes the new charset.
+func (t *table) convertTo(cs, coll string) {
+	for _, c := range t.columns {
+		if isString(c.ft) {
+			c.charset, c.collate = cs, coll
+		}
+	}
+}
+
+func (t *table) column(name string) *column {
+	for _, c := range t.columns {
+		if strings.EqualFold(c.name, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+func (t *table) index(name string) *index {
+	for _, ix := range t.indexes {
+		if strings.EqualFold(ix.name, name) {
+			return ix
+		}
+	}
+	return nil
+}
+
+func (t *table) primary() *index {
+	for _, ix := range t.indexes {
+		if ix.primary {
+			return ix
+		}
+	}
+	return nil
+}
+
+// newColumn reads a column definition; charset defaults to the table's.
+func (t *table) newColumn(cd *ast.ColumnDef) *column {
+	c := &column{name: cd.Name.Name.O, ft: cd.Tp, nullable: true}
+	if cd.Tp != nil {
+		c.charset, c.collate = strings.ToLower(cd.Tp.GetCharset()), strings.ToLower(cd.Tp.GetCollate())
+		if mysql.HasNotNullFlag(cd.Tp.GetFlag()) {
+			c.nullable = false
+		}
+	}
+	for _, o := range cd.Options {
+		switch o.Tp {
+		case ast.ColumnOptionNotNull, ast.ColumnOptionPrimaryKey:
+			c.nullable = false
+		case ast.ColumnOptionNull:
+			c.nullable = true
+		case ast.ColumnOptionAutoIncrement:
+			c.autoInc = true
+		case ast.ColumnOptionGenerated:
+			c.generated, c.stored = true, o.Stored
+		case ast.ColumnOptionCollate:
+			c.collate = strings.ToLower(o.StrValue)
+		}
+	}
+	if c.ft != nil && isString(c.ft) && c.charset == "" {
+		c.charset = t.charset
+		if c.collate == "" {
+			c.collate = t.collate
+		}
+	}
+	return c
+}
+
+// addColumn appends a column and the keys its inline options declare.
+func (t *table) addColumn(cd *ast.ColumnDef) {
+	t.columns = append(t.columns, t.newColumn(cd))
+	t.inlineKeys(cd)
+}
+
+func (t *table) inlineKeys(cd *ast.ColumnDef) {
+	name := cd.Name.Name.O
+	for _, o := range cd.Options {
+		switch o.Tp {
+		case ast.ColumnOptionPrimaryKey:
+			t.indexes = append(t.indexes, &index{name: "PRIMARY", primary: true, unique: true, cols: []string{name}, prefix: []int{0}})
+		case ast.ColumnOptionUniqKey:
+			t.indexes = append(t.indexes, &index{name: name, unique: true, cols: []string{name}, prefix: []int{0}})
+		case ast.ColumnOptionReference:
+			t.fks = append(t.fks, t.foreignKey("", o.Refer))
+		}
+	}
+}
+
+func (t *table) foreignKey(name string, ref *ast.ReferenceDef) foreignKey {
+	fk := foreignKey{name: name, schema: t.schema, table: t.name, refSchema: ref.Table.Schema.O, refTable: ref.Table.Name.O}
+	if fk.refSchema == "" {
+		fk.refSchema = t.schema
+	}
+	return fk
+}
+
+// addConstraint adds a key or foreign key declared in CREATE TABLE or ALTER TABLE ADD.
+func (t *table) addConstraint(cons *ast.Constraint) {
+	switch cons.Tp {
+	case ast.ConstraintForeignKey:
+		t.fks = append(t.fks, t.foreignKey(cons.Name, cons.Refer))
+		return
+	case ast.ConstraintCheck:
+		return
+	}
+	ix := &index{name: cons.Name}
+	switch cons.Tp {
+	case ast.ConstraintPrimaryKey:
+		ix.name, ix.primary, ix.unique = "PRIMARY", true, true
+	case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex:
+		ix.unique = true
+	case ast.ConstraintFulltext:
+		ix.kind = "fulltext"
+	}
+	for _, k := range cons.Keys {
+		if k.Expr != nil {
+			ix.expr = true
+			continue
+		}
+		ix.cols = append(ix.cols, k.Column.Name.O)
+		ix.prefix = append(ix.prefix, max(k.Length, 0)) // the parser says -1 for "whole column"
+	}
+	if ix.name == "" && len(ix.cols) > 0 {
+		ix.name = ix.cols[0] // MySQL names an unnamed key after its first column
+	}
+	if ix.primary {
+		for _, c := range ix.cols {
+			if col := t.column(c); col != nil {
+				col.nullable = false
+			}
+		}
+	}
+	t.indexes = append(t.indexes, ix)
+}
+
+// apply changes the model as the clause would change the table.
+func (t *table) apply(sp *ast.AlterTableSpec) error {
+	missing := func(kind, name string) error {
+		if sp.IfExists {
+			return nil
+		}
+		return &UnknownObjectError{Kind: kind, Schema: t.schema, Table: t.name, Name: name}
+	}
+	switch sp.Tp {
+	case ast.AlterTableAddColumns:
+		for _, cd := range sp.NewColumns {
+			if t.column(cd.Name.Name.O) != nil && sp.IfNotExists {
+				continue
+			}
+			t.addColumn(cd)
+		}
+		for _, cons := range sp.NewConstraints {
+			t.addConstraint(cons)
+		}
+	case ast.AlterTableAddConstraint:
+		t.addConstraint(sp.Constraint)
+	case ast.AlterTableDropColumn:
+		name := sp.OldColumnName.Name.O
+		if t.column(name) == nil {
+			return missing("column", name)
+		}
+		t.dropColumn(name)
+	case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
+		old := sp.NewColumns[0].Name.Name.O
+		if sp.OldColumnName != nil {
+			old = sp.OldColumnName.Name.O
+		}
+		if t.column(old) == nil {
+			return missing("column", old)
+		}
+		t.replaceColumn(old, sp.NewColumns[0])
+	case ast.AlterTableRenameColumn:
+		if t.column(sp.OldColumnName.Name.O) == nil {
+			return missing("column", sp.OldColumnName.Name.O)
+		}
+		t.renameColumn(sp.OldColumnName.Name.O, sp.NewColumnName.Name.O)
+	case ast.AlterTableAlterColumn:
+		if t.column(sp.NewColumns[0].Name.Name.O) == nil {
+			return missing("column", sp.NewColumns[0].Name.Name.O)
+		}
+	case ast.AlterTableDropPrimaryKey:
+		if t.primary() == nil {
+			return missing("index", "PRIMARY")
+		}
+		t.dropIndex("PRIMARY")
+	case ast.AlterTableDropIndex:
+		if t.index(sp.Name) == nil {
+			return missing("index", sp.Name)
+		}
+		t.dropIndex(sp.Name)
+	case ast.AlterTableRenameIndex:
+		ix := t.index(sp.FromKey.O)
+		if ix == nil {
+			return missing("index", sp.FromKey.O)
+		}
+		ix.name = sp.ToKey.O
+	case ast.AlterTableDropForeignKey:
+		return t.dropForeignKey(sp.Name, missing)
+	case ast.AlterTableOption:
+		t.setOptions(sp.Options)
+	}
+	return nil
+}
+
+func (t *table) dropColumn(name string) {
+	t.columns = slices.DeleteFunc(t.columns, func(c *column) bool { return strings.EqualFold(c.name, name) })
+	// MySQL/MariaDB remove a dropped column from every key; a key left without columns goes.
+	for _, ix := range t.indexes {
+		for i := len(ix.cols) - 1; i >= 0; i-- {
+			if strings.EqualFold(ix.cols[i], name) {
+				ix.cols = slices.Delete(ix.cols, i, i+1)
+				ix.prefix = slices.Delete(ix.prefix, i, i+1)
+			}
+		}
+	}
+	t.indexes = slices.DeleteFunc(t.indexes, func(ix *index) bool { return len(ix.cols) == 0 && !ix.expr })
+}
+
+func (t *table) replaceColumn(old string, cd *ast.ColumnDef) {
+	nc := t.newColumn(cd)
+	for i, c := range t.columns {
+		if strings.EqualFold(c.name, old) {
+			t.columns[i] = nc
+		}
+	}
+	t.renameInIndexes(old, nc.name)
+	t.inlineKeys(cd)
+}
+
+func (t *table) renameColumn(old, nw string) {
+	t.column(old).name = nw
+	t.renameInIndexes(old, nw)
+}
+
+func (t *table) renameInIndexes(old, nw string) {
+	for _, ix := range t.indexes {
+		for i, c := range ix.cols {
+			if strings.EqualFold(c, old) {
+				ix.cols[i] = nw
+			}
+		}
+	}
+}
+
+func (t *table) dropIndex(name string) {
+	t.indexes = slices.DeleteFunc(t.indexes, func(ix *index) bool { return strings.EqualFold(ix.name, name) })
+}
+
+func (t *table) dropForeignKey(name string, missing func(kind, name string) error) error {
+	n := len(t.fks)
+	t.fks = slices.DeleteFunc(t.fks, func(fk foreignKey) bool { return strings.EqualFold(fk.name, name) })
+	if len(t.fks) == n {
+		return missing("foreign key", name)
+	}
+	return nil
+}
+
+// usableKey reports whether gh-ost can iterate the table by ix: unique, no prefix or expression
+// parts, every column NOT NULL (v1.1.6 needs --allow-nullable-unique-key otherwise).
+func (t *table) usableKey(ix *index) bool {
+	if !ix.unique || ix.expr || ix.kind != "" {
+		return false
+	}
+	for i, name := range ix.cols {
+		c := t.column(name)
+		if c == nil || c.nullable || ix.prefix[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedKey returns the name of a key usable by gh-ost in both shapes over the same columns.
+func sharedKey(old, nw *table) (string, bool) {
+	for _, a := range old.indexes {
+		if !old.usableKey(a) {
+			continue
+		}
+		for _, b := range nw.indexes {
+			if nw.usableKey(b) && slices.EqualFunc(a.cols, b.cols, strings.EqualFold) {
+				return a.name, true
+			}
+		}
+	}
+	return "", false
+}
+
+func isString(ft *types.FieldType) bool {
+	if ft == nil || ft.GetCharset() == "binary" {
+		return false
+	}
+	tp := ft.GetType()
+	return types.IsTypeChar(tp) || types.IsTypeBlob(tp) || tp == mysql.TypeEnum || tp == mysql.TypeSet
+}
+
+// charsetMaxLen is the most bytes one character takes; unknown sets count as 4 (the conservative
+// choice: a VARCHAR length-byte change then looks likely and the rules ask for a copy).
+func charsetMaxLen(cs string) int {
+	switch strings.ToLower(cs) {
+	case "latin1", "ascii", "binary", "latin2", "cp1250", "cp1251", "cp1252":
+		return 1
+	case "ucs2":
+		return 2
+	case "utf8", "utf8mb3":
+		return 3
+	default:
+		return 4
+	}
+}
+
+func (c *column) String() string { return fmt.Sprintf("%s %s", c.name, c.ft) }
