@@ -1,0 +1,58 @@
+package graybox_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/ghostgate/ghostgate/graybox"
+	"github.com/ghostgate/ghostgate/wire"
+)
+
+// Order is a row of shop.orders while status moves to status_v2.
+type Order struct {
+	ID     int64  `gg:"id"`
+	Status string `gg:"v1:status,v2:status_v2"`
+}
+
+// Example is the package documentation's example, compiled: a service in HTTP mode with a
+// versioned table, a readiness probe and write shedding during the cut-over.
+func Example() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var db *sql.DB // the service's pool
+	addr := "127.0.0.1:8080"
+	p, err := graybox.New(graybox.Config{
+		ControllerURL: "http://127.0.0.1:7070",
+		Secret:        []byte("shared-with-migrate-serve"),
+		Service:       "orders", InstanceID: "orders-" + addr,
+		Tables: []string{"shop.orders"}, Versions: map[string]string{"shop.orders": "v1"},
+		Mode: wire.ModeHTTP, HookURL: "http://" + addr + wire.HookPath,
+	}, graybox.Handlers{
+		Prepare: func(ctx context.Context, r wire.PhaseRequest) error { return nil },
+	})
+	if err != nil {
+		return
+	}
+	orders, err := graybox.NewTable[Order](graybox.TableConfig{Schema: "shop", Table: "orders",
+		Key: "id", OldVersion: "v1", NewVersion: "v2"}, p)
+	if err != nil {
+		return
+	}
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, err := orders.Get(r.Context(), db, r.URL.Query().Get("id"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(o)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST "+wire.HookPath, p.Hook())
+	mux.Handle("GET /readyz", graybox.Readiness{Migrating: p.Migrating, ReportMigrating: true})
+	mux.Handle("/", graybox.ShedWrites(p.Migrating, time.Second, api))
+	go func() { _ = http.ListenAndServe(addr, mux) }()
+	_ = p.Run(ctx) // registers, heartbeats, deregisters when ctx ends
+}

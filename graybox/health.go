@@ -1,0 +1,94 @@
+package graybox
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Readiness is an http.Handler for a readiness probe (e.g. Kubernetes readinessProbe). It answers
+// 200 {"status":"ok"}, or 503 with {"status":"migrating"} during a cut-over when the service opts
+// in with ReportMigrating, or 503 {"status":"unavailable","reason":…} when Check fails.
+//
+// Taking instances out of rotation during the cut-over is a choice: it moves traffic to
+// instances of other services (or queues it at the load balancer) for the seconds of the rename,
+// but with every instance migrating at once it empties the pool. Services whose instances all
+// take part should rather shed writes (ShedWrites) and keep serving reads.
+type Readiness struct {
+	// Migrating reports whether a cut-over is in progress (typically Participant.Migrating).
+	Migrating func() bool
+	// ReportMigrating opts in to answering 503 "migrating" while Migrating() holds.
+	ReportMigrating bool
+	// Check is the service's own readiness check; nil means always ready.
+	Check func(ctx context.Context) error
+}
+
+// Readiness statuses, in the JSON body.
+const (
+	StatusOK          = "ok"
+	StatusMigrating   = "migrating"
+	StatusUnavailable = "unavailable"
+)
+
+type readinessBody struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ServeHTTP answers the probe.
+func (r Readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, code := readinessBody{Status: StatusOK}, http.StatusOK
+	switch {
+	case r.ReportMigrating && r.Migrating != nil && r.Migrating():
+		body, code = readinessBody{Status: StatusMigrating}, http.StatusServiceUnavailable
+	case r.Check != nil:
+		if err := r.Check(req.Context()); err != nil {
+			body, code = readinessBody{Status: StatusUnavailable, Reason: err.Error()}, http.StatusServiceUnavailable
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// DefaultRetryAfter is the Retry-After of ShedWrites when none is given: a gh-ost cut-over holds
+// its lock for about a second, so asking clients to come back a second later is enough.
+const DefaultRetryAfter = time.Second
+
+// ShedWrites returns middleware that answers 429 Too Many Requests with a Retry-After header
+// to writes (any method but GET, HEAD and OPTIONS) while shed() holds, and passes everything
+// else to next. Pass Participant.Migrating to shed during prepare → commit, or a Switch to
+// decide yourself. retryAfter is rounded up to whole seconds (the header's unit); 0 means
+// DefaultRetryAfter.
+func ShedWrites(shed func() bool, retryAfter time.Duration, next http.Handler) http.Handler {
+	if retryAfter <= 0 {
+		retryAfter = DefaultRetryAfter
+	}
+	secs := strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isRead(r.Method) || !shed() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After", secs)
+		http.Error(w, "writes paused during a schema cut-over; retry shortly", http.StatusTooManyRequests)
+	})
+}
+
+func isRead(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// Switch is a concurrency-safe on/off flag, for conditions the service sets itself (e.g. shed
+// writes only from its prepare callback until commit). The zero value is off.
+type Switch struct{ on atomic.Bool }
+
+// Set turns the switch on or off.
+func (s *Switch) Set(on bool) { s.on.Store(on) }
+
+// On reports whether the switch is on.
+func (s *Switch) On() bool { return s.on.Load() }

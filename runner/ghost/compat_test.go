@@ -1,0 +1,137 @@
+package ghost
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	gmysql "github.com/github/gh-ost/go/mysql"
+	"github.com/go-sql-driver/mysql"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+)
+
+// packet frames payload as one MySQL packet with sequence id seq.
+func packet(seq byte, payload []byte) []byte {
+	n := len(payload)
+	return append([]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}, payload...)
+}
+
+func query(q string) []byte { return append([]byte{comQuery}, q...) }
+
+func TestRewritePacket(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{"only param", packet(0, query(`SET transaction_isolation = "REPEATABLE-READ"`)),
+			packet(0, query(`SET tx_isolation = "REPEATABLE-READ"`))},
+		{"last param", packet(0, query(`SET autocommit = true, transaction_isolation = "REPEATABLE-READ"`)),
+			packet(0, query(`SET autocommit = true, tx_isolation = "REPEATABLE-READ"`))},
+		{"middle param", packet(0, query(`SET a = 1, transaction_isolation = "READ-COMMITTED", b = 2`)),
+			packet(0, query(`SET a = 1, tx_isolation = "READ-COMMITTED", b = 2`))},
+		{"other SET untouched", packet(0, query(`SET autocommit = true`)), packet(0, query(`SET autocommit = true`))},
+		{"inside a value untouched", packet(0, query(`SET a = 'x transaction_isolation = y'`)),
+			packet(0, query(`SET a = 'x transaction_isolation = y'`))},
+		{"select untouched", packet(0, query(`SELECT 'SET transaction_isolation = 1'`)),
+			packet(0, query(`SELECT 'SET transaction_isolation = 1'`))},
+		{"not a query", packet(0, append([]byte{0x16}, `SET transaction_isolation = 1`...)),
+			packet(0, append([]byte{0x16}, `SET transaction_isolation = 1`...))},
+		{"empty", packet(0, nil), packet(0, nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, rewritePacket(tt.in))
+		})
+	}
+}
+
+// recorder is a net.Conn that records what is written to it.
+type recorder struct {
+	net.Conn
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+func TestCompatConnStream(t *testing.T) {
+	set := packet(0, query(`SET autocommit = true, transaction_isolation = "REPEATABLE-READ"`))
+	setFixed := packet(0, query(`SET autocommit = true, tx_isolation = "REPEATABLE-READ"`))
+	handshake := packet(1, append([]byte{0x85, 0xa6}, strings.Repeat("h", 40)...))
+	big := packet(0, query("INSERT INTO t VALUES ('"+strings.Repeat("x", 10000)+"')"))
+	seqOne := packet(1, query(`SET transaction_isolation = "X"`)) // not a command start
+	stream := bytes.Join([][]byte{handshake, set, big, seqOne, set}, nil)
+	want := bytes.Join([][]byte{handshake, setFixed, big, seqOne, setFixed}, nil)
+
+	for _, chunk := range []int{len(stream), 1, 3, 5, 7, 4096} {
+		rec := &recorder{}
+		c := &compatConn{Conn: rec}
+		for rest := stream; len(rest) > 0; {
+			n := min(chunk, len(rest))
+			written, err := c.Write(rest[:n])
+			require.NoError(t, err)
+			require.Equal(t, n, written, "Write reports the caller's bytes as consumed")
+			rest = rest[n:]
+		}
+		require.Equal(t, want, rec.buf.Bytes(), "chunk size %d", chunk)
+	}
+}
+
+func TestCompatConnMaxSizeContinuation(t *testing.T) {
+	// A maximum-size packet continues in the next one, which carries the same command; even a
+	// small continuation with a wrapped sequence id 0 must not be treated as a new command.
+	header := []byte{0xff, 0xff, 0xff, 0}
+	payload := bytes.Repeat([]byte{'a'}, maxPayloadLen)
+	cont := packet(0, query(`SET transaction_isolation = "X"`))
+	stream := append(append(header, payload...), cont...)
+	rec := &recorder{}
+	c := &compatConn{Conn: rec}
+	_, err := c.Write(stream)
+	require.NoError(t, err)
+	require.Equal(t, stream, rec.buf.Bytes())
+}
+
+// TestCompatDSNAgainstMariaDB proves both the problem and the fix on the sandbox: gh-ost's own DSN
+// is refused by MariaDB 10.11 (Error 1193), and accepted through the compat dialer with the
+// isolation level applied.
+func TestCompatDSNAgainstMariaDB(t *testing.T) {
+	db := sandboxtest.New(t)
+	cfg := gmysql.NewConnectionConfig()
+	cfg.Key.Hostname = db.Env.Primary.Host
+	cfg.Key.Port = db.Env.Primary.Port
+	cfg.User, cfg.Password = db.Env.Primary.User, db.Env.Primary.Password
+	cfg.TransactionIsolation = "READ-COMMITTED" // not the server default, so the effect is visible
+	uri := cfg.GetDBUri(db.Name)
+	require.Contains(t, uri, "transaction_isolation=")
+
+	plain, err := sql.Open("mysql", uri)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = plain.Close() })
+	err = plain.Ping()
+	var myErr *mysql.MySQLError
+	require.True(t, errors.As(err, &myErr), "stock gh-ost DSN should fail on MariaDB < 11.1, got %v", err)
+	require.EqualValues(t, 1193, myErr.Number)
+
+	RegisterMariaDBCompat("ggcompat")
+	t.Cleanup(func() { mysql.DeregisterDialContext("ggcompat") })
+	compat, err := sql.Open("mysql", strings.Replace(uri, "@tcp(", "@ggcompat(", 1))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = compat.Close() })
+	var level string
+	require.NoError(t, compat.QueryRow("SELECT @@session.tx_isolation").Scan(&level))
+	require.Equal(t, "READ-COMMITTED", level)
+	var autocommit int
+	require.NoError(t, compat.QueryRow("SELECT @@session.autocommit").Scan(&autocommit))
+	require.Equal(t, 1, autocommit)
+}

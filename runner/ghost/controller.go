@@ -1,0 +1,336 @@
+package ghost
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // the controller's own connections (without the compat dialer).
+
+	"github.com/ghostgate/ghostgate/migration"
+)
+
+// Errors callers branch on.
+var (
+	// ErrAborted: the run was aborted (Abort, or the Start context ended) and cleaned up.
+	ErrAborted = errors.New("ghost: migration aborted")
+	// ErrNotRunning: a command was sent to a worker that has already finished.
+	ErrNotRunning = errors.New("ghost: worker is not running")
+	// ErrRenamedBeforeAbort: the worker died or was aborted after the atomic rename had already
+	// happened; the table has the new shape and the original is kept under gh-ost's old-table name.
+	ErrRenamedBeforeAbort = errors.New("ghost: the cut-over rename had already happened")
+)
+
+// commandTimeout bounds the wait for the worker's acknowledgement of a command.
+const commandTimeout = 5 * time.Second
+
+// WorkerError means the worker failed or died: gh-ost's error (if it said one) and the tail of the
+// worker log. The ghost and changelog tables were dropped before it was returned.
+type WorkerError struct {
+	Message  string // gh-ost's error, empty when the worker died without one
+	ExitCode int    // -1 when killed by a signal
+	LogFile  string
+	LogTail  string
+}
+
+func (e *WorkerError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = fmt.Sprintf("worker exited with code %d", e.ExitCode)
+	}
+	return fmt.Sprintf("ghost: gh-ost failed: %s (log %s)\n%s", msg, e.LogFile, e.LogTail)
+}
+
+// Result describes a finished run.
+type Result struct {
+	MigrationID string
+	RowsCopied  int64
+	Duration    time.Duration
+	// OldTable is the original table, renamed away by the cut-over and kept (gh-ost's
+	// "_<table>_<timestamp>_del"); empty when Spec.DropOldTable had gh-ost drop it.
+	OldTable string
+	Shape    string // normalized SHOW CREATE TABLE of the new table (success only)
+	LogFile  string
+}
+
+// Worker is the controller's handle on one gh-ost worker process.
+type Worker struct {
+	spec      Spec
+	db        *sql.DB // the primary, for checks and cleanup
+	cmd       *exec.Cmd
+	started   time.Time
+	expected  string          // normalized shape the table must have after cut-over
+	original  string          // normalized shape before
+	oldBefore map[string]bool // old-table names that existed before this run
+
+	stdinMu sync.Mutex
+	stdin   io.WriteCloser
+	nextID  atomic.Int64
+	acksMu  sync.Mutex
+	acks    map[int64]chan error
+
+	events    chan migration.Progress
+	ready     chan struct{}
+	readyOnce sync.Once
+	done      chan struct{}
+	aborted   atomic.Bool
+
+	// written by the event reader, read after done closes
+	final      *event
+	fatal      string
+	lastCopied int64
+
+	result Result
+	err    error
+}
+
+// Start checks the table, learns the expected shape, and starts the worker process. The worker
+// runs until the cut-over is done (after CutOver), it fails, or it is aborted: when ctx ends before
+// that, the worker is aborted as by Abort.
+func Start(ctx context.Context, spec Spec) (*Worker, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	spec = spec.withDefaults()
+	db, err := sql.Open("mysql", spec.Primary.dsn(spec.Schema))
+	if err != nil {
+		return nil, fmt.Errorf("ghost: open primary: %w", err)
+	}
+	w := &Worker{spec: spec, db: db, acks: map[int64]chan error{},
+		events: make(chan migration.Progress, 256), ready: make(chan struct{}), done: make(chan struct{})}
+	if err := w.prepare(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := w.spawn(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = w.Abort() })
+	go func() { <-w.done; stop() }()
+	return w, nil
+}
+
+// prepare refuses leftovers, records the shapes and old tables, and sets up the work dir.
+func (w *Worker) prepare(ctx context.Context) error {
+	s := w.spec
+	if err := checkLeftovers(ctx, w.db, s.Schema, s.Table); err != nil {
+		return err
+	}
+	stmt, err := showCreate(ctx, w.db, s.Schema, s.Table)
+	if err != nil {
+		return err
+	}
+	w.original = normalizeShape(stmt)
+	if w.expected, err = expectedShape(ctx, w.db, s); err != nil {
+		return err
+	}
+	olds, err := oldTables(ctx, w.db, s.Schema, s.Table)
+	if err != nil {
+		return err
+	}
+	w.oldBefore = map[string]bool{}
+	for _, o := range olds {
+		w.oldBefore[o.name] = true
+	}
+	if err := os.MkdirAll(s.WorkDir, 0o700); err != nil {
+		return fmt.Errorf("ghost: work dir: %w", err)
+	}
+	// The postpone flag exists before gh-ost starts so that it can never cut over unasked.
+	if err := os.WriteFile(s.postponeFile(), nil, 0o600); err != nil {
+		return fmt.Errorf("ghost: postpone flag: %w", err)
+	}
+	return nil
+}
+
+// spawn starts "<self> Sentinel" with the spec on stdin, events on fd 3 and output to the log.
+func (w *Worker) spawn() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("ghost: find own executable: %w", err)
+	}
+	logFile, err := os.OpenFile(w.spec.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("ghost: worker log: %w", err)
+	}
+	defer logFile.Close()
+	evRead, evWrite, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("ghost: events pipe: %w", err)
+	}
+	cmd := exec.Command(exe, Sentinel)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.ExtraFiles = []*os.File{evWrite} // fd 3
+	// Its own process group: Abort kills the worker and anything it started, and a Ctrl-C at the
+	// terminal reaches the controller only, which then aborts in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		_ = evRead.Close()
+		_ = evWrite.Close()
+		return fmt.Errorf("ghost: stdin pipe: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		_ = evRead.Close()
+		_ = evWrite.Close()
+		return fmt.Errorf("ghost: start worker: %w", err)
+	}
+	_ = evWrite.Close() // the child has its copy; EOF on evRead now means the child is gone
+	w.cmd, w.stdin, w.started = cmd, stdin, time.Now()
+	spec, _ := json.Marshal(w.spec)
+	readerDone := make(chan struct{})
+	go func() { defer close(readerDone); w.readEvents(evRead) }()
+	go w.supervise(readerDone)
+	if _, err := stdin.Write(append(spec, '\n')); err != nil {
+		_ = w.Abort()
+		return fmt.Errorf("ghost: send spec to worker: %w (log %s)", err, w.spec.LogFile())
+	}
+	return nil
+}
+
+// readEvents consumes the worker's events until the pipe closes.
+func (w *Worker) readEvents(r io.ReadCloser) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		var ev event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			continue // a torn line from a dying worker
+		}
+		switch ev.Type {
+		case evProgress:
+			if ev.Progress == nil {
+				continue
+			}
+			w.lastCopied = ev.Progress.RowsCopied
+			if ev.Progress.Phase == migration.PhasePostponing {
+				w.readyOnce.Do(func() { close(w.ready) })
+			}
+			w.emit(*ev.Progress)
+		case evAck:
+			w.acksMu.Lock()
+			ch := w.acks[ev.AckID]
+			delete(w.acks, ev.AckID)
+			w.acksMu.Unlock()
+			if ch != nil {
+				ch <- ackError(ev.Error)
+			}
+		case evFatal:
+			w.fatal = ev.Error
+		case evDone:
+			e := ev
+			w.final = &e
+		}
+	}
+}
+
+func ackError(msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return fmt.Errorf("ghost: worker refused command: %s", msg)
+}
+
+// emit forwards a progress event without ever blocking the worker's pipe: a consumer that falls
+// behind loses intermediate events, never the outcome (Wait).
+func (w *Worker) emit(p migration.Progress) {
+	select {
+	case w.events <- p:
+	default:
+	}
+}
+
+// supervise waits for the worker to end, then verifies or cleans up and publishes the outcome.
+func (w *Worker) supervise(readerDone <-chan struct{}) {
+	<-readerDone
+	waitErr := w.cmd.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w.result = Result{MigrationID: w.spec.MigrationID, RowsCopied: w.lastCopied,
+		Duration: time.Since(w.started), LogFile: w.spec.LogFile()}
+	if w.final != nil && w.final.Error == "" && w.final.CutOverComplete {
+		w.err = w.verify(ctx)
+	} else {
+		w.err = w.cleanup(ctx, waitErr)
+	}
+	if w.err == nil {
+		w.emit(migration.Progress{Time: time.Now(), Phase: migration.PhaseDone, RowsCopied: w.result.RowsCopied,
+			RowsEstimated: w.result.RowsCopied, Ratio: 1})
+	}
+	_ = w.db.Close()
+	w.acksMu.Lock()
+	for id, ch := range w.acks {
+		ch <- ErrNotRunning
+		delete(w.acks, id)
+	}
+	w.acksMu.Unlock()
+	close(w.events)
+	close(w.done)
+}
+
+// verify accepts a run only when the rename happened and the table has the expected shape.
+func (w *Worker) verify(ctx context.Context) error {
+	w.result.RowsCopied = w.final.RowsCopied
+	w.result.OldTable = w.final.OldTable
+	stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table)
+	if err != nil {
+		return err
+	}
+	actual := normalizeShape(stmt)
+	if actual != w.expected {
+		return &ShapeMismatchError{Expected: w.expected, Actual: actual}
+	}
+	if w.result.OldTable != "" {
+		ok, err := tableExists(ctx, w.db, w.spec.Schema, w.result.OldTable)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("ghost: gh-ost reported a cut-over but the old table %s does not exist", w.result.OldTable)
+		}
+	}
+	w.result.Shape = actual
+	return nil
+}
+
+// cleanup drops the run's ghost, changelog and sentry tables and says what went wrong.
+func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
+	cleanErr := cleanupTables(ctx, w.db, w.spec, w.oldBefore)
+	var cause error
+	switch {
+	case w.aborted.Load():
+		cause = ErrAborted
+	default:
+		we := &WorkerError{ExitCode: w.cmd.ProcessState.ExitCode(), LogFile: w.spec.LogFile(), LogTail: logTail(w.spec.LogFile(), 20)}
+		if w.final != nil {
+			we.Message = w.final.Error
+		}
+		if we.Message == "" {
+			we.Message = w.fatal
+		}
+		if we.Message == "" && waitErr != nil {
+			we.Message = waitErr.Error()
+		}
+		cause = we
+	}
+	if stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table); err == nil {
+		if actual := normalizeShape(stmt); w.expected != w.original && actual == w.expected {
+			cause = fmt.Errorf("%w: %w", ErrRenamedBeforeAbort, cause)
+		}
+	}
+	if cleanErr != nil {
+		return errors.Join(cause, cleanErr)
+	}
+	return cause
+}

@@ -1,0 +1,71 @@
+package ghost
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/ghostgate/ghostgate/migration"
+)
+
+// Sentinel is argv[1] of a worker process: the controller re-executes its own binary as
+// "<binary> __ghostgate-worker" and MaybeRunWorker recognises it.
+const Sentinel = "__ghostgate-worker"
+
+// Protocol between controller and worker, both JSON lines:
+//   - stdin (controller → worker): the Spec as the first line, then commands;
+//   - fd 3 (worker → controller): events.
+//
+// The worker's stdout and stderr go to the log file in the work dir. A worker whose stdin reaches
+// EOF has lost its controller and exits.
+const eventsFD = 3
+
+// Commands the controller sends.
+const (
+	opThrottle   = "throttle"
+	opUnthrottle = "unthrottle"
+	opChunkSize  = "chunk_size"
+	opCutOver    = "cut_over"
+)
+
+type command struct {
+	ID     int64  `json:"id"`
+	Op     string `json:"op"`
+	Reason string `json:"reason,omitempty"`
+	N      int64  `json:"n,omitempty"`
+}
+
+// Events the worker sends.
+const (
+	evProgress = "progress"
+	evAck      = "ack"
+	evFatal    = "fatal" // gh-ost is about to exit through its logger
+	evDone     = "done"  // Migrate returned
+)
+
+type event struct {
+	Type     string              `json:"type"`
+	Progress *migration.Progress `json:"progress,omitempty"`
+	AckID    int64               `json:"ack_id,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	// done only:
+	CutOverComplete bool   `json:"cut_over_complete,omitempty"`
+	OldTable        string `json:"old_table,omitempty"`
+	RowsCopied      int64  `json:"rows_copied,omitempty"`
+}
+
+// eventWriter serializes events onto the events pipe; safe for concurrent use.
+type eventWriter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newEventWriter(w io.Writer) *eventWriter { return &eventWriter{enc: json.NewEncoder(w)} }
+
+// send writes one event. A failed write means the controller is gone; the worker notices that on
+// stdin, so the error is dropped here.
+func (e *eventWriter) send(ev event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = e.enc.Encode(ev)
+}

@@ -1,0 +1,205 @@
+// Package ghost is ghostgate's gh-ost engine: it runs github.com/github/gh-ost v1.1.6 as a library
+// inside a worker child process of the controller's own binary, steers it (throttle, chunk size,
+// cut-over, abort), turns its state into migration.Progress events, and cleans up after it.
+//
+// Why a child process: gh-ost v1.1.6 has no cancellation API. On abort it calls os.Exit through its
+// logger, it prints status to stdout every second and it keeps process-wide logger state. A child
+// makes abort a clean kill, contains crashes and keeps the controller's terminal clean.
+//
+// The controller binary must call MaybeRunWorker first thing in main (and tests in TestMain): when
+// the process was started as a worker it runs the migration and exits.
+package ghost
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/github/gh-ost/go/base"
+)
+
+// Endpoint is one MySQL/MariaDB server and the account used on it.
+type Endpoint struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// Addr is host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// dsn is a go-sql-driver DSN for the controller's own connections (never the worker's).
+func (e Endpoint) dsn(schema string) string {
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?parseTime=true&interpolateParams=true", e.User, e.Password, e.Addr(), schema)
+}
+
+// Defaults the gh-ost binary's flags supply (go/cmd/gh-ost/main.go) and that a library user must
+// set explicitly; zero values in a Spec mean these.
+const (
+	DefaultChunkSize          = 1000
+	DefaultDMLBatchSize       = 10
+	DefaultMaxLagMillis       = 1500
+	DefaultCutOverLockTimeout = 3 * time.Second
+	DefaultRetries            = 60
+	DefaultHeartbeatInterval  = 100 * time.Millisecond
+	DefaultBackoffMaxInterval = 64 * time.Second
+)
+
+// Spec describes one gh-ost migration. It is an immutable value: build it, Validate it (Start does)
+// and hand it over; the zero value of each tuning field means gh-ost's default.
+type Spec struct {
+	MigrationID string `json:"migration_id"` // unique per migration; also seeds the replica server id
+	Schema      string `json:"schema"`
+	Table       string `json:"table"`
+	// Alter is the clause after "ALTER TABLE <table>", e.g. "MODIFY id BIGINT, ADD COLUMN c INT".
+	// It comes from the planner, which parsed and vetted it; it is executed as DDL text.
+	Alter string `json:"alter"`
+
+	Primary Endpoint `json:"primary"`
+	Replica Endpoint `json:"replica"`
+	// OnPrimary runs gh-ost against the primary (inspection and binlog there). By default gh-ost
+	// reads from the replica, its recommended topology, and writes to the primary.
+	OnPrimary bool `json:"on_primary"`
+
+	ChunkSize          int64         `json:"chunk_size"`     // rows per copy chunk, 10..100000
+	DMLBatchSize       int64         `json:"dml_batch_size"` // binlog events per apply transaction, 1..100
+	MaxLagMillis       int64         `json:"max_lag_millis"` // gh-ost throttles above this replica lag
+	MaxLoad            string        `json:"max_load"`       // e.g. "Threads_running=25"; gh-ost throttles above
+	CriticalLoad       string        `json:"critical_load"`  // e.g. "Threads_running=200"; gh-ost aborts above
+	CutOverLockTimeout time.Duration `json:"cut_over_lock_timeout"`
+	Retries            int64         `json:"retries"`
+	NiceRatio          float64       `json:"nice_ratio"`
+	ReplicaServerID    uint32        `json:"replica_server_id"` // 0: derived from MigrationID
+	// EstimateRowsOnly skips gh-ost's concurrent COUNT(*) and keeps the statistics estimate.
+	EstimateRowsOnly bool `json:"estimate_rows_only"`
+	// DropOldTable makes gh-ost drop the renamed original (the _del table) after a successful
+	// cut-over. By default it is kept, under a timestamped name given in Result.OldTable, so the
+	// change can be undone by a rename and a later migration of the same table is not blocked.
+	DropOldTable bool `json:"drop_old_table"`
+
+	// WorkDir is a directory private to this migration: socket, flag files and the worker log.
+	WorkDir string `json:"work_dir"`
+}
+
+// ErrInvalidSpec is wrapped by every Validate error.
+var ErrInvalidSpec = errors.New("ghost: invalid spec")
+
+// Validate reports the first problem with s, wrapping ErrInvalidSpec.
+func (s Spec) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case strings.TrimSpace(s.MigrationID) == "":
+		return bad("migration id is empty")
+	case s.Schema == "" || s.Table == "":
+		return bad("schema and table are required")
+	case strings.TrimSpace(s.Alter) == "":
+		return bad("alter clause is empty")
+	case strings.Contains(s.Alter, ";"):
+		return bad("alter clause must be one statement without ';'")
+	case len(s.Table) > 64-len("_ggs_00000000"):
+		return bad("table name %q is too long for a private clone name", s.Table)
+	case s.WorkDir == "" || !filepath.IsAbs(s.WorkDir):
+		return bad("work dir must be an absolute path, got %q", s.WorkDir)
+	case len(s.socketFile()) > maxSocketPath:
+		return bad("work dir %q is too long for a unix socket path", s.WorkDir)
+	}
+	if err := s.Primary.validate("primary"); err != nil {
+		return bad("%v", err)
+	}
+	if !s.OnPrimary {
+		if err := s.Replica.validate("replica"); err != nil {
+			return bad("%v (or set OnPrimary)", err)
+		}
+	}
+	t := s.withDefaults()
+	switch {
+	case t.ChunkSize < 10 || t.ChunkSize > 100000:
+		return bad("chunk size %d outside 10..100000", s.ChunkSize)
+	case t.DMLBatchSize < 1 || t.DMLBatchSize > 100:
+		return bad("dml batch size %d outside 1..100", s.DMLBatchSize)
+	case t.MaxLagMillis < 100:
+		return bad("max lag %dms below 100ms", s.MaxLagMillis)
+	case t.CutOverLockTimeout < time.Second || t.CutOverLockTimeout > 10*time.Second:
+		// gh-ost takes whole seconds in 1..10 (SetCutOverLockTimeoutSeconds).
+		return bad("cut-over lock timeout %s outside 1s..10s", s.CutOverLockTimeout)
+	case t.Retries < 1:
+		return bad("retries %d below 1", s.Retries)
+	case t.NiceRatio < 0 || t.NiceRatio > 100:
+		return bad("nice ratio %v outside 0..100", s.NiceRatio)
+	}
+	for name, v := range map[string]string{"max load": s.MaxLoad, "critical load": s.CriticalLoad} {
+		if _, err := base.ParseLoadMap(v); err != nil {
+			return bad("%s %q: %v", name, v, err)
+		}
+	}
+	return nil
+}
+
+func (e Endpoint) validate(role string) error {
+	if e.Host == "" || e.Port <= 0 || e.Port > 65535 || e.User == "" {
+		return fmt.Errorf("%s endpoint needs host, port and user", role)
+	}
+	return nil
+}
+
+// withDefaults returns s with every zero tuning field set to gh-ost's flag default.
+func (s Spec) withDefaults() Spec {
+	if s.ChunkSize == 0 {
+		s.ChunkSize = DefaultChunkSize
+	}
+	if s.DMLBatchSize == 0 {
+		s.DMLBatchSize = DefaultDMLBatchSize
+	}
+	if s.MaxLagMillis == 0 {
+		s.MaxLagMillis = DefaultMaxLagMillis
+	}
+	if s.CutOverLockTimeout == 0 {
+		s.CutOverLockTimeout = DefaultCutOverLockTimeout
+	}
+	if s.Retries == 0 {
+		s.Retries = DefaultRetries
+	}
+	if s.ReplicaServerID == 0 {
+		s.ReplicaServerID = ServerIDFor(s.MigrationID)
+	}
+	return s
+}
+
+// ServerIDFor derives the server id gh-ost's binlog client registers with from a migration id.
+// Two binlog clients with the same id on one server kick each other off (error 4052) and both
+// livelock reconnecting, so every concurrent migration needs its own. Ids start at 100,000,000 to
+// stay clear of the small ids servers are usually given.
+func ServerIDFor(migrationID string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(migrationID))
+	return 100_000_000 + h.Sum32()%4_000_000_000
+}
+
+// maxSocketPath is the usable length of sun_path on Linux (108 bytes with the terminating NUL,
+// some room kept).
+const maxSocketPath = 100
+
+// Paths of the per-migration files in WorkDir.
+func (s Spec) socketFile() string   { return filepath.Join(s.WorkDir, "gh-ost.sock") }
+func (s Spec) postponeFile() string { return filepath.Join(s.WorkDir, "postpone-cut-over.flag") }
+func (s Spec) throttleFile() string { return filepath.Join(s.WorkDir, "throttle.flag") }
+func (s Spec) panicFile() string    { return filepath.Join(s.WorkDir, "panic.flag") }
+
+// LogFile is where the worker's stdout and stderr (gh-ost's status lines and log) go.
+func (s Spec) LogFile() string { return filepath.Join(s.WorkDir, "worker.log") }
+
+// inspector is the server gh-ost inspects and reads the binlog from.
+func (s Spec) inspector() Endpoint {
+	if s.OnPrimary {
+		return s.Primary
+	}
+	return s.Replica
+}
