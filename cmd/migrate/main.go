@@ -9,9 +9,12 @@ import (
 	"syscall"
 
 	"github.com/ghostgate/ghostgate/internal/cli"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 func main() {
+	// A gh-ost worker is this binary re-executed by the runner: it runs one migration and exits.
+	ghost.MaybeRunWorker()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, os.Args[1:], cli.SystemIO())
 	stop()

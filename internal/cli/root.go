@@ -51,7 +51,12 @@ never a blocking table copy. It lints the change for data loss and breakage befo
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
-	root.AddCommand(newPlanCmd(streams, nil))
+	var configFile string
+	root.PersistentFlags().StringVar(&configFile, "config", "", "config file: one 'flag-name = value' a line (or $"+EnvConfig+"); flags and $GHOSTGATE_<FLAG> win over it")
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		return applyDefaults(c.Flags(), configFile)
+	}
+	root.AddCommand(newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams))
 	return root
 }
 

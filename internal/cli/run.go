@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/native"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+)
+
+// RunOptions are the flags of `migrate run`.
+type RunOptions struct {
+	Plan PlanOptions // connection, DDL input, lint overrides
+
+	Yes         bool
+	Replicas    []string
+	OnPrimary   bool
+	WorkDir     string
+	MetricsAddr string
+	Progress    time.Duration
+
+	MaxLoad, CriticalLoad string
+	CriticalGrace         time.Duration
+	MaxLag                time.Duration
+	ThrottleHTTP          string
+
+	ChunkSize          int64
+	DMLBatchSize       int64
+	CutOverLockTimeout time.Duration
+	DropOldTable       bool
+
+	LockWaitTimeout time.Duration
+	LockDeadline    time.Duration
+}
+
+func newRunCmd(streams IO) *cobra.Command {
+	opts := &RunOptions{Plan: PlanOptions{IO: streams}}
+	cmd := &cobra.Command{
+		Use:   "run [DDL]",
+		Short: "Plan a schema change, show the plan, and run it online",
+		Long: `run plans the change exactly as 'migrate plan' does, shows the plan, asks for confirmation
+(on a terminal; --yes in CI) and runs it:
+
+  instant / inplace   the ALTER with its explicit ALGORITHM/LOCK clause, on a connection with a
+                      short lock_wait_timeout: a long transaction on the table makes it back off
+                      and retry (naming the blocker) instead of queueing every query behind it;
+  ghost               gh-ost in a worker process, reading the binlog from a replica (or the
+                      primary with --on-primary), then an atomic rename.
+
+Throughout, a throttler watches Threads_running (--max-load), replica lag (--max-lag, measured
+with a heartbeat), replication health and an optional HTTP check; gh-ost pauses while it
+throttles. --critical-load held past its grace aborts. Ctrl-C aborts cleanly: the original
+table is left as it was and the run's gh-ost tables are dropped.
+
+Every migration is recorded in the _ghostgate schema on the primary; a second migration on a
+table that has an active one is refused.
+
+Exit codes: 0 complete, 1 error before running, 2 usage, 3 blocked by findings, 4 the
+migration failed (original table intact), 130 cancelled.
+
+Settings that are not per run can come from a config file (--config or $GHOSTGATE_CONFIG: one
+'flag-name = value' a line) or the environment ($GHOSTGATE_FLAG_NAME, e.g. GHOSTGATE_MAX_LAG=2s).`,
+		Example: `  export GHOSTGATE_PASSWORD=secret
+  migrate run -H db1 -u dba -d shop --replica db2:3306 "ALTER TABLE orders MODIFY qty BIGINT NOT NULL"
+
+  # in CI: no prompt, JSON-lines events and a final summary on stdout
+  migrate run --yes -o json -d shop --file migrations/042.sql --max-lag 1s --max-load Threads_running=30
+
+  # watch it in Prometheus while it runs
+  migrate run --metrics-addr 127.0.0.1:9187 -d shop --file change.sql`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if opts.Plan.Output != "text" && opts.Plan.Output != "json" {
+				return usageErrorf("--output %q: want text or json", opts.Plan.Output)
+			}
+			if !opts.Yes && !(streams.InTTY && streams.OutTTY) {
+				return usageErrorf("not a terminal: nothing can confirm the run; pass --yes to run without confirmation")
+			}
+			if opts.Yes && opts.Plan.File == "-" {
+				// fine: stdin holds the DDL and nothing needs to be confirmed
+			} else if !opts.Yes && (opts.Plan.File == "-" || len(args) == 0 && opts.Plan.File == "") {
+				return usageErrorf("the DDL cannot come from stdin when stdin must answer the confirmation: use an argument or --file")
+			}
+			ddl, err := readDDL(args, opts.Plan.File, streams.In, streams.InTTY)
+			if err != nil {
+				return err
+			}
+			return runRun(c.Context(), opts, ddl)
+		},
+	}
+	fs := cmd.Flags()
+	opts.Plan.Conn.addFlags(fs)
+	opts.Plan.Lint.addFlags(fs)
+	fs.StringVarP(&opts.Plan.File, "file", "f", "", "read the DDL from this file (- for stdin)")
+	fs.StringVarP(&opts.Plan.Output, "output", "o", "text", "text, or json: one JSON event per line and a final summary object")
+	fs.BoolVarP(&opts.Yes, "yes", "y", false, "run without asking for confirmation (CI)")
+	fs.StringSliceVar(&opts.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: the replicas the primary lists in SHOW SLAVE HOSTS")
+	fs.BoolVar(&opts.OnPrimary, "on-primary", false, "run gh-ost against the primary (binlog read there) instead of a replica")
+	fs.StringVar(&opts.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker log (one subdirectory per migration)")
+	fs.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address while running, e.g. 127.0.0.1:9187")
+	fs.DurationVar(&opts.Progress, "progress-interval", 5*time.Second, "how often a progress line is printed (text output)")
+	fs.StringVar(&opts.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
+	fs.StringVar(&opts.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace (name=value,…)")
+	fs.DurationVar(&opts.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
+	fs.DurationVar(&opts.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this (heartbeat-measured); a stopped replica always throttles")
+	fs.StringVar(&opts.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
+	fs.Int64Var(&opts.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
+	fs.Int64Var(&opts.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
+	fs.DurationVar(&opts.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock before it gives up and retries (1s-10s)")
+	fs.BoolVar(&opts.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
+	fs.DurationVar(&opts.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
+	fs.DurationVar(&opts.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
+	return cmd
+}
+
+// runConfig turns the flags into the runner's config.
+func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.Config, error) {
+	primary, err := endpoint(cfg.Addr, cfg)
+	if err != nil {
+		return runner.Config{}, err
+	}
+	rc := runner.Config{Primary: primary, OnPrimary: opts.OnPrimary, WorkDir: opts.WorkDir}
+	for _, r := range replicas {
+		e, err := endpoint(r, cfg)
+		if err != nil {
+			return runner.Config{}, usageErrorf("--replica %q: %v", r, err)
+		}
+		rc.Replicas = append(rc.Replicas, e)
+	}
+	if rc.Throttle.MaxLoad, err = throttle.ParseThresholds(opts.MaxLoad); err != nil {
+		return runner.Config{}, usageErrorf("--max-load: %v", err)
+	}
+	if rc.Throttle.CriticalLoad, err = throttle.ParseThresholds(opts.CriticalLoad); err != nil {
+		return runner.Config{}, usageErrorf("--critical-load: %v", err)
+	}
+	rc.Throttle.CriticalLoadGrace = opts.CriticalGrace
+	rc.Throttle.MaxLag = opts.MaxLag
+	rc.Throttle.HTTPURL = opts.ThrottleHTTP
+	rc.Native = native.Config{LockWaitTimeout: opts.LockWaitTimeout, Deadline: opts.LockDeadline}
+	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize,
+		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable}
+	if err := rc.Validate(); err != nil {
+		return runner.Config{}, &UsageError{Err: err}
+	}
+	return rc, nil
+}
+
+// endpoint is host:port with the primary's credentials.
+func endpoint(addr string, cfg *mysql.Config) (ghost.Endpoint, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ghost.Endpoint{}, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return ghost.Endpoint{}, fmt.Errorf("bad port %q", portStr)
+	}
+	return ghost.Endpoint{Host: host, Port: port, User: cfg.User, Password: cfg.Passwd}, nil
+}
+
+// discoverReplicas lists the replicas that registered with the primary (report_host).
+func discoverReplicas(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SHOW SLAVE HOSTS")
+	if err != nil {
+		return nil, fmt.Errorf("discover replicas (SHOW SLAVE HOSTS): %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		var host, port string
+		for i, c := range cols {
+			switch strings.ToLower(c) {
+			case "host":
+				host = vals[i].String
+			case "port":
+				port = vals[i].String
+			}
+		}
+		if host != "" && port != "" {
+			out = append(out, net.JoinHostPort(host, port))
+		}
+	}
+	return out, rows.Err()
+}
+
+// confirm asks on the terminal; only "y" or "yes" proceeds.
+func confirm(streams IO, question string) bool {
+	fmt.Fprintf(streams.ErrOut, "%s [y/N] ", question)
+	var answer string
+	_, _ = fmt.Fscanln(streams.In, &answer)
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes"
+}

@@ -1,0 +1,78 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/native"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+)
+
+// Config is everything a Runner needs besides the plan: where the servers are and how hard it may
+// push them. It is an immutable value; Validate checks it.
+type Config struct {
+	Primary ghost.Endpoint
+	// Replicas are watched for lag; the first is the one gh-ost reads the binlog from unless
+	// OnPrimary is set.
+	Replicas  []ghost.Endpoint
+	OnPrimary bool
+
+	Throttle throttle.Config
+	Native   native.Config
+	Ghost    GhostTuning
+
+	// WorkDir holds one directory per gh-ost migration (socket, flag files, worker log).
+	WorkDir string
+	// HeartbeatInterval is how often the runner tells the store it is alive (default 2s).
+	HeartbeatInterval time.Duration
+	// SaveProgressInterval bounds how often progress is written to the store (default 1s).
+	SaveProgressInterval time.Duration
+}
+
+// GhostTuning are the gh-ost settings a user may change per run; zero means gh-ost's default.
+type GhostTuning struct {
+	ChunkSize          int64
+	DMLBatchSize       int64
+	CutOverLockTimeout time.Duration
+	NiceRatio          float64
+	DropOldTable       bool
+}
+
+// ErrInvalidConfig is wrapped by every error of Config.Validate.
+var ErrInvalidConfig = errors.New("runner: invalid config")
+
+// Validate reports what cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Primary.Host == "" || c.Primary.Port == 0 || c.Primary.User == "" {
+		errs = append(errs, errors.New("primary needs host, port and user"))
+	}
+	if len(c.Replicas) == 0 && !c.OnPrimary {
+		errs = append(errs, errors.New("no replica given: name one (gh-ost reads its binlog) or run on the primary"))
+	}
+	if c.WorkDir == "" {
+		errs = append(errs, errors.New("work dir is empty"))
+	}
+	if err := c.Throttle.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Native.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 2 * time.Second
+	}
+	if c.SaveProgressInterval == 0 {
+		c.SaveProgressInterval = time.Second
+	}
+	return c
+}

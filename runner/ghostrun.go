@@ -1,0 +1,119 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// runGhost runs gh-ost in its worker process and steers it:
+//  1. start the worker (it refuses leftovers of a dead run and learns the expected shape);
+//  2. relay every throttle decision to gh-ost, and abort on a critical one;
+//  3. forward progress until gh-ost has copied the table and postpones the cut-over;
+//  4. ask the gate, then let gh-ost cut over (atomic rename);
+//  5. report the worker's verdict: success only when the rename happened and the shape is right.
+//
+// When ctx ends, ghost.Start's own watch aborts the worker and drops its tables.
+func (h *Handle) runGhost(ctx context.Context) error {
+	w, err := ghost.Start(ctx, h.ghostSpec())
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.worker = w
+	h.mu.Unlock()
+	h.result.LogFile = w.Spec().LogFile()
+
+	decisions, unsubscribe := h.monitor.Subscribe()
+	defer unsubscribe()
+	if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
+		return err
+	}
+	events, ready := w.Events(), w.Ready()
+	gateDone := make(chan error, 1)
+	var cutOverAt time.Time
+	for {
+		select {
+		case p, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			h.progress(ctx, p)
+		case d := <-decisions:
+			if err := h.relayThrottle(ctx, w, d, true); err != nil {
+				return err
+			}
+		case <-ready:
+			ready = nil
+			if err := h.transition(ctx, migration.StatusReady, "copy complete; gh-ost is postponing the cut-over"); err != nil {
+				_ = w.Abort()
+				return err
+			}
+			go func() {
+				gateDone <- h.opts.Gate.Await(ctx, Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table})
+			}()
+		case gerr := <-gateDone:
+			if gerr != nil {
+				_ = w.Abort()
+				return fmt.Errorf("runner: cut-over gate: %w", gerr)
+			}
+			if err := h.transition(ctx, migration.StatusCuttingOver, "gate open"); err != nil {
+				_ = w.Abort()
+				return err
+			}
+			cutOverAt = time.Now()
+			_ = h.r.store.AddEvent(ctx, h.id, store.EventCutOverAttempt, "gh-ost cut-over (atomic rename)", nil)
+			if err := w.CutOver(); err != nil {
+				_ = w.Abort()
+				return err
+			}
+		case <-w.Done():
+			for p := range w.Events() { // drain what the worker said last; closed before Done
+				h.progress(ctx, p)
+			}
+			res, err := w.Wait()
+			h.result.OldTable = res.OldTable
+			if res.RowsCopied > h.result.RowsCopied {
+				h.result.RowsCopied = res.RowsCopied
+			}
+			if !cutOverAt.IsZero() {
+				h.result.CutOverTime = time.Since(cutOverAt)
+				h.r.metrics.CutOverAttempt(h.labels, h.result.CutOverTime, err == nil)
+			}
+			return err
+		}
+	}
+}
+
+// relayThrottle hands a throttle decision to gh-ost: our throttler decides, gh-ost obeys (as a
+// user-commanded throttle, within a few hundred milliseconds). A critical decision aborts.
+func (h *Handle) relayThrottle(ctx context.Context, w *ghost.Worker, d throttle.Decision, changed bool) error {
+	if d.Critical {
+		_ = w.Abort()
+		return &throttle.CriticalError{Decision: d}
+	}
+	if changed {
+		h.throttleChanged(ctx, d)
+	}
+	var err error
+	if d.Throttle {
+		err = w.Throttle(d.Reason)
+	} else if changed {
+		err = w.Unthrottle()
+	}
+	if err != nil {
+		select {
+		case <-w.Done():
+			return nil // the worker has ended; Wait says how
+		default:
+			return fmt.Errorf("runner: relay throttle to gh-ost: %w", err)
+		}
+	}
+	return nil
+}

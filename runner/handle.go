@@ -1,0 +1,281 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/native"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// Event kinds.
+const (
+	EventStatus   EventKind = "status"   // a lifecycle transition (Status)
+	EventProgress EventKind = "progress" // an engine progress report (Progress)
+	EventThrottle EventKind = "throttle" // the throttle decision changed (Throttle)
+	EventBlocker  EventKind = "blocker"  // connections hold up a native ALTER (Blockers)
+)
+
+// Event is what a run reports to its caller, as it happens.
+type Event struct {
+	Time        time.Time           `json:"time"`
+	MigrationID string              `json:"migration_id"`
+	Kind        EventKind           `json:"kind"`
+	Status      migration.Status    `json:"status,omitempty"`
+	Reason      string              `json:"reason,omitempty"`
+	Progress    *migration.Progress `json:"progress,omitempty"`
+	Throttle    *throttle.Decision  `json:"throttle,omitempty"`
+	Blockers    []native.Blocker    `json:"blockers,omitempty"`
+}
+
+// Handle is one running migration.
+type Handle struct {
+	r       *Runner
+	id      string
+	plan    *planner.Plan
+	opts    RunOptions
+	monitor *throttle.Monitor
+	labels  metrics.Labels
+	cancel  context.CancelFunc
+
+	mu         sync.Mutex
+	status     migration.Status
+	worker     *ghost.Worker
+	throttled  time.Time // when the current throttle began; zero when not throttled
+	throttleOn bool      // a throttle "on" was reported and not yet lifted
+	result     Result
+	lastSaved  time.Time
+
+	done chan struct{}
+	err  error
+}
+
+// ID is the migration id in the store.
+func (h *Handle) ID() string { return h.id }
+
+// Pause holds the migration back (as a manual throttle) until Resume.
+func (h *Handle) Pause(reason string) { h.monitor.Pause(reason) }
+
+// Resume lifts a Pause.
+func (h *Handle) Resume() { h.monitor.Resume() }
+
+// Cancel stops the migration; the original table stays as it was. Wait returns ErrCancelled.
+func (h *Handle) Cancel() { h.cancel() }
+
+// SetChunkSize changes gh-ost's copy chunk size while it runs.
+func (h *Handle) SetChunkSize(n int64) error {
+	h.mu.Lock()
+	w := h.worker
+	h.mu.Unlock()
+	if w == nil {
+		return errors.New("runner: chunk size applies to a running gh-ost migration only")
+	}
+	return w.SetChunkSize(n)
+}
+
+// Done is closed when the migration has ended.
+func (h *Handle) Done() <-chan struct{} { return h.done }
+
+// Wait blocks until the migration ends and returns its result.
+func (h *Handle) Wait() (Result, error) {
+	<-h.done
+	return h.result, h.err
+}
+
+// run is the migration, step by step.
+func (h *Handle) run(ctx context.Context) {
+	defer close(h.done)
+	defer h.cancel()
+	began := time.Now()
+	h.result = Result{MigrationID: h.id, Strategy: h.plan.Strategy}
+	h.r.metrics.Started(h.labels)
+
+	// 1. queued → planning → running: the plan was made before Start; record that it is in force.
+	err := h.transition(ctx, migration.StatusPlanning, "plan supplied: strategy "+string(h.plan.Strategy))
+	if err == nil {
+		err = h.transition(ctx, migration.StatusRunning, h.plan.Reason)
+	}
+	// 2. The throttler and the store heartbeat run for as long as the engine does.
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(ctx)
+	if err == nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = h.monitor.Run(bg) }()
+		go func() { defer wg.Done(); h.heartbeat(bg) }()
+	}
+	// 3. The engine.
+	if err == nil {
+		switch h.plan.Strategy {
+		case planner.StrategyGhost:
+			err = h.runGhost(ctx)
+		default:
+			err = h.runNative(ctx)
+		}
+	}
+	stopBG()
+	wg.Wait()
+	// 4. The end, recorded whatever happened to ctx.
+	h.finish(ctx, began, err)
+}
+
+// finish records the final status, in the store (with a fresh context: ctx may be cancelled),
+// the metrics and the result.
+func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
+	h.closeThrottleSpan(time.Now())
+	h.result.Duration = time.Since(began)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	switch {
+	case err == nil:
+		h.result.Status = migration.StatusComplete
+		err = h.transition(wctx, migration.StatusComplete, "done")
+	case ctx.Err() != nil && !errors.Is(err, throttle.ErrCritical):
+		h.result.Status = migration.StatusCancelled
+		if terr := h.transition(wctx, migration.StatusCancelled, "cancelled: "+err.Error()); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		err = fmt.Errorf("%w: %w", ErrCancelled, err)
+	default:
+		h.result.Status = migration.StatusFailed
+		if ferr := h.r.store.Fail(wctx, h.id, err); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		h.emit(Event{Kind: EventStatus, Status: migration.StatusFailed, Reason: err.Error()})
+	}
+	h.r.metrics.Finished(h.labels, h.result.Status)
+	h.err = err
+}
+
+// transition writes the status change to the store (before it is acted on) and reports it.
+func (h *Handle) transition(ctx context.Context, to migration.Status, reason string) error {
+	if err := h.r.store.Transition(ctx, h.id, to, reason); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.status = to
+	h.mu.Unlock()
+	h.emit(Event{Kind: EventStatus, Status: to, Reason: reason})
+	return nil
+}
+
+func (h *Handle) emit(ev Event) {
+	if h.opts.OnEvent == nil {
+		return
+	}
+	ev.Time = time.Now()
+	ev.MigrationID = h.id
+	h.opts.OnEvent(ev)
+}
+
+func (h *Handle) heartbeat(ctx context.Context) {
+	t := time.NewTicker(h.r.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = h.r.store.Heartbeat(ctx, h.id)
+		}
+	}
+}
+
+// progress sends an engine report to the metrics, the caller and (at most once per
+// SaveProgressInterval) the store. The engines say themselves whether they are held back, and why:
+// gh-ost reports the reason it was given, the native engine reports its wait.
+func (h *Handle) progress(ctx context.Context, p migration.Progress) {
+	if p.RowsCopied > h.result.RowsCopied {
+		h.result.RowsCopied = p.RowsCopied
+	}
+	h.r.metrics.Observe(h.labels, p)
+	h.emit(Event{Kind: EventProgress, Progress: &p})
+	if time.Since(h.lastSaved) >= h.r.cfg.SaveProgressInterval || p.Phase == migration.PhaseDone {
+		h.lastSaved = time.Now()
+		_ = h.r.store.SaveProgress(ctx, h.id, p)
+	}
+}
+
+// throttleChanged records a new throttle decision: an event in the store and to the caller, and
+// the time spent throttled.
+// The first readings of a new throttler clear its initial "not checked yet" state: an "off" with no
+// "on" before it is not news and is not reported.
+func (h *Handle) throttleChanged(ctx context.Context, d throttle.Decision) {
+	now := time.Now()
+	h.closeThrottleSpan(now)
+	h.mu.Lock()
+	wasOn := h.throttleOn
+	h.throttleOn = d.Throttle
+	if d.Throttle {
+		h.throttled = now
+	}
+	h.mu.Unlock()
+	if !d.Throttle && !wasOn {
+		return
+	}
+	msg := "throttle off"
+	if d.Throttle {
+		msg = "throttle on: " + d.Reason
+	}
+	_ = h.r.store.AddEvent(ctx, h.id, store.EventThrottle, msg, d)
+	h.emit(Event{Kind: EventThrottle, Throttle: &d, Reason: msg})
+}
+
+func (h *Handle) closeThrottleSpan(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.throttled.IsZero() {
+		h.result.ThrottledFor += now.Sub(h.throttled)
+		h.throttled = time.Time{}
+	}
+}
+
+// runNative runs the plan's statement with its explicit ALGORITHM/LOCK clause.
+func (h *Handle) runNative(ctx context.Context) error {
+	changes, unsubscribe := h.monitor.Subscribe()
+	defer unsubscribe()
+	go func() {
+		for d := range changes {
+			h.throttleChanged(ctx, d)
+		}
+	}()
+	ex := native.New(h.r.primary, h.r.cfg.Native, h.monitor)
+	res, err := ex.Run(ctx, h.plan.SQL, func(ev native.Event) {
+		h.progress(ctx, ev.Progress)
+		if len(ev.Blockers) > 0 {
+			_ = h.r.store.AddEvent(ctx, h.id, store.EventBlocker, ev.Message, ev.Blockers)
+			h.emit(Event{Kind: EventBlocker, Blockers: ev.Blockers, Reason: ev.Message})
+		}
+	})
+	h.result.Attempts = res.Attempts
+	return err
+}
+
+// ghostSpec builds the gh-ost worker's spec from the plan and the runner's config.
+func (h *Handle) ghostSpec() ghost.Spec {
+	c := h.r.cfg
+	spec := ghost.Spec{
+		MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table, Alter: h.plan.GhostAlter,
+		Primary: c.Primary, OnPrimary: c.OnPrimary,
+		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
+		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
+		DropOldTable: c.Ghost.DropOldTable,
+		MaxLagMillis: c.Throttle.WithDefaults().MaxLag.Milliseconds(),
+		WorkDir:      filepath.Join(c.WorkDir, h.id),
+	}
+	if len(c.Replicas) > 0 {
+		spec.Replica = c.Replicas[0]
+	}
+	return spec
+}

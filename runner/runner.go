@@ -1,0 +1,206 @@
+// Package runner executes a plan: a native ALTER (instant / inplace) or gh-ost in a worker process,
+// under a throttler that watches load and replica lag, with every lifecycle transition written to
+// the store before it is acted on, progress fed to the store, metrics and the caller, and a Gate
+// asked before gh-ost may cut over.
+package runner
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// Runner runs migrations against one primary and its replicas.
+type Runner struct {
+	cfg      Config
+	primary  *sql.DB
+	replicas []throttle.Replica
+	store    *store.Store
+	metrics  *metrics.Metrics
+}
+
+// New connects to the servers of cfg. st records every migration; m may be nil (no metrics).
+func New(cfg Config, st *store.Store, m *metrics.Metrics) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	if m == nil {
+		m = metrics.New(nil)
+	}
+	r := &Runner{cfg: cfg.withDefaults(), store: st, metrics: m}
+	var err error
+	if r.primary, err = openPool(cfg.Primary); err != nil {
+		return nil, err
+	}
+	for _, e := range cfg.Replicas {
+		db, err := openPool(e)
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		r.replicas = append(r.replicas, throttle.Replica{Name: e.Addr(), DB: db})
+	}
+	return r, nil
+}
+
+// Close releases the connection pools.
+func (r *Runner) Close() error {
+	var errs []error
+	if r.primary != nil {
+		errs = append(errs, r.primary.Close())
+	}
+	for _, rep := range r.replicas {
+		errs = append(errs, rep.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func openPool(e ghost.Endpoint) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "tcp", e.Addr(), e.User, e.Password
+	cfg.ParseTime = true
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %s: %w", e.Addr(), err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(4)
+	return db, nil
+}
+
+// ErrPlanBlocked means the plan has error findings that were not overridden.
+var ErrPlanBlocked = errors.New("runner: the plan is blocked by findings")
+
+// BlockedPlanError names the findings that block a plan.
+type BlockedPlanError struct {
+	Schema, Table string
+	Findings      []planner.Finding
+}
+
+func (e *BlockedPlanError) Error() string {
+	codes := make([]string, len(e.Findings))
+	for i, f := range e.Findings {
+		codes[i] = f.Code
+		if f.Override != "" {
+			codes[i] += " (" + f.Override + ")"
+		}
+	}
+	return fmt.Sprintf("runner: plan for %s.%s is blocked by: %s", e.Schema, e.Table, strings.Join(codes, ", "))
+}
+
+// Unwrap makes errors.Is(err, ErrPlanBlocked) true.
+func (e *BlockedPlanError) Unwrap() error { return ErrPlanBlocked }
+
+// runnable refuses plans that must not run.
+func runnable(p *planner.Plan) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil plan", ErrInvalidConfig)
+	}
+	if b := p.Blocking(); len(b) > 0 {
+		return &BlockedPlanError{Schema: p.Schema, Table: p.Table, Findings: b}
+	}
+	switch p.Strategy {
+	case planner.StrategyInstant, planner.StrategyInplace:
+		if p.SQL == "" {
+			return fmt.Errorf("runner: %s plan for %s.%s has no statement", p.Strategy, p.Schema, p.Table)
+		}
+	case planner.StrategyGhost:
+		if p.GhostAlter == "" {
+			return fmt.Errorf("runner: ghost plan for %s.%s has no alter clause", p.Schema, p.Table)
+		}
+	default:
+		return fmt.Errorf("runner: unknown strategy %q", p.Strategy)
+	}
+	return nil
+}
+
+// RunOptions are the per-run choices of the caller.
+type RunOptions struct {
+	Gate    Gate        // nil: OpenGate
+	OnEvent func(Event) // called from the run's goroutine; must not block for long
+}
+
+// Start records a new migration for plan and starts running it in the background. A plan with
+// blocking findings, or a table that already has an active migration (*store.ActiveMigrationError),
+// is refused here, before anything runs. ctx bounds the whole migration: when it ends, the
+// migration is cancelled and the original table is left as it was.
+func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions) (*Handle, error) {
+	if err := runnable(plan); err != nil {
+		return nil, err
+	}
+	planJSON, err := json.Marshal(plan)
+	if err != nil {
+		return nil, fmt.Errorf("runner: encode plan: %w", err)
+	}
+	m, err := r.store.Create(ctx, store.NewMigration{
+		Schema: plan.Schema, Table: plan.Table, DDL: strings.Join(plan.Statements, ";\n"),
+		Plan: planJSON, Strategy: string(plan.Strategy),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Gate == nil {
+		opts.Gate = OpenGate{}
+	}
+	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
+	if err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), m.ID, err)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h := &Handle{
+		r: r, id: m.ID, plan: plan, opts: opts, monitor: monitor, cancel: cancel,
+		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
+		done:   make(chan struct{}),
+	}
+	go h.run(ctx)
+	return h, nil
+}
+
+// Run is Start followed by Wait.
+func (r *Runner) Run(ctx context.Context, plan *planner.Plan, opts RunOptions) (Result, error) {
+	h, err := r.Start(ctx, plan, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return h.Wait()
+}
+
+// Result is the outcome of one migration.
+type Result struct {
+	MigrationID string
+	Status      migration.Status // complete, failed or cancelled
+	Strategy    planner.Strategy
+	Duration    time.Duration
+	RowsCopied  int64
+	// ThrottledFor is the total time the migration was held back by the throttler.
+	ThrottledFor time.Duration
+	// CutOverTime is how long the cut-over took, from the go-ahead to the verified rename (ghost).
+	CutOverTime time.Duration
+	// OldTable is the original table kept under gh-ost's old-table name after a cut-over.
+	OldTable string
+	// Attempts is how many times the native ALTER asked for its metadata lock.
+	Attempts int
+	LogFile  string
+}
+
+// ErrCancelled is returned by Wait when the migration was cancelled (Handle.Cancel or the
+// context); the original table is intact.
+var ErrCancelled = errors.New("runner: migration cancelled")
