@@ -296,4 +296,3 @@ func lastProgress(e *events) (migration.Progress, bool) {
 	}
 	return migration.Progress{}, false
 }
-
