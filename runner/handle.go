@@ -50,6 +50,8 @@ type Handle struct {
 	labels  metrics.Labels
 	cancel  context.CancelFunc
 
+	emitMu sync.Mutex // serializes OnEvent
+
 	mu         sync.Mutex
 	status     migration.Status
 	worker     *ghost.Worker
@@ -170,10 +172,14 @@ func (h *Handle) transition(ctx context.Context, to migration.Status, reason str
 	return nil
 }
 
+// emit delivers an event to the caller. Events come from the run's goroutine and from the
+// throttle watcher; the lock makes OnEvent see them one at a time, in order.
 func (h *Handle) emit(ev Event) {
 	if h.opts.OnEvent == nil {
 		return
 	}
+	h.emitMu.Lock()
+	defer h.emitMu.Unlock()
 	ev.Time = time.Now()
 	ev.MigrationID = h.id
 	h.opts.OnEvent(ev)
@@ -196,13 +202,18 @@ func (h *Handle) heartbeat(ctx context.Context) {
 // SaveProgressInterval) the store. The engines say themselves whether they are held back, and why:
 // gh-ost reports the reason it was given, the native engine reports its wait.
 func (h *Handle) progress(ctx context.Context, p migration.Progress) {
+	h.mu.Lock()
 	if p.RowsCopied > h.result.RowsCopied {
 		h.result.RowsCopied = p.RowsCopied
 	}
+	save := time.Since(h.lastSaved) >= h.r.cfg.SaveProgressInterval || p.Phase == migration.PhaseDone
+	if save {
+		h.lastSaved = time.Now()
+	}
+	h.mu.Unlock()
 	h.r.metrics.Observe(h.labels, p)
 	h.emit(Event{Kind: EventProgress, Progress: &p})
-	if time.Since(h.lastSaved) >= h.r.cfg.SaveProgressInterval || p.Phase == migration.PhaseDone {
-		h.lastSaved = time.Now()
+	if save {
 		_ = h.r.store.SaveProgress(ctx, h.id, p)
 	}
 }
@@ -243,13 +254,17 @@ func (h *Handle) closeThrottleSpan(now time.Time) {
 
 // runNative runs the plan's statement with its explicit ALGORITHM/LOCK clause.
 func (h *Handle) runNative(ctx context.Context) error {
+	// Throttle changes are recorded as they happen, while the executor waits or runs; the
+	// watcher ends (unsubscribe closes its channel) before this returns.
 	changes, unsubscribe := h.monitor.Subscribe()
-	defer unsubscribe()
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
 		for d := range changes {
 			h.throttleChanged(ctx, d)
 		}
 	}()
+	defer func() { unsubscribe(); <-watched }()
 	ex := native.New(h.r.primary, h.r.cfg.Native, h.monitor)
 	res, err := ex.Run(ctx, h.plan.SQL, func(ev native.Event) {
 		h.progress(ctx, ev.Progress)

@@ -21,7 +21,7 @@ const (
 var ErrNoAlgorithm = errors.New("native: statement needs an explicit ALGORITHM=INSTANT, NOCOPY or INPLACE clause")
 
 // ErrStatement means the statement is not one schema change of one table.
-var ErrStatement = errors.New("native: not a single ALTER TABLE, CREATE INDEX or DROP INDEX statement")
+var ErrStatement = errors.New("native: not a single ALTER TABLE, CREATE INDEX, DROP INDEX, RENAME TABLE, DROP TABLE or TRUNCATE TABLE statement")
 
 // statement is what the engine needs to know about the DDL it runs.
 type statement struct {
@@ -40,6 +40,17 @@ func parseStatement(sql string) (statement, error) {
 	}
 	var st statement
 	var rest []token
+	if t, ok := tableStatement(toks); ok {
+		// RENAME / DROP / TRUNCATE TABLE take no ALGORITHM clause: they change only the data
+		// dictionary (TRUNCATE swaps in a new empty tablespace), so they run like INSTANT, under
+		// the same short lock_wait_timeout and retries.
+		st.Schema, st.Table, _ = tableName(t)
+		if st.Table == "" {
+			return statement{}, fmt.Errorf("%w: no table name in %q", ErrStatement, abbreviate(sql))
+		}
+		st.Algorithm = AlgorithmInstant
+		return st, nil
+	}
 	switch {
 	case matchWords(toks, "ALTER", "TABLE"), matchWords(toks, "ALTER", "ONLINE", "TABLE"), matchWords(toks, "ALTER", "IGNORE", "TABLE"):
 		rest = toks[indexOfWord(toks, "TABLE")+1:]
@@ -62,6 +73,22 @@ func parseStatement(sql string) (statement, error) {
 		return statement{}, fmt.Errorf("%w: %q", err, abbreviate(sql))
 	}
 	return st, nil
+}
+
+// tableStatement recognises RENAME TABLE, DROP TABLE [IF EXISTS] and TRUNCATE [TABLE] and returns
+// the tokens from the (first) table name on.
+func tableStatement(toks []token) ([]token, bool) {
+	switch {
+	case matchWords(toks, "RENAME", "TABLE"):
+		return toks[2:], true
+	case matchWords(toks, "DROP", "TABLE", "IF", "EXISTS"):
+		return toks[4:], true
+	case matchWords(toks, "DROP", "TABLE"), matchWords(toks, "TRUNCATE", "TABLE"):
+		return toks[2:], true
+	case matchWords(toks, "TRUNCATE"):
+		return toks[1:], true
+	}
+	return nil, false
 }
 
 // algorithm finds the ALGORITHM [=] value clause outside parentheses.
