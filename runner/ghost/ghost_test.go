@@ -140,3 +140,21 @@ func TestConcurrentMigrations(t *testing.T) {
 	_, err = w2.Wait()
 	require.NoError(t, err)
 }
+
+// TestEarlyCutOver: a cut-over allowed before the copy is done must hold, although gh-ost
+// re-creates its postpone flag file when it starts migrating.
+func TestEarlyCutOver(t *testing.T) {
+	db := sandboxtest.New(t)
+	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)",
+		"INSERT INTO t (id, a) SELECT seq, seq FROM seq_1_to_2000")
+	db.WaitReplica(t)
+	w := startWorker(t, testSpec(t, db, "t", "MODIFY a BIGINT NOT NULL"))
+	require.NoError(t, w.CutOver())
+	select {
+	case <-w.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("an early cut-over was lost: still running after 60s; log:\n%s", logTail(w.Spec().LogFile(), 30))
+	}
+	_, err := w.Wait()
+	require.NoError(t, err)
+}

@@ -2,7 +2,9 @@ package ghost
 
 import (
 	"bufio"
+	"errors"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -19,6 +21,22 @@ const (
 	rateWindow        = 5 * time.Second
 )
 
+// keepCutOverAllowed re-applies a cut-over that was allowed before gh-ost got to it: gh-ost v1.1.6
+// (re)creates the postpone flag file when it starts migrating (Migrator.createFlagFiles), which
+// undoes a removal that came first; without this an early CutOver would be lost and the migration
+// would postpone forever.
+func (w *worker) keepCutOverAllowed() {
+	if !w.cutOverAllowed.Load() {
+		return
+	}
+	if err := os.Remove(w.spec.postponeFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if atomic.LoadInt64(&w.mc.IsPostponingCutOver) > 0 {
+		atomic.StoreInt64(&w.mc.UserCommandedUnpostponeFlag, 1)
+	}
+}
+
 // report sends a progress event every reportInterval, and at once when the phase changes (a
 // cut-over can take less than one interval), until stop closes.
 func (w *worker) report(stop <-chan struct{}) {
@@ -33,6 +51,7 @@ func (w *worker) report(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
+			w.keepCutOverAllowed()
 			phase := w.phase()
 			if phase == lastPhase && now.Sub(lastSent) < reportInterval {
 				continue
