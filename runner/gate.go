@@ -16,6 +16,13 @@ type Gate interface {
 	Await(ctx context.Context, t Target) error
 }
 
+// Finisher is implemented by a Gate that must hear how the cut-over ended (the cut-over gate
+// tells its participants commit or abort). The runner calls Finish once for every migration whose
+// gate it asked: err is nil after a verified rename, the failure or cancellation otherwise.
+type Finisher interface {
+	Finish(ctx context.Context, t Target, err error)
+}
+
 // OpenGate lets every migration cut over as soon as the engine is ready: the behaviour of plain
 // gh-ost, and the gate `migrate run` uses until the cut-over gate is configured.
 type OpenGate struct{}

@@ -19,7 +19,7 @@ import (
 //  5. report the worker's verdict: success only when the rename happened and the shape is right.
 //
 // When ctx ends, ghost.Start's own watch aborts the worker and drops its tables.
-func (h *Handle) runGhost(ctx context.Context) error {
+func (h *Handle) runGhost(ctx context.Context) (err error) {
 	w, err := ghost.Start(ctx, h.ghostSpec())
 	if err != nil {
 		return err
@@ -37,6 +37,16 @@ func (h *Handle) runGhost(ctx context.Context) error {
 	events, ready := w.Events(), w.Ready()
 	gateDone := make(chan error, 1)
 	var cutOverAt time.Time
+	asked := false
+	target := Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table}
+	defer func() {
+		// Participants hear the outcome: commit after the verified rename, abort otherwise.
+		if f, ok := h.opts.Gate.(Finisher); ok && asked {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			f.Finish(fctx, target, err)
+		}
+	}()
 	for {
 		select {
 		case p, ok := <-events:
@@ -55,9 +65,8 @@ func (h *Handle) runGhost(ctx context.Context) error {
 				_ = w.Abort()
 				return err
 			}
-			go func() {
-				gateDone <- h.opts.Gate.Await(ctx, Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table})
-			}()
+			asked = true
+			go func() { gateDone <- h.opts.Gate.Await(ctx, target) }()
 		case gerr := <-gateDone:
 			if gerr != nil {
 				_ = w.Abort()

@@ -57,6 +57,7 @@ type Handle struct {
 	worker     *ghost.Worker
 	throttled  time.Time // when the current throttle began; zero when not throttled
 	throttleOn bool      // a throttle "on" was reported and not yet lifted
+	last       migration.Progress
 	result     Result
 	lastSaved  time.Time
 
@@ -86,6 +87,26 @@ func (h *Handle) SetChunkSize(n int64) error {
 	}
 	return w.SetChunkSize(n)
 }
+
+// Status is the migration's current lifecycle status.
+func (h *Handle) Status() migration.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status
+}
+
+// Progress is the engine's latest progress report (the zero value before the first).
+func (h *Handle) Progress() migration.Progress {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+// Plan is the plan being run.
+func (h *Handle) Plan() *planner.Plan { return h.plan }
+
+// Throttle is the throttler's current decision.
+func (h *Handle) Throttle() throttle.Decision { return h.monitor.Decision() }
 
 // Done is closed when the migration has ended.
 func (h *Handle) Done() <-chan struct{} { return h.done }
@@ -203,6 +224,7 @@ func (h *Handle) heartbeat(ctx context.Context) {
 // gh-ost reports the reason it was given, the native engine reports its wait.
 func (h *Handle) progress(ctx context.Context, p migration.Progress) {
 	h.mu.Lock()
+	h.last = p
 	if p.RowsCopied > h.result.RowsCopied {
 		h.result.RowsCopied = p.RowsCopied
 	}
