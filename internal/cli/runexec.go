@@ -72,11 +72,12 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
 	if opts.MetricsAddr != "" {
-		stop, err := serveMetrics(opts.MetricsAddr, reg)
+		addr, stop, err := serveMetrics(opts.MetricsAddr, reg)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		fmt.Fprintf(streams.ErrOut, "metrics: http://%s/metrics\n", addr)
 	}
 	if left, err := st.Leftovers(ctx, schemasOf(plans)...); err == nil {
 		out.leftovers(left)
@@ -114,17 +115,17 @@ func schemasOf(plans []*planner.Plan) []string {
 	return out
 }
 
-// serveMetrics serves /metrics until stop is called.
-func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+// serveMetrics serves /metrics on addr until stop is called; it returns the address it listens on.
+func serveMetrics(addr string, reg *prometheus.Registry) (bound string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, usageErrorf("--metrics-addr %s: %v", addr, err)
+		return "", nil, usageErrorf("--metrics-addr %s: %v", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler(reg))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
