@@ -93,7 +93,8 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			}
 			if !cutOverAt.IsZero() {
 				h.result.CutOverTime = time.Since(cutOverAt)
-				h.r.metrics.CutOverAttempt(h.labels, h.result.CutOverTime, err == nil)
+				h.result.CutOverLock = res.LockDuration
+				h.r.metrics.CutOverAttempt(h.labels, res.LockDuration, err == nil)
 			}
 			return err
 		}

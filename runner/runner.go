@@ -194,6 +194,9 @@ type Result struct {
 	ThrottledFor time.Duration
 	// CutOverTime is how long the cut-over took, from the go-ahead to the verified rename (ghost).
 	CutOverTime time.Duration
+	// CutOverLock is how long the cut-over held the table locked (LOCK TABLES until the rename
+	// completed): the stall applications saw (ghost).
+	CutOverLock time.Duration
 	// OldTable is the original table kept under gh-ost's old-table name after a cut-over.
 	OldTable string
 	// Attempts is how many times the native ALTER asked for its metadata lock.

@@ -61,6 +61,8 @@ func TestRunStrategiesUnderLoad(t *testing.T) {
 			if c.strategy == planner.StrategyGhost {
 				require.Positive(t, res.RowsCopied)
 				require.NotEmpty(t, res.OldTable, "the original is kept after the rename")
+				require.Positive(t, res.CutOverLock, "the lock time of the cut-over is measured")
+				require.Less(t, res.CutOverLock, res.CutOverTime)
 				_, ready := evs.find(func(e runner.Event) bool { return e.Status == migration.StatusReady })
 				require.True(t, ready, "a ghost run passes through ready (the gate)")
 			}

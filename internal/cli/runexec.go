@@ -210,7 +210,7 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 		sum := map[string]any{"type": "summary", "schema": p.Schema, "table": p.Table, "strategy": p.Strategy,
 			"migration_id": res.MigrationID, "status": res.Status, "duration_seconds": res.Duration.Seconds(),
 			"rows_copied": res.RowsCopied, "throttled_seconds": res.ThrottledFor.Seconds(),
-			"cut_over_seconds": res.CutOverTime.Seconds(), "old_table": res.OldTable, "attempts": res.Attempts}
+			"cut_over_seconds": res.CutOverTime.Seconds(), "cut_over_lock_seconds": res.CutOverLock.Seconds(), "old_table": res.OldTable, "attempts": res.Attempts}
 		if err != nil {
 			sum["error"] = err.Error()
 		}
@@ -228,7 +228,7 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 		fmt.Fprintf(o.w, ", throttled %s", res.ThrottledFor.Round(time.Millisecond))
 	}
 	if res.CutOverTime > 0 {
-		fmt.Fprintf(o.w, ", cut-over %s", res.CutOverTime.Round(time.Millisecond))
+		fmt.Fprintf(o.w, ", cut-over %s (table locked %s)", res.CutOverTime.Round(time.Millisecond), res.CutOverLock.Round(time.Millisecond))
 	}
 	fmt.Fprintln(o.w)
 	if res.OldTable != "" {

@@ -61,6 +61,9 @@ type Result struct {
 	OldTable string
 	Shape    string // normalized SHOW CREATE TABLE of the new table (success only)
 	LogFile  string
+	// LockDuration is how long the successful cut-over held the table locked (LOCK TABLES until the
+	// rename completed): the stall applications saw.
+	LockDuration time.Duration
 }
 
 // Worker is the controller's handle on one gh-ost worker process.
@@ -283,6 +286,7 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 func (w *Worker) verify(ctx context.Context) error {
 	w.result.RowsCopied = w.final.RowsCopied
 	w.result.OldTable = w.final.OldTable
+	w.result.LockDuration = w.final.LockDuration
 	stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table)
 	if err != nil {
 		return err

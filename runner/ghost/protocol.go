@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 )
@@ -52,6 +53,9 @@ type event struct {
 	CutOverComplete bool   `json:"cut_over_complete,omitempty"`
 	OldTable        string `json:"old_table,omitempty"`
 	RowsCopied      int64  `json:"rows_copied,omitempty"`
+	// LockDuration is how long the cut-over held its table lock: from LOCK TABLES to the end of
+	// the rename (gh-ost's LockTablesStartTime → RenameTablesEndTime), in nanoseconds.
+	LockDuration time.Duration `json:"lock_duration_ns,omitempty"`
 }
 
 // eventWriter serializes events onto the events pipe; safe for concurrent use.

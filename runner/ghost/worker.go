@@ -56,13 +56,24 @@ func runWorker(in io.Reader, events io.Writer) int {
 	reported := make(chan struct{})
 	go func() { defer close(reported); w.report(stop) }()
 
-	err = logic.NewMigrator(w.mc, appVersion).Migrate()
+	migrator := logic.NewMigrator(w.mc, appVersion)
+	stopWaker := make(chan struct{})
+	if queue, noop, qerr := wakerQueue(migrator); qerr == nil {
+		go wake(queue, noop, w.copyDone.Load, stopWaker)
+	} else {
+		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
+	}
+	err = migrator.Migrate()
+	close(stopWaker)
 	close(stop)
 	<-reported
 	done := event{Type: evDone, RowsCopied: w.mc.GetTotalRowsCopied()}
 	done.CutOverComplete = atomic.LoadInt64(&w.mc.CutOverCompleteFlag) > 0
 	if done.CutOverComplete && !spec.DropOldTable {
 		done.OldTable = w.mc.GetOldTableName() // StartTime is ours to read now that Migrate returned
+	}
+	if done.CutOverComplete && !w.mc.LockTablesStartTime.IsZero() && w.mc.RenameTablesEndTime.After(w.mc.LockTablesStartTime) {
+		done.LockDuration = w.mc.RenameTablesEndTime.Sub(w.mc.LockTablesStartTime)
 	}
 	if err != nil {
 		done.Error = err.Error()
