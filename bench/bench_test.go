@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,22 @@ func rowsToSeed(b *testing.B) int64 {
 	return 2_000_000
 }
 
+// ghostChunks are the gh-ost chunk sizes measured: $GG_BENCH_GHOST_CHUNKS (comma-separated), by
+// default gh-ost's default 1000 and a larger 5000, to show the wall-time / latency trade-off.
+func ghostChunks(b *testing.B) []int64 {
+	spec := os.Getenv("GG_BENCH_GHOST_CHUNKS")
+	if spec == "" {
+		spec = "1000,5000"
+	}
+	var out []int64
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		require.NoError(b, err, "GG_BENCH_GHOST_CHUNKS")
+		out = append(out, n)
+	}
+	return out
+}
+
 // BenchmarkOnlineAlter measures, side by side in one run, each strategy's wall time on a fresh
 // seeded table and what a fixed-rate foreground workload of point reads and updates saw meanwhile,
 // and prints the comparison table. Run it once: -benchtime 1x.
@@ -68,7 +85,13 @@ func BenchmarkOnlineAlter(b *testing.B) {
 		}},
 		{name: "ALGORITHM=COPY", run: nativeCopy},
 		{name: "pt-online-schema-change", run: ptOSC},
-		{name: "gh-ost (ghostgate)", run: ghostEngine},
+	}
+	for _, chunk := range ghostChunks(b) {
+		strategies = append(strategies, strategy{
+			name: fmt.Sprintf("gh-ost (ghostgate, chunk %d)", chunk),
+			run: func(ctx context.Context, d *sandboxtest.DB, table string) error {
+				return ghostEngine(ctx, d, table, chunk)
+			}})
 	}
 	for i, s := range strategies {
 		b.Run(s.name, func(b *testing.B) {
@@ -191,9 +214,10 @@ func ptOSC(ctx context.Context, d *sandboxtest.DB, table string) error {
 	return nil
 }
 
-// ghostEngine runs gh-ost v1.1.6 through ghostgate's engine (runner/ghost) with its defaults,
-// reading the binlog from the replica, and lets it cut over as soon as the copy is done.
-func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string) error {
+// ghostEngine runs gh-ost v1.1.6 through ghostgate's engine (runner/ghost) with its defaults but
+// the chunk size, reading the binlog from the replica, and lets it cut over as soon as the copy is
+// done.
+func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string, chunk int64) error {
 	dir, err := os.MkdirTemp("", "gg-bench-")
 	if err != nil {
 		return err
@@ -202,8 +226,8 @@ func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string) error {
 		MigrationID: "bench-" + table + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		Schema:      d.Name, Table: table, Alter: alterClause,
 		Primary: endpoint(d.Env.Primary), Replica: endpoint(d.Env.Replica),
-		DropOldTable: true,
-		WorkDir:      filepath.Clean(dir),
+		DropOldTable: true, ChunkSize: chunk,
+		WorkDir: filepath.Clean(dir),
 	}
 	w, err := ghost.Start(ctx, spec)
 	if err != nil {
