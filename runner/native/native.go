@@ -82,23 +82,20 @@ func (c Config) Validate() error {
 
 // Executor runs native schema changes on one server.
 type Executor struct {
-	db  *sql.DB
-	cfg Config
-	thr throttle.Throttler
+	db     *sql.DB
+	cfg    Config
+	cfgErr error // a Config that failed Validate: every Run returns it
+	thr    throttle.Throttler
 }
 
-// New returns an Executor. cfg gets its defaults; call cfg.WithDefaults().Validate() first to
-// report bad settings (New panics on them: they are a programming error by then). A nil thr
-// never throttles.
+// New returns an Executor. cfg gets its defaults; a cfg that fails Validate makes every Run
+// return that error before touching the server. A nil thr never throttles.
 func New(db *sql.DB, cfg Config, thr throttle.Throttler) *Executor {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		panic(err)
-	}
 	if thr == nil {
 		thr = throttle.Noop{}
 	}
-	return &Executor{db: db, cfg: cfg, thr: thr}
+	return &Executor{db: db, cfg: cfg, cfgErr: cfg.Validate(), thr: thr}
 }
 
 // Event is one progress report of a run: the shared progress value plus, while the ALTER waits
@@ -149,6 +146,9 @@ func (e *Executor) Run(ctx context.Context, stmt string, report func(Event)) (Re
 			ev.Time = time.Now()
 			report(ev)
 		}
+	}
+	if e.cfgErr != nil {
+		return Result{}, e.cfgErr
 	}
 	st, err := parseStatement(stmt)
 	if err != nil {

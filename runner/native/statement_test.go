@@ -1,7 +1,9 @@
 package native
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,4 +60,10 @@ func TestParseStatement(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// A bad Config is an error from Run, before any statement is read or sent.
+func TestRunRefusesInvalidConfig(t *testing.T) {
+	_, err := New(nil, Config{LockWaitTimeout: 1500 * time.Millisecond}, nil).Run(context.Background(), "ALTER TABLE t ADD c INT, ALGORITHM=INSTANT", nil)
+	require.ErrorContains(t, err, "lock wait timeout")
 }
