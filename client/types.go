@@ -1,0 +1,148 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+	"github.com/ghostgate/ghostgate/wire"
+)
+
+// The API's JSON types. The server encodes exactly these values and the client decodes them, so
+// they are defined once, here. Values that other packages already define as data (a store row,
+// a throttle decision, a gate checklist, a participant status) are embedded as they are.
+
+// Duration is a time.Duration that reads and writes JSON as Go duration text ("1.5s", "250ms"),
+// which is what a person types into a curl body.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads duration text, or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if nerr := json.Unmarshal(b, &n); nerr != nil {
+			return fmt.Errorf("duration: want text like \"2s\" or nanoseconds, got %s", b)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Limits are the cut-over gate's limits of one migration. A zero field takes the controller's
+// default (the flags of `migrate serve`).
+type Limits struct {
+	// MaxReplicaLag is the highest replica lag at which the gate may open.
+	MaxReplicaLag Duration `json:"max_replica_lag,omitempty"`
+	// MaxThreadsRunning is the highest Threads_running on the primary.
+	MaxThreadsRunning int `json:"max_threads_running,omitempty"`
+	// MaxQPSRatio is the highest ratio of the recent query rate to its baseline (1.5 = +50%).
+	MaxQPSRatio float64 `json:"max_qps_ratio,omitempty"`
+	// MaxBacklog is the highest number of binlog events gh-ost has not applied yet.
+	MaxBacklog int64 `json:"max_backlog,omitempty"`
+	// MaxTransactionAge is the age beyond which an open transaction blocks the rename.
+	MaxTransactionAge Duration `json:"max_transaction_age,omitempty"`
+	// Checksum turns the comparison of the original and the ghost table on or off (nil: default).
+	Checksum *bool `json:"checksum,omitempty"`
+}
+
+// CreateRequest is the body of POST /v1/migrations.
+type CreateRequest struct {
+	// DDL is one or more schema changes; several tables give several migrations.
+	DDL string `json:"ddl"`
+	// Schema is the default database for unqualified table names.
+	Schema string `json:"schema,omitempty"`
+	// Overrides are the planner's override flags, e.g. ["--allow-destructive"] (the leading
+	// dashes may be left out).
+	Overrides      []string `json:"overrides,omitempty"`
+	AllowDropTable bool     `json:"allow_drop_table,omitempty"`
+	// Approval is how the cut-over is approved: "auto", "manual" (the default) or a daily
+	// window "HH:MM-HH:MM" in TimeZone.
+	Approval string `json:"approval,omitempty"`
+	// TimeZone is the IANA zone of an approval window; default: the controller's local zone.
+	TimeZone string `json:"time_zone,omitempty"`
+	Limits   Limits `json:"limits,omitzero"`
+	// OldVersion and NewVersion are the schema versions the participants are told about
+	// (default "v1" and "v2").
+	OldVersion string `json:"old_version,omitempty"`
+	NewVersion string `json:"new_version,omitempty"`
+}
+
+// MigrationView is one migration as the API shows it: the store's row (its persisted truth) and,
+// while this controller runs it, the live state: progress, throttle decision, gate checklist and
+// the participants of its table.
+type MigrationView struct {
+	store.Migration
+	// Live is true while this controller runs the migration (it can be paused, approved, …).
+	Live bool `json:"live"`
+	// Paused is true while a manual pause holds it back.
+	Paused bool `json:"paused,omitempty"`
+	// Approval is the gate's approval setting ("" for native migrations, which have no gate).
+	Approval string             `json:"approval,omitempty"`
+	Throttle *throttle.Decision `json:"throttle,omitempty"`
+	// Checklist is the gate's latest checklist (nil before the migration reaches the gate).
+	Checklist    *cutover.Checklist       `json:"checklist,omitempty"`
+	Participants []wire.ParticipantStatus `json:"participants,omitempty"`
+	// Interrupted marks an active migration whose controller is gone; Cleanup is the command
+	// that ends it and Reason says why it counts as interrupted.
+	Interrupted bool   `json:"interrupted,omitempty"`
+	Cleanup     string `json:"cleanup,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// MigrationsResponse is the body of GET /v1/migrations and of a successful POST.
+type MigrationsResponse struct {
+	Migrations []MigrationView `json:"migrations"`
+}
+
+// ChunkSizeRequest is the body of POST /v1/migrations/{id}/chunk-size.
+type ChunkSizeRequest struct {
+	ChunkSize int64 `json:"chunk_size"`
+}
+
+// EventsResponse is the body of GET /v1/migrations/{id}/events: the store's event log after
+// the requested id. Next is the id to pass as ?since= to follow the log.
+type EventsResponse struct {
+	Events []store.Event `json:"events"`
+	Next   int64         `json:"next"`
+}
+
+// KindChecklist is the kind of a stream event that carries a changed gate checklist; the other
+// kinds are the runner's (status, progress, throttle, blocker).
+const KindChecklist runner.EventKind = "checklist"
+
+// StreamEvent is one server-sent event of GET /v1/stream: a runner event of a live migration,
+// or a changed checklist. Seq grows by one per event of this controller.
+type StreamEvent struct {
+	Seq int64 `json:"seq"`
+	runner.Event
+	Checklist *cutover.Checklist `json:"checklist,omitempty"`
+}
+
+// ErrorResponse is the body of every error answer: the message and, when a plan is blocked by
+// findings (409), the plans with their findings.
+type ErrorResponse struct {
+	Error string          `json:"error"`
+	Plans json.RawMessage `json:"plans,omitempty"`
+}
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status     string `json:"status"` // "ok"
+	Migrations int    `json:"migrations"`
+	Owner      string `json:"owner"`
+}

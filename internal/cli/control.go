@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghostgate/ghostgate/client"
+)
+
+// controlVerb is one of the commands that steer a migration of a running controller.
+type controlVerb struct {
+	use, short, long, done string
+	do                     func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error)
+}
+
+var controlVerbs = []controlVerb{
+	{use: "approve ID", short: "Approve the cut-over of a migration (manual approval)", done: "approved",
+		long: "approve gives the manual approval the cut-over gate waits for. It may be given before the\nmigration reaches the gate; the rename still waits for every other condition.",
+		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
+			return c.Approve(ctx, id)
+		}},
+	{use: "pause ID", short: "Hold a running migration back (a manual throttle) until resume", done: "paused",
+		long: "pause throttles the migration: gh-ost stops copying and applying within a second and keeps\nits place; the original table is untouched. resume lets it go on.",
+		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
+			return c.Pause(ctx, id)
+		}},
+	{use: "resume ID", short: "Lift a pause", done: "resumed",
+		long: "resume lifts a pause; the other throttle conditions (load, replica lag) still apply.",
+		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
+			return c.Resume(ctx, id)
+		}},
+	{use: "cancel ID", short: "Cancel a migration; the original table stays as it was", done: "cancelled",
+		long: "cancel stops the migration and waits until it has ended: the original table is left as it\nwas, gh-ost's tables are dropped, and participants that prepared are told to abort.",
+		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
+			return c.Cancel(ctx, id)
+		}},
+}
+
+// newControlCmds builds approve, pause, resume, cancel, chunk-size and evict.
+func newControlCmds(streams IO) []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, v := range controlVerbs {
+		cmds = append(cmds, newControlCmd(streams, v))
+	}
+	return append(cmds, newChunkSizeCmd(streams), newEvictCmd(streams))
+}
+
+func newControlCmd(streams IO, v controlVerb) *cobra.Command {
+	var opts ClientOptions
+	cmd := &cobra.Command{
+		Use: v.use, Short: v.short, Long: v.long + "\n\nIt needs the API token (--token-file or $" + EnvToken + ").",
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			api, err := opts.client()
+			if err != nil {
+				return err
+			}
+			m, err := v.do(c.Context(), api, args[0])
+			if err != nil {
+				return apiError(api, err)
+			}
+			fmt.Fprintf(streams.Out, "%s: %s (status %s)\n", m.ID, v.done, m.Status)
+			return nil
+		},
+	}
+	opts.addFlags(cmd.Flags())
+	return cmd
+}
+
+func newChunkSizeCmd(streams IO) *cobra.Command {
+	var opts ClientOptions
+	cmd := &cobra.Command{
+		Use:   "chunk-size ID N",
+		Short: "Change gh-ost's copy chunk size of a running migration",
+		Long:  "chunk-size sets the rows gh-ost copies per chunk (10-100000) while it runs: smaller chunks\nhold row locks for less time, larger ones copy faster. It needs the API token.",
+		Args:  exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			n, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil {
+				return usageErrorf("chunk size %q: want a number", args[1])
+			}
+			api, err := opts.client()
+			if err != nil {
+				return err
+			}
+			m, err := api.SetChunkSize(c.Context(), args[0], n)
+			if err != nil {
+				return apiError(api, err)
+			}
+			fmt.Fprintf(streams.Out, "%s: chunk size set to %d (status %s)\n", m.ID, n, m.Status)
+			return nil
+		},
+	}
+	opts.addFlags(cmd.Flags())
+	return cmd
+}
+
+func newEvictCmd(streams IO) *cobra.Command {
+	var opts ClientOptions
+	cmd := &cobra.Command{
+		Use:   "evict INSTANCE",
+		Short: "Remove a dead service instance so it no longer holds a cut-over gate closed",
+		Long: "evict removes a participant registration: the DBA's decision that an instance which stopped\n" +
+			"answering (its lease lapsed) must not keep the gate closed. A live instance that heartbeats\n" +
+			"again registers anew. It needs the API token.",
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			api, err := opts.client()
+			if err != nil {
+				return err
+			}
+			if err := api.Evict(c.Context(), args[0]); err != nil {
+				return apiError(api, err)
+			}
+			fmt.Fprintf(streams.Out, "%s: evicted\n", args[0])
+			return nil
+		},
+	}
+	opts.addFlags(cmd.Flags())
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs as a usage error (exit code 2, usage printed).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(c, args); err != nil {
+			return &UsageError{Err: err}
+		}
+		return nil
+	}
+}

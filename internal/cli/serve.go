@@ -1,0 +1,238 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/server"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// Environment variables holding secrets themselves (the *_FILE flags name files instead).
+const (
+	EnvToken             = "GHOSTGATE_TOKEN"
+	EnvParticipantSecret = "GHOSTGATE_PARTICIPANT_SECRET"
+)
+
+// ServeOptions are the flags of `migrate serve`.
+type ServeOptions struct {
+	IO  IO
+	Run RunOptions // connection, replicas, throttle thresholds, gh-ost tuning, work dir
+
+	Listen                string
+	AllowRemote           bool
+	TokenFile             string
+	ParticipantSecretFile string
+
+	Approval          string
+	Checksum          bool
+	MaxReplicaLag     time.Duration
+	MaxThreadsRunning int
+	MaxBacklog        int64
+	MaxTransactionAge time.Duration
+}
+
+func newServeCmd(streams IO) *cobra.Command {
+	opts := &ServeOptions{IO: streams, Run: RunOptions{Plan: PlanOptions{IO: streams}}}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the controller: migrations, the cut-over gate and the HTTP API",
+		Long: `serve runs ghostgate as a long-running controller on one primary and its replicas. It runs
+migrations (several at once, on different tables), keeps their state in the _ghostgate schema,
+and serves a JSON API (docs/API.md): create, list, pause, resume, approve, cancel, the gate
+checklist, the event log and a live event stream, participant registration, /metrics, /healthz.
+
+It listens on loopback (127.0.0.1:8470) unless --allow-remote is given. Every call that changes
+state needs the bearer token (--token-file or $GHOSTGATE_TOKEN; serve refuses to start without
+one). Participants sign their calls with the shared secret (--participant-secret-file or
+$GHOSTGATE_PARTICIPANT_SECRET); without it the participant endpoints are off.
+
+On start it reports what dead runs left behind: a migration still marked active whose
+controller is gone is listed as interrupted, with its cleanup command. On SIGINT/SIGTERM it
+cancels running migrations cleanly (original tables intact, gh-ost tables dropped, recorded in
+the event log) and exits.`,
+		Example: `  export GHOSTGATE_PASSWORD=secret GHOSTGATE_TOKEN=$(openssl rand -hex 24)
+  migrate serve -H db1 -u dba -d shop --replica db2:3306 --max-lag 1s
+
+  # then, from another shell
+  migrate status
+  curl -s -H "Authorization: Bearer $GHOSTGATE_TOKEN" -d '{"ddl":"ALTER TABLE orders ADD COLUMN note TEXT"}' http://127.0.0.1:8470/v1/migrations`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runServe(c.Context(), opts) },
+	}
+	fs := cmd.Flags()
+	opts.Run.Plan.Conn.addFlags(fs)
+	addRunnerFlags(fs, &opts.Run)
+	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
+	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
+	fs.StringVar(&opts.TokenFile, "token-file", "", "file whose first line is the API bearer token (or $"+EnvToken+")")
+	fs.StringVar(&opts.ParticipantSecretFile, "participant-secret-file", "", "file whose first line is the participants' shared HMAC secret (or $"+EnvParticipantSecret+")")
+	fs.StringVar(&opts.Approval, "approval", "manual", "default cut-over approval: auto, manual, or a daily window HH:MM-HH:MM (local time)")
+	fs.BoolVar(&opts.Checksum, "checksum", true, "compare the original and the ghost table before the cut-over")
+	fs.DurationVar(&opts.MaxReplicaLag, "gate-max-replica-lag", 0, "the gate opens only while replica lag is at most this (0: no limit)")
+	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
+	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 0, "binlog events gh-ost may still have to apply when the gate opens")
+	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
+	return cmd
+}
+
+// addRunnerFlags adds the runner's settings (as `migrate run` has them) to fs.
+func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
+	fs.StringSliceVar(&o.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: SHOW SLAVE HOSTS")
+	fs.BoolVar(&o.OnPrimary, "on-primary", false, "run gh-ost against the primary instead of a replica")
+	fs.StringVar(&o.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker logs")
+	fs.StringVar(&o.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
+	fs.StringVar(&o.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace")
+	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
+	fs.DurationVar(&o.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this")
+	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
+	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
+	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
+	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock (1s-10s)")
+	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename")
+	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock")
+	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
+}
+
+// secret reads the first line of file, or else the environment variable env.
+func secret(file, env, what string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimSpace(line), nil
+	}
+	return strings.TrimSpace(os.Getenv(env)), nil
+}
+
+// runServe is `migrate serve`, step by step.
+func runServe(ctx context.Context, opts *ServeOptions) error {
+	// 1. Refuse what must not start: a remote bind not asked for, no token.
+	if err := server.CheckListen(opts.Listen, opts.AllowRemote); err != nil {
+		return &UsageError{Err: err}
+	}
+	token, err := secret(opts.TokenFile, EnvToken, "--token-file")
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return usageErrorf("no API token: give --token-file or $%s (state-changing calls need it)", EnvToken)
+	}
+	partSecret, err := secret(opts.ParticipantSecretFile, EnvParticipantSecret, "--participant-secret-file")
+	if err != nil {
+		return err
+	}
+	// 2. The servers, as `migrate run` finds them.
+	db, cfg, err := opts.Run.Plan.Conn.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	replicas := opts.Run.Replicas
+	if len(replicas) == 0 && !opts.Run.OnPrimary {
+		if replicas, err = discoverReplicas(ctx, db); err != nil {
+			return err
+		}
+		if len(replicas) == 0 {
+			return usageErrorf("no replica found in SHOW SLAVE HOSTS: name one with --replica host:port, or run gh-ost on the primary with --on-primary")
+		}
+	}
+	rcfg, err := runConfig(&opts.Run, cfg, replicas)
+	if err != nil {
+		return err
+	}
+	// 3. State, metrics, runner, participants, controller.
+	st, err := store.Open(ctx, db, store.Options{})
+	if err != nil {
+		return err
+	}
+	reg := metrics.NewRegistry()
+	r, err := runner.New(rcfg, st, metrics.New(reg))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var registry *cutover.Registry
+	if partSecret != "" {
+		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret)}); err != nil {
+			return &UsageError{Err: err}
+		}
+		defer registry.Close()
+	}
+	gateReplicas, err := openReplicas(rcfg, opts.MaxReplicaLag > 0)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, rep := range gateReplicas {
+			_ = rep.DB.Close()
+		}
+	}()
+	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
+		DefaultSchema: cfg.DBName, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
+				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	// 4. What dead runs left behind is said, never dropped.
+	if left, err := ctrl.Leftovers(ctx); err == nil {
+		newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
+	}
+	// 5. Listen and serve until ctx ends (SIGINT/SIGTERM), then cancel what runs, cleanly.
+	h, err := server.NewHandler(ctrl, server.HandlerOptions{Token: token, OpenReads: !opts.AllowRemote,
+		Metrics: metrics.Handler(reg), Registry: registry})
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", opts.Listen, err)
+	}
+	participants := "participants: off (no secret)"
+	if registry != nil {
+		participants = "participants: on"
+	}
+	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (primary %s; %s)\n", ln.Addr(), cfg.Addr, participants)
+	err = server.Serve(ctx, ln, h, ctrl)
+	fmt.Fprintln(opts.IO.Out, "ghostgate controller stopped")
+	return err
+}
+
+// openReplicas opens pools on the replicas for the gate's replica-lag line, when it is on.
+func openReplicas(cfg runner.Config, want bool) ([]cutover.Replica, error) {
+	if !want {
+		return nil, nil
+	}
+	var out []cutover.Replica
+	for _, e := range cfg.Replicas {
+		mc := mysql.NewConfig()
+		mc.Net, mc.Addr, mc.User, mc.Passwd, mc.Timeout = "tcp", e.Addr(), e.User, e.Password, 5*time.Second
+		conn, err := mysql.NewConnector(mc)
+		if err != nil {
+			return nil, fmt.Errorf("replica %s: %w", e.Addr(), err)
+		}
+		out = append(out, cutover.Replica{Name: e.Addr(), DB: sql.OpenDB(conn)})
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("--gate-max-replica-lag needs a replica to watch")
+	}
+	return out, nil
+}

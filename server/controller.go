@@ -1,0 +1,313 @@
+// Package server is ghostgate's long-running controller (`migrate serve`) and its HTTP API. The
+// Controller owns one runner (one primary and its replicas), the store and the running
+// migrations, each with its cut-over gate; several migrations on different tables run at once,
+// and the store refuses a second one on a table. The Handler serves the controller as JSON (see
+// docs/API.md): state-changing calls need a bearer token, the participant endpoints use the wire
+// protocol's HMAC signatures instead.
+//
+// On start, the controller reads what the store says: a migration still marked active whose
+// controller is gone is listed as interrupted with the command that cleans it up; it is never
+// dropped silently. On shutdown (Close) every running migration is cancelled cleanly, the
+// original tables stay as they were, and the cancellation is recorded in the event log.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// GateDefaults are the cut-over settings a migration gets when its request does not say.
+type GateDefaults struct {
+	// Approval is "auto", "manual" or "HH:MM-HH:MM"; default "manual" (a person decides).
+	Approval string
+	Limits   client.Limits
+	// Checksum turns the table comparison on unless a request turns it off.
+	Checksum bool
+	// Interval is how often the gate re-checks (default: the gate's).
+	Interval time.Duration
+}
+
+// Options are what a Controller works with, an immutable value checked by Validate.
+type Options struct {
+	// DB is a pool on the primary: the planner's probe and the gates read through it.
+	DB *sql.DB
+	// Store records every migration; Runner runs them (with the same store).
+	Store  *store.Store
+	Runner *runner.Runner
+	// Registry holds the participants (nil: no participants take part in cut-overs).
+	Registry *cutover.Registry
+	// Replicas are watched by the gates' replica-lag line.
+	Replicas []cutover.Replica
+	Gate     GateDefaults
+	// Location is the zone of approval windows without a time zone; nil means time.Local.
+	Location *time.Location
+	// DefaultSchema is the database for unqualified table names when a request names none.
+	DefaultSchema string
+}
+
+// Validate reports what cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.DB == nil:
+		return errors.New("server: nil DB")
+	case o.Store == nil:
+		return errors.New("server: nil store")
+	case o.Runner == nil:
+		return errors.New("server: nil runner")
+	}
+	if o.Gate.Approval != "" {
+		if _, err := cutover.ParseApproval(o.Gate.Approval, o.Location); err != nil {
+			return fmt.Errorf("server: default approval: %w", err)
+		}
+	}
+	return nil
+}
+
+// Controller runs migrations and answers for them. Safe for concurrent use.
+type Controller struct {
+	opts Options
+	hub  *hub
+	wg   sync.WaitGroup // checklist forwarders and end watchers
+
+	mu     sync.Mutex
+	runs   map[string]*run // every migration started by this controller, ended ones too
+	closed bool
+}
+
+// run is one migration started by this controller.
+type run struct {
+	h        *runner.Handle
+	gate     *cutover.Gate // nil for native strategies
+	approval string
+	mu       sync.Mutex
+	paused   bool
+}
+
+func (r *run) setPaused(p bool) {
+	r.mu.Lock()
+	r.paused = p
+	r.mu.Unlock()
+}
+
+func (r *run) isPaused() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paused
+}
+
+func (r *run) ended() bool {
+	select {
+	case <-r.h.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// New returns a controller. It starts nothing: migrations left active by a dead controller
+// stay in the store and are listed as interrupted (see Leftovers).
+func New(opts Options) (*Controller, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Gate.Approval == "" {
+		opts.Gate.Approval = string(cutover.ApprovalManual)
+	}
+	return &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}}, nil
+}
+
+// Leftovers reports what dead runs left behind: interrupted migrations and orphan gh-ost tables,
+// each with the command that cleans it. `migrate serve` prints them when it starts.
+func (c *Controller) Leftovers(ctx context.Context) ([]store.Leftover, error) {
+	return c.opts.Store.Leftovers(ctx)
+}
+
+// Create plans req.DDL, refuses blocked plans (*BlockedError) and starts one migration per
+// table, each with its cut-over gate. When one cannot start (e.g. its table has an active
+// migration: *store.ActiveMigrationError), those already started by this call are cancelled.
+func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]client.MigrationView, error) {
+	gcfg, err := c.gateConfig(req)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := c.plan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if planner.AnyBlocked(plans) {
+		return nil, &BlockedError{Plans: plans}
+	}
+	var started []*run
+	for _, p := range plans {
+		r, err := c.start(ctx, p, gcfg)
+		if err != nil {
+			for _, s := range started {
+				c.note(ctx, s.h.ID(), "cancelled: another migration of the same request could not start: "+err.Error())
+				s.h.Cancel()
+				<-s.h.Done()
+			}
+			return nil, err
+		}
+		started = append(started, r)
+	}
+	views := make([]client.MigrationView, 0, len(started))
+	for _, r := range started {
+		v, err := c.Get(ctx, r.h.ID())
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+// plan runs the planner with the probe on the primary.
+func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
+	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable}
+	for _, o := range req.Overrides {
+		if len(o) > 0 && o[0] != '-' {
+			o = "--" + o
+		}
+		opts.Overrides = append(opts.Overrides, o)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, &RequestError{Err: err}
+	}
+	p, err := planner.New(c.opts.DB, opts)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := p.Plan(ctx, req.DDL)
+	if err != nil {
+		if plannerRefusal(err) {
+			return nil, &RequestError{Err: err}
+		}
+		return nil, err
+	}
+	return plans, nil
+}
+
+// start starts one plan. A gh-ost plan gets its own gate; native plans run without one.
+func (c *Controller) start(ctx context.Context, p *planner.Plan, gcfg cutover.Config) (*run, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	r := &run{}
+	var gate runner.Gate = runner.OpenGate{}
+	if p.Strategy == planner.StrategyGhost {
+		g, err := cutover.New(gcfg, c.gateDeps(r))
+		if err != nil {
+			return nil, err
+		}
+		r.gate, r.approval, gate = g, gcfg.Approval.String(), gateAdapter{g: g, c: c}
+	}
+	// The migration outlives the request that started it: it ends by itself, by Cancel, or
+	// by Close, never because an HTTP client went away.
+	h, err := c.opts.Runner.Start(context.WithoutCancel(ctx), p, runner.RunOptions{Gate: gate, OnEvent: c.onEvent})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	r.h = h
+	c.runs[h.ID()] = r
+	c.mu.Unlock()
+	if r.gate != nil {
+		c.wg.Go(func() { c.forwardChecklist(r) })
+	}
+	return r, nil
+}
+
+// gateDeps connects a gate to the controller: the engine state comes from the run's handle
+// (set once Start returned; before that the engine is not ready), decisions go to the store.
+func (c *Controller) gateDeps(r *run) cutover.Deps {
+	engine := func() (bool, int64) {
+		c.mu.Lock()
+		h := r.h
+		c.mu.Unlock()
+		if h == nil {
+			return false, 0
+		}
+		st := h.Status()
+		return st == migration.StatusReady || st == migration.StatusCuttingOver, h.Progress().BacklogEvents
+	}
+	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(c.recordGate)}
+	if c.opts.Registry != nil {
+		deps.Registry = c.opts.Registry
+	}
+	return deps
+}
+
+// recordGate writes a gate decision to the store's event log and wakes long polls.
+func (c *Controller) recordGate(ctx context.Context, e cutover.Event) error {
+	err := c.opts.Store.AddEvent(ctx, e.MigrationID, store.EventKind(e.Kind), e.Message, e.Data)
+	c.hub.publish(client.StreamEvent{Event: runner.Event{Time: time.Now(), MigrationID: e.MigrationID,
+		Kind: runner.EventKind(e.Kind), Reason: e.Message}})
+	return err
+}
+
+// onEvent forwards a runner event to the stream.
+func (c *Controller) onEvent(ev runner.Event) { c.hub.publish(client.StreamEvent{Event: ev}) }
+
+// forwardChecklist publishes the gate's checklist changes until the migration ends.
+func (c *Controller) forwardChecklist(r *run) {
+	ch, unsubscribe := r.gate.Subscribe()
+	defer unsubscribe()
+	for {
+		select {
+		case cl := <-ch:
+			c.hub.publish(client.StreamEvent{Event: runner.Event{Time: cl.Time, MigrationID: r.h.ID(),
+				Kind: client.KindChecklist, Reason: cl.Summary()}, Checklist: &cl})
+		case <-r.h.Done():
+			return
+		}
+	}
+}
+
+// note writes a note to a migration's event log; the log is best effort here, the action stands.
+func (c *Controller) note(ctx context.Context, id, msg string) {
+	_ = c.opts.Store.AddEvent(context.WithoutCancel(ctx), id, store.EventNote, msg, nil)
+}
+
+// Close stops taking migrations, cancels every running one (its original table stays as it
+// was; the cancellation is in its event log) and waits for them to end or ctx to expire.
+func (c *Controller) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closed = true
+	var live []*run
+	for _, r := range c.runs {
+		if !r.ended() {
+			live = append(live, r)
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range live {
+		c.note(ctx, r.h.ID(), "controller shutting down: migration cancelled, the original table stays as it was")
+		r.h.Cancel()
+	}
+	for _, r := range live {
+		select {
+		case <-r.h.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("server: close: migration %s still ending: %w", r.h.ID(), ctx.Err())
+		}
+	}
+	c.wg.Wait()
+	return nil
+}

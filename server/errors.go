@@ -1,0 +1,95 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// Sentinels callers (and the HTTP mapping) branch on.
+var (
+	// ErrClosed: the controller is shutting down and takes no new migrations (503).
+	ErrClosed = errors.New("server: controller is shutting down")
+	// ErrNotLive: the migration is not run by this controller (it ended, or another controller
+	// or a dead one owns it), so it cannot be steered (409).
+	ErrNotLive = errors.New("server: migration is not running in this controller")
+	// ErrNoGate: approval asked of a migration without a cut-over gate (a native ALTER) (409).
+	ErrNoGate = errors.New("server: migration has no cut-over gate (native ALTERs run without one)")
+)
+
+// RequestError is a request the controller cannot act on as given (400): a malformed body, an
+// unknown approval mode, DDL the planner refuses. Nothing was changed.
+type RequestError struct{ Err error }
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Unwrap() error { return e.Err }
+
+func badRequest(format string, args ...any) error {
+	return &RequestError{Err: fmt.Errorf(format, args...)}
+}
+
+// BlockedError refuses plans with error findings that were not overridden (409); nothing ran.
+type BlockedError struct{ Plans []*planner.Plan }
+
+func (e *BlockedError) Error() string {
+	var codes []string
+	for _, p := range e.Plans {
+		for _, f := range p.Blocking() {
+			s := p.Schema + "." + p.Table + ": " + f.Code
+			if f.Override != "" {
+				s += " (override: " + f.Override + ")"
+			}
+			codes = append(codes, s)
+		}
+	}
+	return fmt.Sprintf("server: blocked by findings: %v", codes)
+}
+
+// plannerRefusal reports whether err is the planner refusing the input (a 400, not a 500).
+func plannerRefusal(err error) bool {
+	for _, s := range []error{planner.ErrParse, planner.ErrEmpty, planner.ErrMultipleStatements,
+		planner.ErrNotSchemaChange, planner.ErrDropTable, planner.ErrUnsupported, planner.ErrUnknownTable,
+		planner.ErrUnknownObject, planner.ErrServerRejected} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// statusOf maps an error to its HTTP status.
+func statusOf(err error) int {
+	var req *RequestError
+	var blocked *BlockedError
+	var active *store.ActiveMigrationError
+	switch {
+	case errors.As(err, &req), errors.Is(err, cutover.ErrConfig), errors.Is(err, cutover.ErrBadApproval), plannerRefusal(err):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):
+		return http.StatusNotFound
+	case errors.As(err, &blocked), errors.As(err, &active), errors.Is(err, ErrNotLive), errors.Is(err, ErrNoGate),
+		errors.Is(err, cutover.ErrNotManual):
+		return http.StatusConflict
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the JSON of an error answer; a blocked plan carries its plans.
+func errorBody(err error) client.ErrorResponse {
+	body := client.ErrorResponse{Error: err.Error()}
+	var blocked *BlockedError
+	if errors.As(err, &blocked) {
+		if b, jerr := json.Marshal(blocked.Plans); jerr == nil {
+			body.Plans = b
+		}
+	}
+	return body
+}

@@ -1,0 +1,308 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/store"
+	"github.com/ghostgate/ghostgate/wire"
+)
+
+// DefaultListLimit bounds List when the caller gives no limit.
+const DefaultListLimit = 500
+
+// List returns the newest limit migrations (DefaultListLimit when 0), oldest first, each with its
+// live state; active ones not run here are marked interrupted when their controller is gone.
+func (c *Controller) List(ctx context.Context, limit int) ([]client.MigrationView, error) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	ms, err := c.opts.Store.List(ctx, store.Filter{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	views := make([]client.MigrationView, len(ms))
+	for i, m := range ms {
+		views[i] = c.view(m)
+		views[i].Plan = nil // the list stays small; GET /v1/migrations/{id} has the plan
+	}
+	if err := c.markForeign(ctx, views); err != nil {
+		return nil, err
+	}
+	return views, nil
+}
+
+// Get returns one migration: its store row and, while it runs here, its live state.
+func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, error) {
+	m, err := c.opts.Store.Get(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	views := []client.MigrationView{c.view(m)}
+	if err := c.markForeign(ctx, views); err != nil {
+		return client.MigrationView{}, err
+	}
+	return views[0], nil
+}
+
+// view joins a store row with the live state of its run, if this controller has one.
+func (c *Controller) view(m store.Migration) client.MigrationView {
+	v := client.MigrationView{Migration: m}
+	c.mu.Lock()
+	r := c.runs[m.ID]
+	c.mu.Unlock()
+	if r == nil {
+		return v
+	}
+	v.Live = !r.ended() && m.Status.Active()
+	v.Approval = r.approval
+	if v.Live {
+		v.Paused = r.isPaused()
+		d := r.h.Throttle()
+		v.Throttle = &d
+		if p := r.h.Progress(); !p.Time.IsZero() {
+			v.Progress = &p
+		}
+	}
+	if r.gate != nil {
+		if cl := r.gate.Checklist(); len(cl.Lines) > 0 {
+			v.Checklist = &cl
+		}
+	}
+	v.Participants = c.participantsOf(m.Schema + "." + m.Table)
+	return v
+}
+
+// participantsOf lists the instances registered for "schema.table".
+func (c *Controller) participantsOf(table string) []wire.ParticipantStatus {
+	if c.opts.Registry == nil {
+		return nil
+	}
+	var out []wire.ParticipantStatus
+	for _, p := range c.opts.Registry.Participants() {
+		if slices.Contains(p.Tables, table) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// markForeign explains the active migrations this controller does not run: an interrupted one
+// (its controller is gone) gets the cleanup command; another live controller's is named.
+func (c *Controller) markForeign(ctx context.Context, views []client.MigrationView) error {
+	var schemas []string
+	for _, v := range views {
+		if v.Status.Active() && !v.Live && !slices.Contains(schemas, v.Schema) {
+			schemas = append(schemas, v.Schema)
+		}
+	}
+	if len(schemas) == 0 {
+		return nil
+	}
+	left, err := c.opts.Store.Leftovers(ctx, schemas...)
+	if err != nil {
+		return err
+	}
+	stale := map[string]store.Leftover{}
+	for _, l := range left {
+		if l.Kind == store.LeftoverStaleMigration {
+			stale[l.MigrationID] = l
+		}
+	}
+	for i := range views {
+		v := &views[i]
+		if !v.Status.Active() || v.Live {
+			continue
+		}
+		if l, ok := stale[v.ID]; ok {
+			v.Interrupted, v.Cleanup, v.Reason = true, l.Command, l.Reason
+			continue
+		}
+		v.Reason = "run by another controller (" + v.Owner.String() + ")"
+	}
+	return nil
+}
+
+// live returns the run of id while it runs here: store.ErrNotFound for an unknown id, ErrNotLive
+// for one that ended or is not this controller's.
+func (c *Controller) live(ctx context.Context, id string) (*run, error) {
+	c.mu.Lock()
+	r := c.runs[id]
+	c.mu.Unlock()
+	if r == nil {
+		m, err := c.opts.Store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if m.Status.Active() {
+			return nil, fmt.Errorf("%w: %s (status %s) is owned by %s; if that controller is gone, clean up with `%s --migration %s`",
+				ErrNotLive, id, m.Status, m.Owner, store.CleanupCommand, id)
+		}
+		return nil, fmt.Errorf("%w: %s has ended (%s)", ErrNotLive, id, m.Status)
+	}
+	if r.ended() {
+		return nil, fmt.Errorf("%w: %s has ended", ErrNotLive, id)
+	}
+	return r, nil
+}
+
+// Pause holds a running migration back as a manual throttle; by is recorded.
+func (c *Controller) Pause(ctx context.Context, id, by string) (client.MigrationView, error) {
+	r, err := c.live(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	r.setPaused(true)
+	r.h.Pause("paused by " + by)
+	c.note(ctx, id, "paused by "+by)
+	return c.Get(ctx, id)
+}
+
+// Resume lifts a Pause.
+func (c *Controller) Resume(ctx context.Context, id, by string) (client.MigrationView, error) {
+	r, err := c.live(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	r.setPaused(false)
+	r.h.Resume()
+	c.note(ctx, id, "resumed by "+by)
+	return c.Get(ctx, id)
+}
+
+// Approve gives a manual cut-over approval (before or at the gate); the gate records it.
+func (c *Controller) Approve(ctx context.Context, id, by string) (client.MigrationView, error) {
+	r, err := c.live(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	if r.gate == nil {
+		return client.MigrationView{}, ErrNoGate
+	}
+	if err := r.gate.Approve(ctx, by); err != nil {
+		return client.MigrationView{}, err
+	}
+	return c.Get(ctx, id)
+}
+
+// Cancel stops a running migration and waits (until ctx ends) for it to end; the original table
+// stays as it was, and gh-ost's tables are dropped.
+func (c *Controller) Cancel(ctx context.Context, id, by string) (client.MigrationView, error) {
+	r, err := c.live(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	c.note(ctx, id, "cancel requested by "+by)
+	r.h.Cancel()
+	select {
+	case <-r.h.Done():
+	case <-ctx.Done():
+		return client.MigrationView{}, fmt.Errorf("server: cancel %s: still ending: %w", id, ctx.Err())
+	}
+	return c.Get(ctx, id)
+}
+
+// Chunk sizes gh-ost accepts.
+const (
+	MinChunkSize = 10
+	MaxChunkSize = 100_000
+)
+
+// SetChunkSize changes gh-ost's copy chunk size of a running gh-ost migration.
+func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by string) (client.MigrationView, error) {
+	if n < MinChunkSize || n > MaxChunkSize {
+		return client.MigrationView{}, badRequest("chunk_size %d: must be %d-%d", n, MinChunkSize, MaxChunkSize)
+	}
+	r, err := c.live(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	if err := r.h.SetChunkSize(n); err != nil {
+		return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
+	}
+	c.note(ctx, id, fmt.Sprintf("chunk size set to %d by %s", n, by))
+	return c.Get(ctx, id)
+}
+
+// Checklist returns the gate's latest checklist of migration id (empty lines before the gate is
+// reached, or for a migration without a gate or not run here).
+func (c *Controller) Checklist(ctx context.Context, id string) (cutover.Checklist, error) {
+	if _, err := c.opts.Store.Get(ctx, id); err != nil {
+		return cutover.Checklist{}, err
+	}
+	c.mu.Lock()
+	r := c.runs[id]
+	c.mu.Unlock()
+	cl := cutover.Checklist{MigrationID: id, Lines: []cutover.Line{}}
+	if r != nil && r.gate != nil {
+		if got := r.gate.Checklist(); len(got.Lines) > 0 {
+			cl = got
+		}
+	}
+	return cl, nil
+}
+
+// MaxWait bounds a long poll of Events.
+const MaxWait = 60 * time.Second
+
+// Events returns the event log of migration id after event since. With wait > 0 it waits up
+// to wait (at most MaxWait) for the first new event: it wakes on this controller's events and
+// polls the store too, for events other writers add.
+func (c *Controller) Events(ctx context.Context, id string, since int64, wait time.Duration) (client.EventsResponse, error) {
+	if _, err := c.opts.Store.Get(ctx, id); err != nil {
+		return client.EventsResponse{}, err
+	}
+	wake, unsubscribe := c.hub.subscribe(id, 1)
+	defer unsubscribe()
+	deadline := time.Now().Add(min(wait, MaxWait))
+	for {
+		evs, err := c.opts.Store.Events(ctx, id, since, 0)
+		if err != nil {
+			return client.EventsResponse{}, err
+		}
+		left := time.Until(deadline)
+		if len(evs) > 0 || left <= 0 {
+			next := since
+			if len(evs) > 0 {
+				next = evs[len(evs)-1].ID
+			}
+			return client.EventsResponse{Events: append([]store.Event{}, evs...), Next: next}, nil
+		}
+		t := time.NewTimer(min(left, time.Second))
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return client.EventsResponse{}, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// Subscribe returns the live events (of one migration, or all when migrationID is "") and the
+// func that ends the subscription. A reader that falls behind by more than buf events misses
+// some: the stream is a live view, the event log the record.
+func (c *Controller) Subscribe(migrationID string, buf int) (<-chan client.StreamEvent, func()) {
+	return c.hub.subscribe(migrationID, buf)
+}
+
+// Count is the number of migrations running in this controller now.
+func (c *Controller) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.runs {
+		if !r.ended() {
+			n++
+		}
+	}
+	return n
+}
+
+// Owner is this controller's identity in the store.
+func (c *Controller) Owner() store.Owner { return c.opts.Store.Owner() }
