@@ -1,0 +1,273 @@
+package cutover
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ghostgate/ghostgate/wire"
+)
+
+// Registry errors callers branch on (the API maps them to status codes).
+var (
+	// ErrUnknownInstance: no registration under that instance id (404).
+	ErrUnknownInstance = errors.New("cutover: unknown instance")
+	// ErrNotPending: an ack that answers no phase delivered to the instance (409).
+	ErrNotPending = errors.New("cutover: no such phase pending for the instance")
+)
+
+// RegistryConfig configures a Registry, an immutable value.
+type RegistryConfig struct {
+	// Secret is the shared secret of the participant protocol (wire.MinSecretBytes at least).
+	Secret []byte
+	// LeaseTTL is how long a registration lives without a heartbeat. Default 15s.
+	LeaseTTL time.Duration
+	// HeartbeatInterval is the interval suggested to participants. Default LeaseTTL/3.
+	HeartbeatInterval time.Duration
+	// HTTPClient delivers phases to hooks. Default: a private transport (closed by Close).
+	HTTPClient *http.Client
+	// Signal sends a signal by name ("SIGUSR2") to a pid. Default: kill(2).
+	Signal func(pid int, name string) error
+}
+
+// Validate checks the configuration.
+func (c RegistryConfig) Validate() error {
+	var errs []error
+	if len(c.Secret) < wire.MinSecretBytes {
+		errs = append(errs, fmt.Errorf("secret must be at least %d bytes", wire.MinSecretBytes))
+	}
+	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 {
+		errs = append(errs, errors.New("lease ttl and heartbeat interval must not be negative"))
+	}
+	if c.LeaseTTL > 0 && c.HeartbeatInterval >= c.LeaseTTL {
+		errs = append(errs, fmt.Errorf("heartbeat interval %v must be shorter than the lease ttl %v", c.HeartbeatInterval, c.LeaseTTL))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: registry: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// delivery is one phase of one migration sent to one instance.
+type delivery struct {
+	req      wire.PhaseRequest
+	sentAt   time.Time
+	inflight bool // an HTTP POST is under way
+	acked    bool
+	ack      wire.Ack
+	err      string // the last delivery failure
+}
+
+type instance struct {
+	reg        wire.Registration
+	registered time.Time
+	lastBeat   time.Time
+	expires    time.Time
+	beat       wire.Heartbeat
+	deliveries map[string]*delivery // by migration id
+}
+
+func (in *instance) live(now time.Time) bool { return now.Before(in.expires) }
+
+// pending is the oldest unacknowledged delivery of a signal-mode instance.
+func (in *instance) pending() (*delivery, bool) {
+	var out *delivery
+	for _, d := range in.deliveries {
+		if !d.acked && (out == nil || d.sentAt.Before(out.sentAt)) {
+			out = d
+		}
+	}
+	return out, out != nil
+}
+
+// Registry holds the service instances that take part in cut-overs: their leased
+// registrations and the phases delivered to them. One Registry serves every migration of a
+// controller (`migrate serve`); the API endpoints of the protocol are its Handler. A lapsed
+// instance stays registered, and named on the checklist, until it heartbeats again,
+// re-registers, deregisters, or the DBA evicts it. Safe for concurrent use.
+type Registry struct {
+	cfg      RegistryConfig
+	verifier *wire.Verifier
+	client   *http.Client
+	own      bool
+	now      func() time.Time
+
+	mu        sync.Mutex
+	instances map[string]*instance
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry(cfg RegistryConfig) (*Registry, error) {
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = cfg.LeaseTTL / 3
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	v, err := wire.NewVerifier(wire.VerifierConfig{Secret: cfg.Secret})
+	if err != nil {
+		return nil, fmt.Errorf("cutover: registry: %w", err)
+	}
+	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}}
+	r.cfg.Secret = append([]byte(nil), cfg.Secret...)
+	if r.client == nil {
+		// A private transport: its idle connections end with the registry (Close) instead of
+		// living in the process-wide pool.
+		r.client, r.own = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, true
+	}
+	if r.cfg.Signal == nil {
+		r.cfg.Signal = sendSignal
+	}
+	return r, nil
+}
+
+// Close releases the registry's idle HTTP connections.
+func (r *Registry) Close() {
+	if r.own {
+		r.client.CloseIdleConnections()
+	}
+}
+
+func (r *Registry) response(in *instance) wire.RegistrationResponse {
+	_, pending := in.pending()
+	return wire.RegistrationResponse{
+		InstanceID: in.reg.InstanceID, LeaseTTLMillis: r.cfg.LeaseTTL.Milliseconds(),
+		HeartbeatMillis: r.cfg.HeartbeatInterval.Milliseconds(), LeaseExpires: in.expires, Pending: pending,
+	}
+}
+
+// Register adds or replaces a registration and starts its lease. A replaced registration is a
+// new process under the same id: what was delivered to the old one is forgotten, so the gate
+// delivers again (participants answer re-deliveries idempotently).
+func (r *Registry) Register(reg wire.Registration) (wire.RegistrationResponse, error) {
+	if err := reg.Validate(); err != nil {
+		return wire.RegistrationResponse{}, err
+	}
+	reg.Tables = slices.Clone(reg.Tables)
+	now := r.now()
+	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL), deliveries: map[string]*delivery{}}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.instances[reg.InstanceID] = in
+	return r.response(in), nil
+}
+
+// Heartbeat renews the lease of instance id (also a lapsed one: it is alive after all).
+func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationResponse, error) {
+	if hb.InstanceID != "" && hb.InstanceID != id {
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: heartbeat for %q sent to %q", wire.ErrInvalid, hb.InstanceID, id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok {
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	now := r.now()
+	in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	return r.response(in), nil
+}
+
+// Evict removes instance id: its own deregistration, or the DBA's decision that a dead
+// instance must not hold the gate closed any longer.
+func (r *Registry) Evict(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.instances[id]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	delete(r.instances, id)
+	return nil
+}
+
+func (r *Registry) status(in *instance, now time.Time) wire.ParticipantStatus {
+	s := wire.ParticipantStatus{
+		Service: in.reg.Service, InstanceID: in.reg.InstanceID, Host: in.reg.Host, Mode: in.reg.Mode,
+		Tables: slices.Clone(in.reg.Tables), LastBeat: in.lastBeat, LeaseExpiry: in.expires, Live: in.live(now),
+	}
+	var last *delivery
+	for _, d := range in.deliveries {
+		if last == nil || d.sentAt.After(last.sentAt) {
+			last = d
+		}
+	}
+	if last != nil {
+		s.MigrationID, s.Phase, s.Acked = last.req.MigrationID, last.req.Phase, last.acked
+		s.Ready, s.Message = last.ack.Ready, last.ack.Message
+		if !last.acked {
+			s.Message = last.err
+		}
+	}
+	return s
+}
+
+// Participants lists every registration, by instance id.
+func (r *Registry) Participants() []wire.ParticipantStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	out := make([]wire.ParticipantStatus, 0, len(r.instances))
+	for _, in := range r.instances {
+		out = append(out, r.status(in, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].InstanceID < out[j].InstanceID })
+	return out
+}
+
+// Participant returns one registration.
+func (r *Registry) Participant(id string) (wire.ParticipantStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok {
+		return wire.ParticipantStatus{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	return r.status(in, r.now()), nil
+}
+
+// Pending returns the oldest phase instance id has not acknowledged; ok is false when none.
+func (r *Registry) Pending(id string) (req wire.PhaseRequest, ok bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, found := r.instances[id]
+	if !found {
+		return req, false, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	d, ok := in.pending()
+	if !ok {
+		return req, false, nil
+	}
+	return d.req, true, nil
+}
+
+// Ack records instance id's answer to the phase delivered to it. Acknowledging an acknowledged
+// phase again is accepted (idempotent) and changes nothing.
+func (r *Registry) Ack(id string, a wire.Ack) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if a.InstanceID != id {
+		return fmt.Errorf("%w: ack of %q sent for %q", wire.ErrInvalid, a.InstanceID, id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	d, ok := in.deliveries[a.MigrationID]
+	if !ok || d.req.Phase != a.Phase {
+		return fmt.Errorf("%w: %s %s to %s", ErrNotPending, a.MigrationID, a.Phase, id)
+	}
+	if !d.acked {
+		d.acked, d.ack, d.err = true, a, ""
+	}
+	return nil
+}
