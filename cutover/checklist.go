@@ -89,11 +89,13 @@ func (c Checklist) Summary() string {
 	return "waiting for " + strings.Join(names, ", ")
 }
 
-// failingNames is the state that decides whether a closed gate's reason changed.
+// failingNames is the state that decides whether a closed gate's reason changed: the names of
+// the failing lines only, since values and details (ages, lags) move on every check and the
+// event log must not get an entry per check.
 func (c Checklist) failingNames() string {
 	var b strings.Builder
 	for _, l := range c.Failing() {
-		b.WriteString(l.Name + "|" + l.Detail + ";")
+		b.WriteString(l.Name + ";")
 	}
 	return b.String()
 }

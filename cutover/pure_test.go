@@ -109,3 +109,27 @@ func TestCommonColumns(t *testing.T) {
 	got := commonColumns(orig, ghost, []string{"SECRET"})
 	assert.Equal(t, []column{{name: "id"}, {name: "Name", charset: true}}, got)
 }
+
+func TestChecklistSummaryAndHub(t *testing.T) {
+	var h hub
+	ch, stop := h.subscribe()
+	cl := Checklist{Lines: []Line{{Name: LineEngine, OK: true}, {Name: LineChecksum}, {Name: LineApproval}}}
+	h.publish(cl)
+	h.publish(cl) // unchanged: no second message
+	got := <-ch
+	assert.Equal(t, "waiting for checksum, approval", got.Summary())
+	assert.Len(t, got.Failing(), 2)
+	select {
+	case <-ch:
+		t.Fatal("an unchanged checklist was published again")
+	default:
+	}
+	cl2 := Checklist{Lines: []Line{{Name: LineEngine, OK: true}}}
+	h.publish(cl)
+	h.publish(cl2) // a change is published
+	assert.True(t, (<-ch).OK())
+	stop()
+	_, open := <-ch
+	assert.False(t, open)
+	assert.False(t, Checklist{}.OK(), "an empty checklist never opens the gate")
+}

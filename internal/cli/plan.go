@@ -25,7 +25,7 @@ type PlanOptions struct {
 
 	Offline    bool
 	SchemaFile string
-	Server     string
+	Flavor     string
 	NoProbe    bool
 	Single     bool
 
@@ -98,7 +98,7 @@ overrides it), 1 error (unparsable or refused DDL, unknown table, connection), 2
 
   # offline, from a schema dump, for MariaDB 10.11
   mysqldump --no-data shop > schema.sql
-  migrate plan --offline --schema-file schema.sql --server mariadb-10.11 -d shop --file change.sql
+  migrate plan --offline --schema-file schema.sql --flavor mariadb-10.11 -d shop --file change.sql
 
   # accept a destructive change on purpose
   migrate plan -d shop --allow-destructive "ALTER TABLE orders DROP COLUMN legacy_note"`,
@@ -110,8 +110,8 @@ overrides it), 1 error (unparsable or refused DDL, unknown table, connection), 2
 			if opts.Offline && opts.SchemaFile == "" {
 				return usageErrorf("--offline needs --schema-file with the CREATE TABLE definitions")
 			}
-			if !opts.Offline && (opts.SchemaFile != "" || c.Flags().Changed("server")) {
-				return usageErrorf("--schema-file and --server are for --offline planning")
+			if !opts.Offline && (opts.SchemaFile != "" || c.Flags().Changed("flavor")) {
+				return usageErrorf("--schema-file and --flavor are for --offline planning")
 			}
 			ddl, err := readDDL(args, opts.File, streams.In, streams.InTTY)
 			if err != nil {
@@ -129,7 +129,7 @@ overrides it), 1 error (unparsable or refused DDL, unknown table, connection), 2
 	fs.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	fs.BoolVar(&opts.Offline, "offline", false, "plan without a database, from --schema-file, by rules only")
 	fs.StringVar(&opts.SchemaFile, "schema-file", "", "CREATE TABLE definitions for --offline (e.g. mysqldump --no-data)")
-	fs.StringVar(&opts.Server, "server", "mariadb-10.11", "flavor and version for --offline: mariadb-10.11, mysql-8.0.30, …")
+	fs.StringVar(&opts.Flavor, "flavor", "mariadb-10.11", "server flavor and version for --offline: mariadb-10.11, mysql-8.0.30, …")
 	fs.BoolVar(&opts.NoProbe, "no-probe", false, "connected, but decide by rules only (no clone table is created)")
 	fs.BoolVar(&opts.Single, "single", false, "refuse DDL text that holds more than one statement")
 	opts.Lint.addFlags(fs)
@@ -162,7 +162,7 @@ func makePlans(ctx context.Context, opts *PlanOptions, ddl string) ([]*planner.P
 		if err != nil {
 			return nil, fmt.Errorf("--schema-file: %w", err)
 		}
-		popts.Server = opts.Server
+		popts.Server = opts.Flavor
 		if p, err = planner.NewOffline(string(defs), popts); err != nil {
 			return nil, err
 		}

@@ -121,11 +121,11 @@ func TestPlanOffline(t *testing.T) {
 	change := filepath.Join(dir, "change.sql")
 	require.NoError(t, os.WriteFile(change, []byte("ALTER TABLE orders ADD COLUMN c INT NULL"), 0o600))
 
-	r := run(t, "", "plan", "--offline", "--schema-file", schema, "--server", "mariadb-10.11", "-d", "shop", "--file", change)
+	r := run(t, "", "plan", "--offline", "--schema-file", schema, "--flavor", "mariadb-10.11", "-d", "shop", "--file", change)
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "INSTANT")
 
-	r = run(t, "", "plan", "--offline", "--schema-file", schema, "--server", "mysql-5.7", "-d", "shop", "-o", "json", "--file", change)
+	r = run(t, "", "plan", "--offline", "--schema-file", schema, "--flavor", "mysql-5.7", "-d", "shop", "-o", "json", "--file", change)
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, `"strategy": "inplace"`, "MySQL 5.7 has no INSTANT")
 }
