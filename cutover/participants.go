@@ -157,7 +157,11 @@ func (g *Gate) deliverAll(ctx context.Context, t runner.Target, phase wire.Phase
 	}
 	cancel()
 	wg.Wait()
-	return g.phaseOutcome(ctx, t, phase, ids)
+	// ctx has expired when an instance stayed silent until the deadline: the outcome is still
+	// recorded, with a context of its own.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	return g.phaseOutcome(rctx, t, phase, ids)
 }
 
 func (g *Gate) phaseOutcome(ctx context.Context, t runner.Target, phase wire.Phase, ids []string) error {

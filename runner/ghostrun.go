@@ -37,9 +37,17 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	events, ready := w.Events(), w.Ready()
 	gateDone := make(chan error, 1)
 	var cutOverAt time.Time
-	asked := false
+	asked, gateRunning := false, false
 	target := Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table}
+	gateCtx, cancelGate := context.WithCancel(ctx)
+	defer cancelGate()
 	defer func() {
+		// A gate still waiting is stopped and waited for: it tells the participants it prepared
+		// to abort before the migration is reported as ended.
+		if gateRunning {
+			cancelGate()
+			<-gateDone
+		}
 		// Participants hear the outcome: commit after the verified rename, abort otherwise.
 		if f, ok := h.opts.Gate.(Finisher); ok && asked {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -65,9 +73,10 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				_ = w.Abort()
 				return err
 			}
-			asked = true
-			go func() { gateDone <- h.opts.Gate.Await(ctx, target) }()
+			asked, gateRunning = true, true
+			go func() { gateDone <- h.opts.Gate.Await(gateCtx, target) }()
 		case gerr := <-gateDone:
+			gateRunning = false
 			if gerr != nil {
 				_ = w.Abort()
 				return fmt.Errorf("runner: cut-over gate: %w", gerr)

@@ -64,6 +64,9 @@ type Result struct {
 	// LockDuration is how long the successful cut-over held the table locked (LOCK TABLES until the
 	// rename completed): the stall applications saw.
 	LockDuration time.Duration
+	// CutOverRepairs are the writes lost in gh-ost's cut-over race on MariaDB (see audit.go) and
+	// what was done about each; Wait returns a *LostWritesError when any could not be repaired.
+	CutOverRepairs []LostWrite
 }
 
 // Worker is the controller's handle on one gh-ost worker process.
@@ -75,6 +78,7 @@ type Worker struct {
 	expected  string          // normalized shape the table must have after cut-over
 	original  string          // normalized shape before
 	oldBefore map[string]bool // old-table names that existed before this run
+	mark      auditMark       // binlog position before any cut-over, for the lost-write audit
 
 	stdinMu sync.Mutex
 	stdin   io.WriteCloser
@@ -145,6 +149,9 @@ func (w *Worker) prepare(ctx context.Context) error {
 	w.oldBefore = map[string]bool{}
 	for _, o := range olds {
 		w.oldBefore[o.name] = true
+	}
+	if w.mark, err = markBinlog(ctx, w.db, s.Schema, s.Table); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(s.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("ghost: work dir: %w", err)
@@ -218,7 +225,7 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 			}
 			w.lastCopied = ev.Progress.RowsCopied
 			if ev.Progress.Phase == migration.PhasePostponing {
-				w.readyOnce.Do(func() { close(w.ready) })
+				w.readyOnce.Do(func() { w.advanceMark(); close(w.ready) })
 			}
 			w.emit(*ev.Progress)
 		case evAck:
@@ -266,6 +273,14 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 		w.err = w.verify(ctx)
 	} else {
 		w.err = w.cleanup(ctx, waitErr)
+		if errors.Is(w.err, ErrRenamedBeforeAbort) {
+			// The rename happened, so writes may have been lost in its race all the same.
+			repairs, auditErr := auditCutOver(ctx, w.db, w.auditTarget(), w.mark)
+			w.result.CutOverRepairs = repairs
+			if auditErr != nil {
+				w.err = errors.Join(w.err, auditErr)
+			}
+		}
 	}
 	if w.err == nil {
 		w.emit(migration.Progress{Time: time.Now(), Phase: migration.PhaseDone, RowsCopied: w.result.RowsCopied,
@@ -287,13 +302,19 @@ func (w *Worker) verify(ctx context.Context) error {
 	w.result.RowsCopied = w.final.RowsCopied
 	w.result.OldTable = w.final.OldTable
 	w.result.LockDuration = w.final.LockDuration
+	// The audit comes first: lost writes are repaired whatever else is wrong with the result.
+	repairs, auditErr := auditCutOver(ctx, w.db, w.auditTarget(), w.mark)
+	w.result.CutOverRepairs = repairs
 	stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table)
 	if err != nil {
-		return err
+		return errors.Join(auditErr, err)
 	}
 	actual := normalizeShape(stmt)
 	if actual != w.expected {
-		return &ShapeMismatchError{Expected: w.expected, Actual: actual}
+		return errors.Join(auditErr, &ShapeMismatchError{Expected: w.expected, Actual: actual})
+	}
+	if auditErr != nil {
+		return auditErr
 	}
 	if w.result.OldTable != "" {
 		ok, err := tableExists(ctx, w.db, w.spec.Schema, w.result.OldTable)

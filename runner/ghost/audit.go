@@ -1,0 +1,237 @@
+package ghost
+
+// The cut-over audit. gh-ost's atomic cut-over is unsound on MariaDB: after UNLOCK TABLES, a DML
+// that was waiting for the metadata lock on the original table can be granted before the blocked
+// RENAME and run against the OLD table. gh-ost has already applied everything up to its
+// "AllEventsUpToLockProcessed" marker and then fails to apply that event to the ghost table (which
+// the RENAME has just moved; worker log: "Error 1146 … _t_gho doesn't exist"): the committed write
+// is lost. MariaDB 10.11 refuses RENAME TABLE under LOCK TABLES (error 1192) and two ALTER TABLE …
+// RENAME under the lock make the waiting writers fail with 1146, so the race cannot be closed
+// without forking gh-ost. Instead ghostgate reads the primary's binlog between a position taken
+// before the cut-over and gh-ost's rename, finds every row event on the original table after the
+// last marker (each is a write the new table never got), and replays it on the new table,
+// compare-and-set, one transaction per row. A write that cannot be replayed safely is reported,
+// never guessed.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// ErrAuditFailed means the cut-over happened but ghostgate could not audit it for lost writes
+// (binlog unreadable, gh-ost's marker or rename not found): writes may have been lost unnoticed.
+var ErrAuditFailed = errors.New("ghost: cut-over audit failed")
+
+// LostWriteOp is the kind of statement a lost write was.
+type LostWriteOp string
+
+// Lost write kinds, one per binlog rows event type.
+const (
+	OpInsert LostWriteOp = "insert"
+	OpUpdate LostWriteOp = "update"
+	OpDelete LostWriteOp = "delete"
+)
+
+// RepairOutcome is what the audit did about one lost write.
+type RepairOutcome string
+
+// Repair outcomes.
+const (
+	// OutcomeRepaired: the write was replayed on the new table.
+	OutcomeRepaired RepairOutcome = "repaired"
+	// OutcomeAlreadyApplied: the new table already held the write's result (gh-ost managed to apply
+	// it before the rename, or a later write converged); nothing was changed.
+	OutcomeAlreadyApplied RepairOutcome = "already_applied"
+	// OutcomeConflict: the write was not replayed, Reason says why; the new table was left alone.
+	OutcomeConflict RepairOutcome = "conflict"
+)
+
+// KeyValue is one column of a row's key, rendered for people.
+type KeyValue struct {
+	Column string `json:"column"`
+	Value  string `json:"value"`
+}
+
+// LostWrite is one row written to the original table after gh-ost's last applied point and before
+// its rename: a committed write the new table did not get from gh-ost.
+type LostWrite struct {
+	Schema string      `json:"schema"`
+	Table  string      `json:"table"`
+	Op     LostWriteOp `json:"op"`
+	// Key identifies the row: the before image's key for update and delete, the row's for insert.
+	Key []KeyValue `json:"key"`
+	// Binlog is "file:position" of the rows event on the primary (for mysqlbinlog --start-position).
+	Binlog  string        `json:"binlog"`
+	Outcome RepairOutcome `json:"outcome"`
+	Reason  string        `json:"reason,omitempty"` // why it is a conflict
+}
+
+// Repaired reports whether the new table now reflects the write.
+func (l LostWrite) Repaired() bool { return l.Outcome != OutcomeConflict }
+
+func (l LostWrite) String() string {
+	keys := make([]string, len(l.Key))
+	for i, k := range l.Key {
+		keys[i] = k.Column + "=" + k.Value
+	}
+	s := fmt.Sprintf("%s %s.%s (%s) at %s: %s", l.Op, l.Schema, l.Table, strings.Join(keys, ", "), l.Binlog, l.Outcome)
+	if l.Reason != "" {
+		s += ": " + l.Reason
+	}
+	return s
+}
+
+// LostWritesError means writes were lost in the cut-over race and could not be repaired: the new
+// table lacks them. Writes lists exactly those; Result.CutOverRepairs lists all that were found.
+type LostWritesError struct {
+	Writes []LostWrite
+}
+
+func (e *LostWritesError) Error() string {
+	lines := make([]string, len(e.Writes))
+	for i, w := range e.Writes {
+		lines[i] = "  " + w.String()
+	}
+	return fmt.Sprintf("ghost: %d write(s) lost in the cut-over race could not be repaired:\n%s",
+		len(e.Writes), strings.Join(lines, "\n"))
+}
+
+// auditTimeout bounds the binlog read and the repair.
+const auditTimeout = 90 * time.Second
+
+// auditTarget is what the audit reads and repairs: the primary, the table and a binlog client id.
+type auditTarget struct {
+	primary       Endpoint
+	serverID      uint32
+	schema, table string
+}
+
+// auditMark is taken before any cut-over can have begun: where to start reading the binlog, and
+// the original table's columns in binlog order with its key.
+type auditMark struct {
+	pos  gomysql.Position
+	cols []column
+	key  []string
+}
+
+// auditServerID is the binlog client id of the audit: derived from the migration like gh-ost's,
+// but distinct from it (two clients with one id kick each other off, error 4052).
+func auditServerID(s Spec) uint32 {
+	id := ServerIDFor(s.MigrationID + "\x00cut-over-audit")
+	if id == s.ReplicaServerID {
+		id++
+	}
+	return id
+}
+
+func (w *Worker) auditTarget() auditTarget {
+	return auditTarget{primary: w.spec.Primary, serverID: auditServerID(w.spec), schema: w.spec.Schema, table: w.spec.Table}
+}
+
+// markBinlog records the primary's binlog position and the table's columns and key.
+func markBinlog(ctx context.Context, db *sql.DB, schema, table string) (auditMark, error) {
+	pos, err := masterPosition(ctx, db)
+	if err != nil {
+		return auditMark{}, err
+	}
+	cols, err := tableColumns(ctx, db, schema, table)
+	if err != nil {
+		return auditMark{}, err
+	}
+	key, err := keyColumns(ctx, db, schema, table)
+	if err != nil {
+		return auditMark{}, err
+	}
+	return auditMark{pos: pos, cols: cols, key: key}, nil
+}
+
+// masterPosition is SHOW MASTER STATUS: the end of the primary's binlog now.
+func masterPosition(ctx context.Context, db *sql.DB) (gomysql.Position, error) {
+	rows, err := db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return gomysql.Position{}, fmt.Errorf("ghost: show master status: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return gomysql.Position{}, fmt.Errorf("ghost: show master status: %w", err)
+		}
+		return gomysql.Position{}, errors.New("ghost: the primary has no binary log (log_bin is off): the cut-over cannot be audited")
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return gomysql.Position{}, fmt.Errorf("ghost: show master status: %w", err)
+	}
+	// File, Position, then filters (and Executed_Gtid_Set on MySQL): scan what is there.
+	dest := make([]any, len(cols))
+	var file string
+	var pos uint32
+	dest[0], dest[1] = &file, &pos
+	for i := 2; i < len(dest); i++ {
+		dest[i] = new(sql.RawBytes)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return gomysql.Position{}, fmt.Errorf("ghost: show master status: %w", err)
+	}
+	return gomysql.Position{Name: file, Pos: pos}, rows.Err()
+}
+
+// auditCutOver reads the primary's binlog from the mark to gh-ost's rename of this table, and
+// repairs on the new table every write that ran on the old table after gh-ost's last applied
+// point. It returns every lost write found; the error is a *LostWritesError when some could not
+// be repaired, or wraps ErrAuditFailed when the binlog could not be audited.
+func auditCutOver(ctx context.Context, db *sql.DB, t auditTarget, m auditMark) ([]LostWrite, error) {
+	ctx, cancel := context.WithTimeout(ctx, auditTimeout)
+	defer cancel()
+	end, err := masterPosition(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	lost, err := readLostRows(ctx, t, m.pos, end)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	if len(lost) == 0 {
+		return nil, nil
+	}
+	writes, err := repairLostRows(ctx, t, m, lost)
+	if err != nil {
+		return writes, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	var bad []LostWrite
+	for _, w := range writes {
+		if !w.Repaired() {
+			bad = append(bad, w)
+		}
+	}
+	if len(bad) > 0 {
+		return writes, &LostWritesError{Writes: bad}
+	}
+	return writes, nil
+}
+
+// advanceMark moves the audit's start from Start to Ready, so that the audit does not read the
+// whole copy's binlog. It is called before Ready closes; it keeps the Start mark unless it can
+// prove that no cut-over had begun when the new position was taken: the worker removes the
+// postpone flag file before gh-ost may leave its postponing loop (worker.go opCutOver,
+// progress.go keepCutOverAllowed), and nothing re-creates it after the copy, so a file that still
+// exists after SHOW MASTER STATUS means gh-ost was still postponing then.
+func (w *Worker) advanceMark() {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	pos, err := masterPosition(ctx, w.db)
+	if err != nil {
+		return // the Start mark stays: a longer read, never a missed write
+	}
+	if _, err := os.Stat(w.spec.postponeFile()); err != nil {
+		return
+	}
+	w.mark.pos = pos
+}
