@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/ghost"
@@ -43,6 +44,8 @@ type RunOptions struct {
 
 	LockWaitTimeout time.Duration
 	LockDeadline    time.Duration
+
+	TUI bool // watch the run in the terminal UI (an in-process controller and API)
 }
 
 func newRunCmd(streams IO) *cobra.Command {
@@ -85,6 +88,9 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 			if opts.Plan.Output != "text" && opts.Plan.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Plan.Output)
 			}
+			if opts.TUI && (!(streams.InTTY && streams.OutTTY) || opts.Plan.Output != "text") {
+				return usageErrorf("--tui needs a terminal and text output; without it, migrate run prints plain progress")
+			}
 			if !opts.Yes && !(streams.InTTY && streams.OutTTY) {
 				return usageErrorf("not a terminal: nothing can confirm the run; pass --yes to run without confirmation")
 			}
@@ -106,23 +112,29 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 	fs.StringVarP(&opts.Plan.File, "file", "f", "", "read the DDL from this file (- for stdin)")
 	fs.StringVarP(&opts.Plan.Output, "output", "o", "text", "text, or json: one JSON event per line and a final summary object")
 	fs.BoolVarP(&opts.Yes, "yes", "y", false, "run without asking for confirmation (CI)")
-	fs.StringSliceVar(&opts.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: the replicas the primary lists in SHOW SLAVE HOSTS")
-	fs.BoolVar(&opts.OnPrimary, "on-primary", false, "run gh-ost against the primary (binlog read there) instead of a replica")
-	fs.StringVar(&opts.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker log (one subdirectory per migration)")
+	addRunnerFlags(fs, opts)
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address while running, e.g. 127.0.0.1:9187")
 	fs.DurationVar(&opts.Progress, "progress-interval", 5*time.Second, "how often a progress line is printed (text output)")
-	fs.StringVar(&opts.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
-	fs.StringVar(&opts.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace (name=value,…)")
-	fs.DurationVar(&opts.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
-	fs.DurationVar(&opts.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this (heartbeat-measured); a stopped replica always throttles")
-	fs.StringVar(&opts.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
-	fs.Int64Var(&opts.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
-	fs.Int64Var(&opts.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
-	fs.DurationVar(&opts.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock before it gives up and retries (1s-10s)")
-	fs.BoolVar(&opts.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
-	fs.DurationVar(&opts.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
-	fs.DurationVar(&opts.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
+	fs.BoolVar(&opts.TUI, "tui", false, "watch the run in the terminal UI (migrate tui) instead of progress lines; quitting asks whether to cancel")
 	return cmd
+}
+
+// addRunnerFlags adds the runner's settings to fs: `migrate run` and `migrate serve` share them.
+func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
+	fs.StringSliceVar(&o.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: the replicas the primary lists in SHOW SLAVE HOSTS")
+	fs.BoolVar(&o.OnPrimary, "on-primary", false, "run gh-ost against the primary (binlog read there) instead of a replica")
+	fs.StringVar(&o.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker log (one subdirectory per migration)")
+	fs.StringVar(&o.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
+	fs.StringVar(&o.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace (name=value,…)")
+	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
+	fs.DurationVar(&o.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this (heartbeat-measured); a stopped replica always throttles")
+	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
+	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
+	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
+	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock before it gives up and retries (1s-10s)")
+	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
+	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
+	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
 }
 
 // runConfig turns the flags into the runner's config.

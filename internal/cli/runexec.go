@@ -87,6 +87,9 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 		return err
 	}
 	defer r.Close()
+	if opts.TUI {
+		return runWithTUI(ctx, opts, runTUIDeps{db: db, cfg: cfg, store: st, runner: r, rcfg: rcfg}, ddl)
+	}
 	// 6. Run the plans one after the other; stop at the first that does not complete.
 	for _, p := range plans {
 		res, err := r.Run(ctx, p, runner.RunOptions{OnEvent: out.event})

@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/server"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -89,24 +86,6 @@ the event log) and exits.`,
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 0, "binlog events gh-ost may still have to apply when the gate opens")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
 	return cmd
-}
-
-// addRunnerFlags adds the runner's settings (as `migrate run` has them) to fs.
-func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
-	fs.StringSliceVar(&o.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: SHOW SLAVE HOSTS")
-	fs.BoolVar(&o.OnPrimary, "on-primary", false, "run gh-ost against the primary instead of a replica")
-	fs.StringVar(&o.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker logs")
-	fs.StringVar(&o.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
-	fs.StringVar(&o.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace")
-	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
-	fs.DurationVar(&o.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this")
-	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
-	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
-	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
-	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock (1s-10s)")
-	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename")
-	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock")
-	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
 }
 
 // secret reads the first line of file, or else the environment variable env.

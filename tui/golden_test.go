@@ -1,0 +1,84 @@
+package tui
+
+import (
+	"fmt"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/ghostgate/ghostgate/client"
+)
+
+// Golden files of View() at fixed sizes with colour off. Regenerate with
+//
+//	go test ./tui -run Golden -update
+//
+// and read the diff before committing it.
+
+var goldenSizes = []struct{ w, h int }{{80, 24}, {60, 16}}
+
+// detailAt returns the detail view of v after a copy's worth of polls (so the sparklines
+// have a history) and the first n events of the log.
+func detailAt(t *testing.T, v client.MigrationView, n int, w, h int) Model {
+	t.Helper()
+	m := update(t, New(&fakeAPI{}, testOptions(ordersID)), tea.WindowSizeMsg{Width: w, Height: h})
+	for i := 0; i < 20; i++ {
+		pv := copyingView()
+		pv.Progress = copyingProgress(i)
+		m = update(t, m, detailMsg{id: ordersID, view: pv})
+	}
+	return update(t, m, detailMsg{id: ordersID, view: v, events: client.EventsResponse{Events: orderEvents()[:n], Next: int64(n)}})
+}
+
+func TestGoldenDetail(t *testing.T) {
+	cases := []struct {
+		name   string
+		view   client.MigrationView
+		events int
+	}{
+		{"copying", copyingView(), 3},
+		{"throttled", throttledView(), 4},
+		{"gate", gateView(), 7},
+		{"done", doneView(), 7},
+	}
+	for _, c := range cases {
+		for _, sz := range goldenSizes {
+			t.Run(fmt.Sprintf("%s_%dx%d", c.name, sz.w, sz.h), func(t *testing.T) {
+				m := detailAt(t, c.view, c.events, sz.w, sz.h)
+				golden.RequireEqual(t, []byte(m.View()))
+			})
+		}
+	}
+}
+
+func TestGoldenList(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			m := update(t, New(&fakeAPI{}, testOptions("")), tea.WindowSizeMsg{Width: sz.w, Height: sz.h},
+				listMsg{views: listViews()})
+			m, _ = press(t, m, "j")
+			golden.RequireEqual(t, []byte(m.View()))
+		})
+	}
+}
+
+// TestGoldenSmall shows how the detail view gives way on a short terminal: sparklines go
+// first, then the participants, then it says the terminal is too small.
+func TestGoldenSmall(t *testing.T) {
+	for _, sz := range []struct{ w, h int }{{80, 19}, {80, 17}, {80, 14}, {30, 8}} {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			golden.RequireEqual(t, []byte(detailAt(t, gateView(), 7, sz.w, sz.h).View()))
+		})
+	}
+}
+
+// TestGoldenQuestion shows a confirmation in the status line and the error of a failed call.
+func TestGoldenQuestion(t *testing.T) {
+	m := detailAt(t, gateView(), 7, 80, 24)
+	asked, _ := press(t, m, "a")
+	t.Run("approve", func(t *testing.T) { golden.RequireEqual(t, []byte(asked.View())) })
+	failed := update(t, m, actionMsg{act: action{verb: verbApprove, id: ordersID, label: "shop.orders"},
+		err: &client.APIError{StatusCode: 409, Message: "migration is not waiting at the gate"}})
+	t.Run("error", func(t *testing.T) { golden.RequireEqual(t, []byte(failed.View())) })
+}
