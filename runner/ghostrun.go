@@ -97,6 +97,12 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			}
 			res, err := w.Wait()
 			h.result.OldTable = res.OldTable
+			h.result.CutOverRepairs = res.CutOverRepairs
+			for _, lw := range res.CutOverRepairs {
+				// A write that reached the old table during gh-ost's cut-over (see ghost's audit):
+				// every one is written down, repaired or not.
+				_ = h.r.store.AddEvent(context.WithoutCancel(ctx), h.id, store.EventNote, "cut-over lost write: "+lw.String(), lw)
+			}
 			if res.RowsCopied > h.result.RowsCopied {
 				h.result.RowsCopied = res.RowsCopied
 			}

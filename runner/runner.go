@@ -197,6 +197,9 @@ type Result struct {
 	// CutOverLock is how long the cut-over held the table locked (LOCK TABLES until the rename
 	// completed): the stall applications saw (ghost).
 	CutOverLock time.Duration
+	// CutOverRepairs are the writes that reached the old table during gh-ost's cut-over and were
+	// replayed (or, as conflicts, not) on the new table; see ghost.LostWrite.
+	CutOverRepairs []ghost.LostWrite
 	// OldTable is the original table kept under gh-ost's old-table name after a cut-over.
 	OldTable string
 	// Attempts is how many times the native ALTER asked for its metadata lock.

@@ -213,7 +213,7 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 		sum := map[string]any{"type": "summary", "schema": p.Schema, "table": p.Table, "strategy": p.Strategy,
 			"migration_id": res.MigrationID, "status": res.Status, "duration_seconds": res.Duration.Seconds(),
 			"rows_copied": res.RowsCopied, "throttled_seconds": res.ThrottledFor.Seconds(),
-			"cut_over_seconds": res.CutOverTime.Seconds(), "cut_over_lock_seconds": res.CutOverLock.Seconds(), "old_table": res.OldTable, "attempts": res.Attempts}
+			"cut_over_seconds": res.CutOverTime.Seconds(), "cut_over_lock_seconds": res.CutOverLock.Seconds(), "old_table": res.OldTable, "attempts": res.Attempts, "cut_over_repairs": res.CutOverRepairs}
 		if err != nil {
 			sum["error"] = err.Error()
 		}
@@ -234,6 +234,9 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 		fmt.Fprintf(o.w, ", cut-over %s (table locked %s)", res.CutOverTime.Round(time.Millisecond), res.CutOverLock.Round(time.Millisecond))
 	}
 	fmt.Fprintln(o.w)
+	for _, lw := range res.CutOverRepairs {
+		fmt.Fprintf(o.w, "  a write reached the old table during the cut-over: %s\n", lw)
+	}
 	if res.OldTable != "" {
 		fmt.Fprintf(o.w, "  the original table is kept as %s.%s (drop it when you no longer need to undo)\n", p.Schema, res.OldTable)
 	}
