@@ -163,7 +163,7 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 	switch {
 	case err == nil:
 		h.result.Status = migration.StatusComplete
-		err = h.transition(wctx, migration.StatusComplete, "done")
+		err = h.transition(wctx, migration.StatusComplete, h.result.Summary())
 	case ctx.Err() != nil && !errors.Is(err, throttle.ErrCritical):
 		h.result.Status = migration.StatusCancelled
 		if terr := h.transition(wctx, migration.StatusCancelled, "cancelled: "+err.Error()); terr != nil {

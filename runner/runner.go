@@ -207,6 +207,28 @@ type Result struct {
 	LogFile  string
 }
 
+// Summary is the result in one line: "complete in 4.9s, 300000 rows copied, throttled 2s,
+// cut-over 1.02s (table locked 15ms)". It is the reason recorded with the final status.
+func (r Result) Summary() string {
+	s := fmt.Sprintf("%s in %s", r.Status, r.Duration.Round(time.Millisecond))
+	if r.RowsCopied > 0 {
+		s += fmt.Sprintf(", %d rows copied", r.RowsCopied)
+	}
+	if r.ThrottledFor > 0 {
+		s += fmt.Sprintf(", throttled %s", r.ThrottledFor.Round(time.Millisecond))
+	}
+	if r.CutOverTime > 0 {
+		s += fmt.Sprintf(", cut-over %s (table locked %s)", r.CutOverTime.Round(time.Millisecond), r.CutOverLock.Round(time.Millisecond))
+	}
+	if r.Attempts > 1 {
+		s += fmt.Sprintf(", %d attempts for the metadata lock", r.Attempts)
+	}
+	if n := len(r.CutOverRepairs); n > 0 {
+		s += fmt.Sprintf(", %d write(s) that reached the old table during the cut-over replayed or reported", n)
+	}
+	return s
+}
+
 // ErrCancelled is returned by Wait when the migration was cancelled (Handle.Cancel or the
 // context); the original table is intact.
 var ErrCancelled = errors.New("runner: migration cancelled")

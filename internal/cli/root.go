@@ -56,7 +56,7 @@ never a blocking table copy. It lints the change for data loss and breakage befo
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		return applyDefaults(c.Flags(), configFile)
 	}
-	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newTUICmd(streams)}, newControlCmds(streams)...)...)
+	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams)}, newControlCmds(streams)...)...)
 	return root
 }
 

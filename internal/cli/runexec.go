@@ -223,17 +223,7 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 	if err != nil && res.MigrationID == "" {
 		return // refused before it started: the error is printed once, by Execute
 	}
-	fmt.Fprintf(o.w, "\n%s.%s (%s): %s in %s", p.Schema, p.Table, p.Strategy, res.Status, res.Duration.Round(time.Millisecond))
-	if res.RowsCopied > 0 {
-		fmt.Fprintf(o.w, ", %d rows copied", res.RowsCopied)
-	}
-	if res.ThrottledFor > 0 {
-		fmt.Fprintf(o.w, ", throttled %s", res.ThrottledFor.Round(time.Millisecond))
-	}
-	if res.CutOverTime > 0 {
-		fmt.Fprintf(o.w, ", cut-over %s (table locked %s)", res.CutOverTime.Round(time.Millisecond), res.CutOverLock.Round(time.Millisecond))
-	}
-	fmt.Fprintln(o.w)
+	fmt.Fprintf(o.w, "\n%s.%s (%s): %s\n", p.Schema, p.Table, p.Strategy, res.Summary())
 	for _, lw := range res.CutOverRepairs {
 		fmt.Fprintf(o.w, "  a write reached the old table during the cut-over: %s\n", lw)
 	}

@@ -92,12 +92,17 @@ func TestServeAndControlCommands(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	views, err := api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE orders MODIFY qty BIGINT NOT NULL", Schema: d.Name})
-	require.NoError(t, err)
-	id := views[0].ID
+	// submit: a blocked change is refused with its findings; a good one prints its id.
+	r := run(t, "", "submit", "--server", url, "-d", d.Name, "ALTER TABLE orders DROP COLUMN note")
+	require.Equal(t, ExitBlocked, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "--allow-destructive")
+	r = run(t, "", "submit", "--server", url, "-d", d.Name, "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	id, _, _ := strings.Cut(r.stdout, "\t")
+	require.Contains(t, r.stderr, "migrate status "+id+" --watch")
 
 	// The table of migrations, text and JSON.
-	r := run(t, "", "status", "--server", url)
+	r = run(t, "", "status", "--server", url)
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	require.Regexp(t, id+`\s+`+d.Name+`\.orders\s+ghost`, r.stdout)
 	r = run(t, "", "status", "--server", url, "-o", "json")
@@ -124,9 +129,11 @@ func TestServeAndControlCommands(t *testing.T) {
 	r = run(t, "", "status", "--server", url, "--watch", "--interval", "200ms", id)
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, "complete")
+	require.Contains(t, r.stdout, "recent events")
+	require.Regexp(t, `transition\s+complete in [0-9.]+m?s, 200 rows copied`, r.stdout, "the result is the final transition's reason")
 
 	// Cancel: the command returns once it ended; watching it then exits 130.
-	views, err = api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE orders MODIFY customer_id BIGINT NOT NULL", Schema: d.Name})
+	views, err := api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE orders MODIFY customer_id BIGINT NOT NULL", Schema: d.Name})
 	require.NoError(t, err)
 	second := views[0].ID
 	r = run(t, "", "pause", "--server", url, second)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // EnvServer is the controller's URL when --server is not given.
@@ -156,6 +157,11 @@ func statusOnce(ctx context.Context, opts *StatusOptions, c *client.Client, id s
 	if err := writeDetail(w, opts.Output, v); err != nil {
 		return nil, err
 	}
+	if opts.Output == "text" {
+		// The latest decisions (throttle, gate, transitions with their reasons; the final one
+		// carries the result) from the event log.
+		writeRecentEvents(w, lastEvents(ctx, c, id, 8), 8)
+	}
 	if v.Status.Terminal() || v.Interrupted {
 		return watchEnd(v.Status, v.Error), nil
 	}
@@ -257,6 +263,39 @@ func writeDetail(w io.Writer, format string, v client.MigrationView) error {
 	writeChecklist(w, v)
 	writeParticipants(w, v)
 	return nil
+}
+
+// lastEvents pages through a migration's event log and keeps the last n (none on an error).
+func lastEvents(ctx context.Context, c *client.Client, id string, n int) []store.Event {
+	var last []store.Event
+	for since := int64(0); ; {
+		r, err := c.Events(ctx, id, since, 0)
+		if err != nil {
+			return nil
+		}
+		last = append(last, r.Events...)
+		if len(last) > n {
+			last = last[len(last)-n:]
+		}
+		if len(r.Events) == 0 || r.Next <= since {
+			return last
+		}
+		since = r.Next
+	}
+}
+
+// writeRecentEvents prints the last n events of a migration's log.
+func writeRecentEvents(w io.Writer, evs []store.Event, n int) {
+	if len(evs) == 0 {
+		return
+	}
+	if len(evs) > n {
+		evs = evs[len(evs)-n:]
+	}
+	fmt.Fprintln(w, "\nrecent events")
+	for _, e := range evs {
+		fmt.Fprintf(w, "  %s  %-17s %s\n", e.Time.Local().Format("15:04:05"), e.Kind, e.Message)
+	}
 }
 
 func writeChecklist(w io.Writer, v client.MigrationView) {

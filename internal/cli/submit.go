@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/planner"
+)
+
+// SubmitOptions are the flags of `migrate submit`.
+type SubmitOptions struct {
+	IO         IO
+	Client     ClientOptions
+	File       string
+	Schema     string
+	Approval   string
+	OldVersion string
+	NewVersion string
+	Output     string
+	Lint       LintOptions
+}
+
+func newSubmitCmd(streams IO) *cobra.Command {
+	opts := &SubmitOptions{IO: streams}
+	cmd := &cobra.Command{
+		Use:   "submit [DDL]",
+		Short: "Hand a schema change to migrate serve, which plans and runs it",
+		Long: `submit sends DDL to a running 'migrate serve'. The controller plans it exactly as
+'migrate plan' does, refuses plans blocked by findings (they are printed), and otherwise starts
+one migration per table and prints their ids. Follow them with 'migrate status ID --watch' or
+'migrate tui'.
+
+It needs the API token (--token-file or $` + EnvToken + `).`,
+		Example: `  migrate submit -d shop --file migrations/042.sql
+  migrate submit -d shop --approval 02:00-04:00 "ALTER TABLE orders MODIFY qty BIGINT NOT NULL"
+  migrate submit -d shop --old-version v1 --new-version v2 --file expand.sql -o json`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if opts.Output != "text" && opts.Output != "json" {
+				return usageErrorf("--output %q: want text or json", opts.Output)
+			}
+			ddl, err := readDDL(args, opts.File, streams.In, streams.InTTY)
+			if err != nil {
+				return err
+			}
+			return submitRun(c.Context(), opts, ddl)
+		},
+	}
+	fs := cmd.Flags()
+	opts.Client.addFlags(fs)
+	opts.Lint.addFlags(fs)
+	fs.StringVarP(&opts.File, "file", "f", "", "read the DDL from this file (- for stdin)")
+	fs.StringVarP(&opts.Schema, "database", "d", "", "default database for unqualified table names")
+	fs.StringVar(&opts.Approval, "approval", "", "cut-over approval: auto, manual or a daily window HH:MM-HH:MM (default: the server's)")
+	fs.StringVar(&opts.OldVersion, "old-version", "", "schema version the participants run before the change (default v1)")
+	fs.StringVar(&opts.NewVersion, "new-version", "", "schema version after the change (default v2)")
+	fs.StringVarP(&opts.Output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func submitRun(ctx context.Context, opts *SubmitOptions, ddl string) error {
+	c, err := opts.Client.client()
+	if err != nil {
+		return err
+	}
+	po := opts.Lint.options()
+	views, err := c.Create(ctx, client.CreateRequest{
+		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable,
+		Approval: opts.Approval, OldVersion: opts.OldVersion, NewVersion: opts.NewVersion,
+	})
+	if err != nil {
+		var api *client.APIError
+		if errors.As(err, &api) && len(api.Plans) > 0 {
+			var plans []*planner.Plan
+			if jerr := json.Unmarshal(api.Plans, &plans); jerr == nil {
+				_ = writePlans(opts.IO.Out, opts.Output, plans)
+				return ErrBlocked
+			}
+		}
+		return apiError(c, err)
+	}
+	if opts.Output == "json" {
+		return json.NewEncoder(opts.IO.Out).Encode(views)
+	}
+	for _, v := range views {
+		fmt.Fprintf(opts.IO.Out, "%s\t%s.%s\t%s\t%s\n", v.ID, v.Schema, v.Table, v.Strategy, v.Status)
+	}
+	ids := make([]string, len(views))
+	for i, v := range views {
+		ids[i] = v.ID
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "follow with: migrate status %s --watch\n", strings.Join(ids, " "))
+	return nil
+}
