@@ -8,8 +8,10 @@ PKGS := ./...
 
 all: build
 
-build: ## build bin/migrate
+build: ## build bin/migrate and the example service (bin/shopsvc, bin/shopload)
 	$(GO) build -o $(BIN) ./cmd/migrate
+	$(GO) build -o bin/shopsvc ./examples/shop/cmd/shopsvc
+	$(GO) build -o bin/shopload ./examples/shop/cmd/shopload
 
 sandbox-up: ## start the local MariaDB primary + replica (installs mariadb-server if missing)
 	scripts/sandbox.sh up

@@ -83,7 +83,7 @@ the event log) and exits.`,
 	fs.BoolVar(&opts.Checksum, "checksum", true, "compare the original and the ghost table before the cut-over")
 	fs.DurationVar(&opts.MaxReplicaLag, "gate-max-replica-lag", 0, "the gate opens only while replica lag is at most this (0: no limit)")
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
-	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 0, "binlog events gh-ost may still have to apply when the gate opens")
+	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
 	return cmd
 }
