@@ -27,10 +27,15 @@ func (g *Gate) check(ctx context.Context, t runner.Target, cs *checksummer, wg *
 	if cs != nil {
 		cl.Lines = append(cl.Lines, cs.line())
 	}
+	approval := g.approvalLine(now)
 	if g.deps.Registry != nil {
-		cl.Lines = append(cl.Lines, g.participantsLine(ctx, t, wg))
+		// Participants are asked last: prepare makes services shed writes or switch shapes, so it
+		// goes out only once every other condition (approval included) holds, keeping that
+		// window as short as the cut-over itself rather than as long as the wait for a DBA.
+		others := approval.OK && cl.OK()
+		cl.Lines = append(cl.Lines, g.participantsLine(ctx, t, wg, others))
 	}
-	cl.Lines = append(cl.Lines, g.approvalLine(now))
+	cl.Lines = append(cl.Lines, approval)
 	return cl
 }
 

@@ -29,8 +29,9 @@ func (g *Gate) phaseRequest(t runner.Target, phase wire.Phase, deadline time.Tim
 
 // participantsLine delivers prepare to every live instance of the table that has not got it
 // (or whose delivery failed or passed its deadline: delivery is idempotent) and passes when all
-// of them acknowledged ready. A lapsed instance is never counted as ready.
-func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.WaitGroup) Line {
+// of them acknowledged ready. A lapsed instance is never counted as ready. A first prepare is
+// held back until othersOK (every other condition holds); instances already prepared stay so.
+func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.WaitGroup, othersOK bool) Line {
 	views := g.deps.Registry.forTable(t.Schema+"."+t.Table, t.MigrationID)
 	l := Line{Name: LineParticipants, Limit: "every live instance acknowledged prepare"}
 	now := time.Now()
@@ -45,6 +46,9 @@ func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.W
 		switch d := v.d; {
 		case !v.live:
 			kind, text = "lapsed", fmt.Sprintf("lease lapsed, last heartbeat %s ago", now.Sub(v.lastBeat).Round(time.Second))
+		case (!v.has || d.req.Phase != wire.PhasePrepare) && !othersOK:
+			issues = append(issues, instanceName(v.reg)+": prepare held until the other conditions hold")
+			continue
 		case !v.has || d.req.Phase != wire.PhasePrepare:
 			send(v, now.Add(g.cfg.Participants.PrepareTimeout))
 			kind, text = "waiting", "prepare sent"

@@ -310,3 +310,33 @@ func TestAPIRefuses(t *testing.T) {
 	assert.True(t, list[0].Live)
 	require.True(t, errors.Is(c.reg.Evict("nobody"), cutover.ErrUnknownInstance))
 }
+
+// Prepare makes services shed writes, so it goes out only once every other condition holds: while
+// the gate waits for a DBA's approval, no instance is prepared.
+func TestPrepareWaitsForTheOtherConditions(t *testing.T) {
+	c := newController(t, cutover.RegistryConfig{})
+	d := sandboxtest.New(t)
+	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY)")
+	cfg := quiet()
+	cfg.Approval = cutover.Approval{Mode: cutover.ApprovalManual}
+	cfg.Participants = cutover.Participants{OldVersion: "v1", NewVersion: "v2", PrepareTimeout: time.Second, FinishTimeout: time.Second}
+	g, err := cutover.New(cfg, cutover.Deps{DB: d.Primary, Engine: readyEngine().state, Registry: c.reg, Events: &sink{}})
+	require.NoError(t, err)
+	tg := target(d)
+	h := newHook(t, "a", "ready")
+	c.registerHook(t, table(tg), h)
+	a := startAwait(t, g, tg)
+
+	l := waitLine(t, g, cutover.LineParticipants, func(l cutover.Line) bool {
+		return contains(l.Detail, "prepare held until the other conditions hold")
+	}, 5*time.Second)
+	assert.False(t, l.OK)
+	time.Sleep(300 * time.Millisecond)
+	assert.False(t, h.got(wire.PhasePrepare), "no prepare while approval is missing")
+	a.stillWaiting(t)
+
+	require.NoError(t, g.Approve(context.Background(), "dba"))
+	require.NoError(t, a.result(t, 10*time.Second))
+	assert.True(t, h.got(wire.PhasePrepare))
+	require.NoError(t, g.Finish(context.Background(), true))
+}
