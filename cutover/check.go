@@ -31,8 +31,14 @@ func (g *Gate) check(ctx context.Context, t runner.Target, cs *checksummer, wg *
 	if g.deps.Registry != nil {
 		// Participants are asked last: prepare makes services shed writes or switch shapes, so it
 		// goes out only once every other condition (approval included) holds, keeping that
-		// window as short as the cut-over itself rather than as long as the wait for a DBA.
-		others := approval.OK && cl.OK()
+		// window as short as the cut-over itself rather than as long as the wait for a DBA. The
+		// backlog is the exception: the writes prepare holds back are what lets it drain.
+		others := approval.OK
+		for _, l := range cl.Lines {
+			if !l.OK && l.Name != LineBacklog {
+				others = false
+			}
+		}
 		cl.Lines = append(cl.Lines, g.participantsLine(ctx, t, wg, others))
 	}
 	cl.Lines = append(cl.Lines, approval)

@@ -66,7 +66,8 @@ func controller(t *testing.T, d *sandboxtest.DB) (*client.Client, *store.Store, 
 	reg, err := cutover.NewRegistry(cutover.RegistryConfig{Secret: secret})
 	require.NoError(t, err)
 	ctrl, err := server.New(server.Options{DB: admin, Store: st, Runner: r, Registry: reg,
-		Gate: server.GateDefaults{Approval: "auto", Checksum: true}})
+		// A backlog limit as `migrate serve` has by default: under load, gh-ost's queue is rarely empty.
+		Gate: server.GateDefaults{Approval: "auto", Checksum: true, Limits: client.Limits{MaxBacklog: 100}}})
 	require.NoError(t, err)
 	h, err := server.NewHandler(ctrl, server.HandlerOptions{Token: token, OpenReads: true, Registry: reg})
 	require.NoError(t, err)

@@ -149,7 +149,7 @@ func (w *worker) backlog() (n int64, ok bool) {
 	for sc.Scan() {
 		if m := backlogRE.FindStringSubmatch(sc.Text()); m != nil {
 			n, err := strconv.ParseInt(m[1], 10, 64)
-			return n, err == nil
+			return max(n-w.noops.pending(), 0), err == nil
 		}
 	}
 	return 0, false

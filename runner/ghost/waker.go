@@ -3,6 +3,7 @@ package ghost
 import (
 	"errors"
 	"reflect"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -29,8 +30,16 @@ const (
 // errNoQueue means gh-ost's Migrator does not have the queue this was written against.
 var errNoQueue = errors.New("ghost: gh-ost Migrator has no applyEventsQueue of the expected shape")
 
-// wakerQueue returns gh-ost's event queue and a no-op event for it.
-func wakerQueue(m *logic.Migrator) (queue reflect.Value, noop reflect.Value, err error) {
+// noops counts the waker's no-ops that are queued and not yet run: gh-ost's own "Backlog" figure
+// counts them as events, and they are not.
+type noops struct{ queued atomic.Int64 }
+
+// pending is how many of the queue's entries are the waker's.
+func (n *noops) pending() int64 { return max(n.queued.Load(), 0) }
+
+// wakerQueue returns gh-ost's event queue and a no-op event for it; running the no-op
+// decrements count.
+func wakerQueue(m *logic.Migrator, count *noops) (queue reflect.Value, noop reflect.Value, err error) {
 	f := reflect.ValueOf(m).Elem().FieldByName("applyEventsQueue")
 	// chan *applyEventStruct, where applyEventStruct{writeFunc *tableWriteFunc; dmlEvent ...}
 	if !f.IsValid() || f.Kind() != reflect.Chan || f.Type().Elem().Kind() != reflect.Pointer ||
@@ -43,7 +52,7 @@ func wakerQueue(m *logic.Migrator) (queue reflect.Value, noop reflect.Value, err
 	if !wf.IsValid() || wf.Kind() != reflect.Pointer || wf.Type().Elem().Kind() != reflect.Func {
 		return reflect.Value{}, reflect.Value{}, errNoQueue
 	}
-	pause := func() error { time.Sleep(noopPause); return nil }
+	pause := func() error { count.queued.Add(-1); time.Sleep(noopPause); return nil }
 	fn := reflect.New(wf.Type().Elem())
 	if !reflect.TypeOf(pause).ConvertibleTo(wf.Type().Elem()) {
 		return reflect.Value{}, reflect.Value{}, errNoQueue
@@ -54,7 +63,7 @@ func wakerQueue(m *logic.Migrator) (queue reflect.Value, noop reflect.Value, err
 }
 
 // wake keeps gh-ost's apply loop awake from the moment active reports true until stop closes.
-func wake(queue, noop reflect.Value, active func() bool, stop <-chan struct{}) {
+func wake(queue, noop reflect.Value, count *noops, active func() bool, stop <-chan struct{}) {
 	t := time.NewTicker(wakerCheck)
 	defer t.Stop()
 	for {
@@ -63,7 +72,10 @@ func wake(queue, noop reflect.Value, active func() bool, stop <-chan struct{}) {
 			return
 		case <-t.C:
 			if active() && queue.Len() == 0 {
-				queue.TrySend(noop)
+				count.queued.Add(1)
+				if !queue.TrySend(noop) {
+					count.queued.Add(-1)
+				}
 			}
 		}
 	}

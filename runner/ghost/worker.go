@@ -58,8 +58,8 @@ func runWorker(in io.Reader, events io.Writer) int {
 
 	migrator := logic.NewMigrator(w.mc, appVersion)
 	stopWaker := make(chan struct{})
-	if queue, noop, qerr := wakerQueue(migrator); qerr == nil {
-		go wake(queue, noop, w.copyDone.Load, stopWaker)
+	if queue, noop, qerr := wakerQueue(migrator, &w.noops); qerr == nil {
+		go wake(queue, noop, &w.noops, w.copyDone.Load, stopWaker)
 	} else {
 		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
 	}
@@ -168,6 +168,7 @@ type worker struct {
 	out  *eventWriter
 
 	copyDone       atomic.Bool // gh-ost logged "Row copy complete"
+	noops          noops       // the waker's entries in gh-ost's event queue
 	cutOverAllowed atomic.Bool
 
 	mu             sync.Mutex
