@@ -64,12 +64,16 @@ type checksummer struct {
 	key            []string
 	cols           []column
 	mu             sync.Mutex
-	state          string // pending, running, ok, mismatch, error
+	state          string // pending, running, busy, ok, mismatch, error
 	chunks, healed int
 	rows           int64
 	mismatches     []Mismatch
+	busy           []keyBounds // chunks whose rows kept changing: compared again until they settle
 	err            error
 }
+
+// keyBounds is one chunk's key range (nil: open on that side).
+type keyBounds struct{ lo, hi []any }
 
 func (c *checksummer) set(f func()) {
 	c.mu.Lock()
@@ -142,7 +146,9 @@ func hasColumn(cols []column, name string) bool {
 // key space (the first is open below, the last open above), so rows that exist only in the
 // ghost table are counted too.
 func (c *checksummer) pass(ctx context.Context) error {
-	c.set(func() { c.state, c.chunks, c.healed, c.rows, c.mismatches, c.err = "running", 0, 0, 0, nil, nil })
+	c.set(func() {
+		c.state, c.chunks, c.healed, c.rows, c.mismatches, c.busy, c.err = "running", 0, 0, 0, nil, nil, nil
+	})
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}
@@ -160,13 +166,52 @@ func (c *checksummer) pass(ctx context.Context) error {
 		}
 		lo = hi
 	}
-	c.set(func() {
-		c.state = "ok"
-		if len(c.mismatches) > 0 {
+	return c.settle(ctx)
+}
+
+// settle compares the busy chunks again until each matches or holds still while it differs (a
+// real mismatch). Busy chunks are those under live writes; prepare (which makes services shed
+// writes) lets them settle, so they do not hold it back (see holdsPrepare).
+func (c *checksummer) settle(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		busy, mismatch := c.busy, len(c.mismatches) > 0
+		switch {
+		case mismatch:
 			c.state = "mismatch"
+		case len(busy) > 0:
+			c.state = "busy"
+		default:
+			c.state = "ok"
 		}
-	})
-	return nil
+		c.mu.Unlock()
+		if mismatch || len(busy) == 0 {
+			return nil
+		}
+		if !sleep(ctx, 5*c.cfg.RecheckWait) {
+			return ctx.Err()
+		}
+		var still []keyBounds
+		for _, k := range busy {
+			changing, err := c.recheck(ctx, k)
+			if err != nil {
+				return err
+			}
+			if changing {
+				still = append(still, k)
+			}
+		}
+		c.set(func() { c.busy = still })
+	}
+}
+
+// holdsPrepare reports whether the checksum's state is a reason not to prepare the
+// participants yet: a pass still running, a real mismatch or an error do; matching and busy
+// chunks (waiting for writes to stop) do not.
+func (c *checksummer) holdsPrepare() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state != "ok" && c.state != "busy"
 }
 
 func (c *checksummer) nextBound(ctx context.Context, lo []any) ([]any, error) {
@@ -192,37 +237,43 @@ func (c *checksummer) nextBound(ctx context.Context, lo []any) ([]any, error) {
 	return out, nil
 }
 
-func (c *checksummer) sum(ctx context.Context, table, where string, args []any) (chunkSum, error) {
+func (c *checksummer) sum(ctx context.Context, conn *sql.Conn, table, where string, args []any) (chunkSum, error) {
 	var s chunkSum
-	err := c.db.QueryRowContext(ctx, chunkChecksumSQL(c.schema, table, c.cols, where), args...).Scan(&s.rows, &s.h1, &s.h2)
+	err := conn.QueryRowContext(ctx, chunkChecksumSQL(c.schema, table, c.cols, where), args...).Scan(&s.rows, &s.h1, &s.h2)
 	if err != nil {
 		return s, fmt.Errorf("cutover: checksum %s: %w", table, err)
 	}
 	return s, nil
 }
 
-func (c *checksummer) compare(ctx context.Context, where string, args []any) (chunkSum, chunkSum, error) {
-	a, err := c.sum(ctx, c.table, where, args)
+// compare checksums one chunk of both tables at one point in time: a read-only transaction with a
+// consistent snapshot (REPEATABLE READ). Two separate reads could straddle a write and its
+// application to the ghost table, and see a lagging ghost table as equal.
+func (c *checksummer) compare(ctx context.Context, where string, args []any) (a, b chunkSum, err error) {
+	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		return a, chunkSum{}, err
+		return a, b, fmt.Errorf("cutover: checksum: %w", err)
 	}
-	b, err := c.sum(ctx, GhostTable(c.table), where, args)
+	defer conn.Close()
+	// The snapshot is taken by START TRANSACTION itself (not at the first read), before either
+	// table is read.
+	for _, q := range []string{"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return a, b, fmt.Errorf("cutover: checksum: %w", err)
+		}
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }()
+	if a, err = c.sum(ctx, conn, c.table, where, args); err != nil {
+		return a, b, err
+	}
+	b, err = c.sum(ctx, conn, GhostTable(c.table), where, args)
 	return a, b, err
 }
 
-// chunk compares one key range, re-checking a mismatch before recording it.
+// chunk compares one key range of the pass.
 func (c *checksummer) chunk(ctx context.Context, lo, hi []any) error {
 	where, args := rangeWhere(c.key, lo, hi)
 	a, b, err := c.compare(ctx, where, args)
-	for i := 0; err == nil && a != b && i < c.cfg.Rechecks; i++ {
-		if !sleep(ctx, c.cfg.RecheckWait) || !c.waitBacklog(ctx) {
-			return ctx.Err()
-		}
-		a, b, err = c.compare(ctx, where, args)
-		if err == nil && a == b {
-			c.set(func() { c.healed++ })
-		}
-	}
 	if err != nil {
 		return err
 	}
@@ -230,15 +281,52 @@ func (c *checksummer) chunk(ctx context.Context, lo, hi []any) error {
 	if a == b {
 		return nil
 	}
-	m := Mismatch{Range: KeyRange{Columns: c.key, From: texts(lo), To: texts(hi)}, OrigRows: a.rows, GhostRows: b.rows}
+	k := keyBounds{lo, hi}
+	changing, err := c.recheck(ctx, k)
+	if changing {
+		c.set(func() { c.busy = append(c.busy, k) })
+	}
+	return err
+}
+
+// recheck compares a differing chunk again, after the applier caught up, up to Rechecks times.
+// It matches (healed); or the original's rows held still between two looks while the ghost's
+// still differ, twice (a real mismatch, recorded); or the original kept changing (busy: live
+// writes; compared again later: changing is true).
+func (c *checksummer) recheck(ctx context.Context, k keyBounds) (changing bool, err error) {
+	where, args := rangeWhere(c.key, k.lo, k.hi)
+	a, b, err := c.compare(ctx, where, args)
+	stable := 0
+	for i := 0; err == nil && a != b && i < c.cfg.Rechecks && stable < 2; i++ {
+		if !sleep(ctx, c.cfg.RecheckWait) || !c.waitBacklog(ctx) {
+			return false, ctx.Err()
+		}
+		prev := a
+		a, b, err = c.compare(ctx, where, args)
+		if a == prev {
+			stable++
+		} else {
+			stable = 0
+		}
+	}
+	switch {
+	case err != nil:
+		return false, err
+	case a == b:
+		c.set(func() { c.healed++ })
+		return false, nil
+	case stable < 2:
+		return true, nil
+	}
+	m := Mismatch{Range: KeyRange{Columns: c.key, From: texts(k.lo), To: texts(k.hi)}, OrigRows: a.rows, GhostRows: b.rows}
 	c.set(func() {
 		if len(c.mismatches) < maxMismatches {
 			c.mismatches = append(c.mismatches, m)
 		}
 	})
-	c.record(Event{Kind: EventChecksumMismatch, Message: fmt.Sprintf("checksum mismatch in %s after %d rechecks (%d rows in the original, %d in the ghost table)",
-		m.Range, c.cfg.Rechecks, m.OrigRows, m.GhostRows), Data: m})
-	return nil
+	c.record(Event{Kind: EventChecksumMismatch, Message: fmt.Sprintf("checksum mismatch in %s: the original held still and the ghost table still differs (%d rows in the original, %d in the ghost table)",
+		m.Range, m.OrigRows, m.GhostRows), Data: m})
+	return false, nil
 }
 
 func texts(v []any) []string {
@@ -284,6 +372,13 @@ func (c *checksummer) line() Line {
 			parts[i] = fmt.Sprintf("%s (%d rows in the original, %d in the ghost)", m.Range, m.OrigRows, m.GhostRows)
 		}
 		l.Detail = "mismatch in " + strings.Join(parts, "; ")
+	case "busy":
+		l.Value = fmt.Sprintf("%d chunk(s) still changing", len(c.busy))
+		parts := make([]string, len(c.busy))
+		for i, k := range c.busy {
+			parts[i] = KeyRange{Columns: c.key, From: texts(k.lo), To: texts(k.hi)}.String()
+		}
+		l.Detail = "rows under live writes, compared again until they settle: " + strings.Join(parts, "; ")
 	case "error":
 		l.Value, l.Detail = "error", c.err.Error()
 	default:

@@ -2,6 +2,7 @@ package cutover_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +104,47 @@ func TestChecksumTransientMismatch(t *testing.T) {
 	l, _ := g.Checklist().Line(cutover.LineChecksum)
 	assert.True(t, l.OK)
 	assert.Contains(t, l.Detail, "1 chunk(s) matched on recheck")
+}
+
+// Rows under live writes (each reaching the ghost table a moment after the original, as gh-ost
+// applies them) make their chunk busy, never a mismatch; once the writes stop it settles and
+// matches. A busy chunk keeps the gate closed.
+func TestChecksumBusyChunkSettles(t *testing.T) {
+	d := checksumTable(t)
+	ev := &sink{}
+	g := checksumGate(t, d, readyEngine(), ev, 3)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		// The ghost table is always one row behind the original while the writes go on, and
+		// catches up when they stop: the applier's lag.
+		defer close(done)
+		i := 1000
+		for ; ctx.Err() == nil; i++ {
+			if _, err := d.Primary.Exec("INSERT INTO t (a, b, n) VALUES (?, 'live', ?)", i, i); err != nil {
+				return
+			}
+			if i > 1000 {
+				if _, err := d.Primary.Exec("INSERT INTO _t_gho (a, b, n) VALUES (?, 'live', ?)", i-1, i-1); err != nil {
+					return
+				}
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+		_, _ = d.Primary.Exec("INSERT INTO _t_gho (a, b, n) VALUES (?, 'live', ?)", i-1, i-1)
+	}()
+	a := startAwait(t, g, target(d))
+	l := waitLine(t, g, cutover.LineChecksum, func(l cutover.Line) bool { return strings.Contains(l.Value, "still changing") }, 20*time.Second)
+	assert.False(t, l.OK)
+	assert.Contains(t, l.Detail, "under live writes")
+	time.Sleep(2 * time.Second)
+	a.stillWaiting(t)
+	_, found := ev.find(cutover.EventChecksumMismatch)
+	assert.False(t, found, "live writes are not a mismatch")
+
+	stop()
+	<-done
+	require.NoError(t, a.result(t, 20*time.Second))
+	l, _ = g.Checklist().Line(cutover.LineChecksum)
+	assert.True(t, l.OK, l.Value+" "+l.Detail)
 }
