@@ -84,7 +84,16 @@ live() {
   work=$(mktemp -d /tmp/ghostgate-demo.XXXXXX)
   WORK=$work
   trap cleanup EXIT
-  trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM
+  trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM HUP
+
+  # An earlier demo that was killed may have left its migration marked active: clean it up
+  # (migrate cleanup refuses while that run's controller is still alive).
+  local left
+  for left in $("$BIN/migrate" cleanup "${CONN[@]}" -d "$db" 2>/dev/null |
+    sed -n 's/.*clean up with: migrate cleanup --migration \([0-9A-Z]*\).*/\1/p'); do
+    echo "== cleaning up migration $left left by an earlier demo"
+    "$BIN/migrate" cleanup "${CONN[@]}" --migration "$left" --yes >/dev/null
+  done
 
   echo
   echo "== Part 2: live. Seeding $db.orders with $ROWS rows"
