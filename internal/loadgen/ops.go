@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"context"
 	"database/sql"
 	"errors"
@@ -247,7 +248,7 @@ func (wk *worker) settleAll() int {
 	for len(wk.pending) > 0 && ctx.Err() == nil {
 		wk.settle(ctx)
 		if len(wk.pending) > 0 {
-			sleepUntil(ctx, time.Now().Add(200*time.Millisecond))
+			measure.SleepUntil(ctx, time.Now().Add(200*time.Millisecond))
 		}
 	}
 	return len(wk.pending)

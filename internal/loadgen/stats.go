@@ -2,8 +2,8 @@ package loadgen
 
 import (
 	"fmt"
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -46,10 +46,7 @@ type Stats struct {
 }
 
 // ErrorCount is one error message and how many operations failed with it.
-type ErrorCount struct {
-	Message string
-	Count   int
-}
+type ErrorCount = measure.ErrorCount
 
 // OpsPerSecond is the rate of successful operations.
 func (s Stats) OpsPerSecond() float64 {
@@ -111,7 +108,7 @@ func summarize(recs []*recorder, elapsed time.Duration) Stats {
 		st.ByOp[op] = latency(ss)
 	}
 	st.MaxStall = maxStall(all, elapsed)
-	st.Errors = topErrors(errs, 10)
+	st.Errors = measure.TopErrors(errs, 10)
 	return st
 }
 
@@ -128,17 +125,10 @@ func latency(ss []sample) Latency {
 		}
 	}
 	slices.Sort(durs)
-	l.P50 = percentile(durs, 0.50)
-	l.P99 = percentile(durs, 0.99)
+	l.P50 = measure.Percentile(durs, 0.50)
+	l.P99 = measure.Percentile(durs, 0.99)
 	l.Max = durs[len(durs)-1]
 	return l
-}
-
-// percentile of sorted values, nearest rank.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(float64(len(sorted))*p+0.999999) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return sorted[i]
 }
 
 // maxStall is the longest gap between successive successful completions, counting the start and
@@ -158,23 +148,6 @@ func maxStall(ss []sample, elapsed time.Duration) time.Duration {
 		stall = max(stall, ends[i]-ends[i-1])
 	}
 	return stall
-}
-
-func topErrors(errs map[string]int, n int) []ErrorCount {
-	out := make([]ErrorCount, 0, len(errs))
-	for m, c := range errs {
-		out = append(out, ErrorCount{Message: m, Count: c})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Message < out[j].Message
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
 }
 
 // Anomaly is something a tracked writer saw that contradicts its model: a row it expected was

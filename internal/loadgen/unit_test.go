@@ -11,41 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestPercentile(t *testing.T) {
-	ms := func(ns ...int) []time.Duration {
-		out := make([]time.Duration, len(ns))
-		for i, n := range ns {
-			out[i] = time.Duration(n) * time.Millisecond
-		}
-		return out
-	}
-	tests := []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"single", ms(7), 0.99, 7 * time.Millisecond},
-		{"median of odd", ms(1, 2, 3), 0.5, 2 * time.Millisecond},
-		{"p99 of 100 is the 99th", ms(seq(100)...), 0.99, 99 * time.Millisecond},
-		{"p99 of 1000 is the 990th", ms(seq(1000)...), 0.99, 990 * time.Millisecond},
-		{"p50 of 4", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, percentile(tt.sorted, tt.p))
-		})
-	}
-}
-
-func seq(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}
-
 func TestMaxStall(t *testing.T) {
 	s := func(endMs int, err bool) sample {
 		return sample{end: time.Duration(endMs) * time.Millisecond, err: err}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -284,7 +285,7 @@ func (wk *worker) loop(ctx context.Context, began time.Time, ops *atomic.Int64) 
 	// Stagger the workers over one interval so that a fixed rate is spread evenly.
 	next := began.Add(interval * time.Duration(wk.id) / time.Duration(cfg.Workers))
 	for {
-		if interval > 0 && !sleepUntil(ctx, next) {
+		if interval > 0 && !measure.SleepUntil(ctx, next) {
 			return
 		}
 		if ctx.Err() != nil || (cfg.MaxOps > 0 && ops.Add(1) > cfg.MaxOps) {
@@ -299,22 +300,6 @@ func (wk *worker) loop(ctx context.Context, began time.Time, ops *atomic.Int64) 
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
-	}
-}
-
-// sleepUntil waits for t; false if ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
 	}
 }
 
@@ -364,6 +349,6 @@ func (wk *worker) do(ctx context.Context, began time.Time, op Op) {
 	end := time.Now()
 	wk.rec.add(sample{end: end.Sub(began), dur: end.Sub(t0), op: op, err: err != nil}, err)
 	if errors.Is(err, errPending) {
-		sleepUntil(ctx, end.Add(100*time.Millisecond)) // the server is likely down: do not spin
+		measure.SleepUntil(ctx, end.Add(100*time.Millisecond)) // the server is likely down: do not spin
 	}
 }

@@ -2,8 +2,8 @@ package loadclient
 
 import (
 	"fmt"
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -53,11 +53,8 @@ type Result struct {
 	Model  *Model
 }
 
-// ErrorCount is one failure message and how often it occurred.
-type ErrorCount struct {
-	Message string
-	Count   int
-}
+// ErrorCount is one error message and how many operations failed with it.
+type ErrorCount = measure.ErrorCount
 
 // Shed is the number of deliberate 429s.
 func (r Result) Shed() int { return r.Outcomes[KindShed] }
@@ -140,7 +137,7 @@ func summarize(recs []*recorder, elapsed time.Duration) Result {
 		}
 		res.ByOp[op] = st
 	}
-	res.Errors = topErrors(msgs, 10)
+	res.Errors = measure.TopErrors(msgs, 10)
 	return res
 }
 
@@ -154,29 +151,6 @@ func latency(ss []sample) Latency {
 		d[i] = s.dur
 	}
 	slices.Sort(d)
-	l.P50, l.P99, l.Max = percentile(d, 0.50), percentile(d, 0.99), d[len(d)-1]
+	l.P50, l.P99, l.Max = measure.Percentile(d, 0.50), measure.Percentile(d, 0.99), d[len(d)-1]
 	return l
-}
-
-// percentile of sorted values, nearest rank.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(float64(len(sorted))*p+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func topErrors(m map[string]int, n int) []ErrorCount {
-	out := make([]ErrorCount, 0, len(m))
-	for msg, c := range m {
-		out = append(out, ErrorCount{Message: msg, Count: c})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Message < out[j].Message
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
 }

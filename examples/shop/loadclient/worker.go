@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -37,7 +38,7 @@ func newWorker(c *Client, seed, id uint64) *worker {
 func (w *worker) loop(ctx context.Context, start time.Time, interval time.Duration) {
 	next := start
 	for {
-		if !sleepUntil(ctx, next) {
+		if !measure.SleepUntil(ctx, next) {
 			return
 		}
 		// Not ctx: a request in flight when the run stops must still get its answer, or its
@@ -47,21 +48,6 @@ func (w *worker) loop(ctx context.Context, start time.Time, interval time.Durati
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
 	}
 }
 
