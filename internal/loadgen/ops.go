@@ -1,11 +1,11 @@
 package loadgen
 
 import (
-	"github.com/ghostgate/ghostgate/internal/measure"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/ghostgate/ghostgate/internal/measure"
 	"strings"
 	"time"
 )
