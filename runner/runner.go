@@ -208,13 +208,13 @@ type Result struct {
 }
 
 // Summary is the result in one line: "complete in 4.9s, 300000 rows copied, throttled 2s,
-// cut-over 1.02s (table locked 15ms)". It is the reason recorded with the final status.
+// cut-over 1.02s (table locked 15ms)". A gh-ost run always states its throttled time. It is the reason recorded with the final status.
 func (r Result) Summary() string {
 	s := fmt.Sprintf("%s in %s", r.Status, r.Duration.Round(time.Millisecond))
 	if r.RowsCopied > 0 {
 		s += fmt.Sprintf(", %d rows copied", r.RowsCopied)
 	}
-	if r.ThrottledFor > 0 {
+	if r.ThrottledFor > 0 || r.Strategy == planner.StrategyGhost {
 		s += fmt.Sprintf(", throttled %s", r.ThrottledFor.Round(time.Millisecond))
 	}
 	if r.CutOverTime > 0 {

@@ -130,7 +130,7 @@ func TestServeAndControlCommands(t *testing.T) {
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, "complete")
 	require.Contains(t, r.stdout, "recent events")
-	require.Regexp(t, `transition\s+complete in [0-9.]+m?s, 200 rows copied`, r.stdout, "the result is the final transition's reason")
+	require.Regexp(t, `transition\s+complete in [0-9.]+m?s, 200 rows copied, throttled [0-9.]+m?s`, r.stdout, "the result is the final transition's reason")
 
 	// Cancel: the command returns once it ended; watching it then exits 130.
 	views, err := api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE orders MODIFY customer_id BIGINT NOT NULL", Schema: d.Name})
