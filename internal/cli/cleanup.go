@@ -42,7 +42,7 @@ before acting, so a stale listing cannot make it drop the wrong thing.`,
 			if opts.Output != "text" && opts.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Output)
 			}
-			if (opts.Table == "") != (opts.Schema == "") && opts.Table != "" {
+			if opts.Table != "" && opts.Schema == "" {
 				return usageErrorf("--table needs --schema")
 			}
 			return cleanupRun(c.Context(), opts)

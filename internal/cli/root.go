@@ -43,7 +43,17 @@ func NewRootCmd(streams IO) *cobra.Command {
 
 It plans each change first: an INSTANT or INPLACE (LOCK=NONE) ALTER when the server can do it
 online (it asks the server, with a probe on an empty clone of the table), gh-ost otherwise, and
-never a blocking table copy. It lints the change for data loss and breakage before anything runs.`,
+never a blocking table copy. It lints the change for data loss and breakage before anything runs.
+
+Start here:
+  migrate plan  -d shop "ALTER TABLE orders ADD COLUMN note TEXT"   what would happen (CI: exit 3 = blocked)
+  migrate run   -d shop --file change.sql                          plan, confirm, run it now
+  migrate serve -d shop --token-file token                         a controller with a cut-over gate
+  migrate submit / status / approve / tui                          work with a running controller
+  migrate cleanup                                                  what dead runs left behind
+
+Passwords come from $GHOSTGATE_PASSWORD or --password-file; every flag can also be set as
+$GHOSTGATE_<FLAG> or in a --config file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
