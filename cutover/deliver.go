@@ -76,8 +76,9 @@ func (r *Registry) delivered(id, migrationID string) (delivery, bool) {
 }
 
 // begin records that req goes to id: a re-delivery of the same phase gets the next attempt
-// number and keeps an ack already given (nothing is sent then); another phase replaces the
-// delivery. It returns the request to send and false when there is nothing to send.
+// number and keeps a ready ack already given (nothing is sent then), while a "not ready" ack is
+// asked again; another phase replaces the delivery. It returns the request to send and false
+// when there is nothing to send.
 func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, wire.PhaseRequest, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -87,10 +88,11 @@ func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, w
 	}
 	d, ok := in.deliveries[req.MigrationID]
 	if ok && d.req.Phase == req.Phase {
-		if d.acked || d.inflight {
+		if d.inflight || (d.acked && d.ack.Ready) {
 			return in.reg, req, false
 		}
 		req.Attempt = d.req.Attempt + 1
+		d.acked = false
 	} else {
 		req.Attempt = 1
 		d = &delivery{}

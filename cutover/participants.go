@@ -55,6 +55,11 @@ func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.W
 		case d.acked && d.ack.Ready:
 			ready++
 			continue
+		case d.acked && now.Sub(d.sentAt) > g.cfg.Participants.PrepareTimeout:
+			// "Not ready" is an answer for now, not for ever: ask again (graybox runs the
+			// prepare callback again for a new delivery).
+			send(v, now.Add(g.cfg.Participants.PrepareTimeout))
+			kind, text = "not_ready", "not ready: "+d.ack.Message+" (asking again)"
 		case d.acked:
 			kind, text = "not_ready", "not ready: "+d.ack.Message
 		case now.After(d.req.Deadline):

@@ -26,7 +26,7 @@ import (
 // hook is a participant's HTTP hook as graybox serves it: it verifies the controller's
 // signature and answers a signed ack, or misbehaves as told.
 type hook struct {
-	id, behaviour string // ready, notready, hang (on prepare), badsig
+	id, behaviour string // ready, notready, notready-once, hang (on prepare), badsig
 	verifier      *wire.Verifier
 	srv           *httptest.Server
 	mu            sync.Mutex
@@ -67,6 +67,9 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.behaviour == "notready" && req.Phase == wire.PhasePrepare {
 		ack.Ready, ack.Message = false, "cache warm-up failed"
 	}
+	if h.behaviour == "notready-once" && req.Phase == wire.PhasePrepare && h.count(wire.PhasePrepare) == 1 {
+		ack.Ready, ack.Message = false, "still warming up"
+	}
 	out, _ := json.Marshal(ack)
 	key := secret
 	if h.behaviour == "badsig" {
@@ -74,6 +77,18 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wire.SignResponse(w.Header(), r, out, key, time.Now())
 	_, _ = w.Write(out)
+}
+
+func (h *hook) count(p wire.Phase) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, x := range h.phases {
+		if x == p {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *hook) got(p wire.Phase) bool {
@@ -338,5 +353,18 @@ func TestPrepareWaitsForTheOtherConditions(t *testing.T) {
 	require.NoError(t, g.Approve(context.Background(), "dba"))
 	require.NoError(t, a.result(t, 10*time.Second))
 	assert.True(t, h.got(wire.PhasePrepare))
+	require.NoError(t, g.Finish(context.Background(), true))
+}
+
+// "Not ready" is an answer for now: the gate asks again after PrepareTimeout, and opens once the
+// instance is ready.
+func TestNotReadyIsAskedAgain(t *testing.T) {
+	c := newController(t, cutover.RegistryConfig{})
+	g, tg := participantGate(t, c, &sink{})
+	h := newHook(t, "slow", "notready-once")
+	c.registerHook(t, table(tg), h)
+	a := startAwait(t, g, tg)
+	require.NoError(t, a.result(t, 10*time.Second))
+	assert.GreaterOrEqual(t, h.count(wire.PhasePrepare), 2)
 	require.NoError(t, g.Finish(context.Background(), true))
 }
