@@ -22,7 +22,7 @@ func (g *Gate) check(ctx context.Context, t runner.Target, cs *checksummer, wg *
 	if g.cfg.Window.MaxReplicaLag > 0 {
 		cl.Lines = append(cl.Lines, g.lagLine(qctx))
 	}
-	cl.Lines = append(cl.Lines, g.loadLines(qctx, now)...)
+	cl.Lines = append(cl.Lines, g.loadLines(qctx, t, now)...)
 	cl.Lines = append(cl.Lines, g.blockerLines(qctx, t)...)
 	if cs != nil {
 		cl.Lines = append(cl.Lines, cs.line())
@@ -92,7 +92,7 @@ func (g *Gate) lagLine(ctx context.Context) Line {
 	return l
 }
 
-func (g *Gate) loadLines(ctx context.Context, now time.Time) []Line {
+func (g *Gate) loadLines(ctx context.Context, t runner.Target, now time.Time) []Line {
 	w := g.cfg.Window
 	if w.MaxThreadsRunning == 0 && w.MaxQPSRatio == 0 {
 		return nil
@@ -110,9 +110,18 @@ func (g *Gate) loadLines(ctx context.Context, now time.Time) []Line {
 		out = append(out, l)
 	}
 	if w.MaxQPSRatio > 0 {
+		// The table's own write rate when MariaDB keeps per-table statistics (userstat=ON);
+		// the server's query rate otherwise.
+		v, src := st["QUESTIONS"], sourceQuestions
+		if rows, ok, terr := tableWrites(ctx, g.deps.DB, t.Schema, t.Table); terr == nil && ok {
+			v, src = rows, sourceTableWrites
+		}
 		g.mu.Lock()
+		if g.qps.source != src {
+			g.qps = rateWindow{baseline: g.qps.baseline, recent: g.qps.recent, source: src}
+		}
 		if err == nil {
-			g.qps.add(now, st["QUESTIONS"])
+			g.qps.add(now, v)
 		}
 		l := qpsLine(&g.qps, w.MaxQPSRatio)
 		g.mu.Unlock()

@@ -173,3 +173,38 @@ func TestGateApproval(t *testing.T) {
 		assert.NotEmpty(t, g.Checklist().Closed)
 	})
 }
+
+// With MariaDB's user statistics on (the sandbox runs with userstat=1), the query-rate line
+// follows the table's own writes: a burst of writes on the table closes the gate, and it opens
+// again once the rate is back to its baseline.
+func TestGateQPSFollowsTheTable(t *testing.T) {
+	d := sandboxtest.New(t)
+	ctx := context.Background()
+	_, err := d.Primary.ExecContext(ctx, "SET GLOBAL userstat = 1") // already on in the sandbox
+	require.NoError(t, err)
+	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, 0 FROM seq_1_to_100")
+	cfg := quiet()
+	cfg.Window = cutover.Window{MaxQPSRatio: 2, QPSBaseline: 600 * time.Millisecond, QPSRecent: 300 * time.Millisecond}
+	cfg.Approval = cutover.Approval{Mode: cutover.ApprovalManual} // holds the gate while we watch the line
+	g, err := cutover.New(cfg, cutover.Deps{DB: d.Primary, Engine: readyEngine().state})
+	require.NoError(t, err)
+
+	burst, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	a := startAwait(t, g, target(d))
+	time.Sleep(time.Second) // a quiet baseline
+	go func() {
+		defer close(done)
+		for i := 0; burst.Err() == nil; i++ {
+			_, _ = d.Primary.ExecContext(ctx, "UPDATE t SET n = n + 1 WHERE id = ?", 1+i%100)
+		}
+	}()
+	l := waitLine(t, g, cutover.LineQPS, failing, 5*time.Second)
+	assert.Contains(t, l.Detail, "rows changed/s on the table")
+	a.stillWaiting(t)
+	stop()
+	<-done
+	waitLine(t, g, cutover.LineQPS, passing, 5*time.Second)
+	require.NoError(t, g.Approve(ctx, "dba"))
+	require.NoError(t, a.result(t, 10*time.Second))
+}

@@ -3,6 +3,7 @@ package cutover
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -97,12 +98,42 @@ type sample struct {
 	v  float64
 }
 
-// rateWindow keeps the readings of a counter (Questions) over baseline+recent, to compare the
-// recent rate with the rate before it. The server has no per-table query counters without
-// plugins (userstat), so the rate is the server's: a spike anywhere on the server counts.
+// The counters the query-rate line can follow.
+const (
+	// sourceTableWrites is the table's ROWS_CHANGED in MariaDB's user statistics
+	// (information_schema.TABLE_STATISTICS, kept while userstat=ON): the application's write
+	// rate on this very table. ROWS_READ is left out: the gate's own checksum and gh-ost read it.
+	sourceTableWrites = "rows changed/s on the table"
+	// sourceQuestions is the server's Questions: without per-table statistics, a spike anywhere
+	// on the server counts.
+	sourceQuestions = "queries/s, server-wide (turn on userstat for the table's own rate)"
+)
+
+// rateWindow keeps the readings of a counter over baseline+recent, to compare the recent rate
+// with the rate before it.
 type rateWindow struct {
 	baseline, recent time.Duration
+	source           string // which counter (sourceTableWrites or sourceQuestions)
 	samples          []sample
+}
+
+// tableWrites reads the table's cumulative changed rows from MariaDB's user statistics; ok is
+// false when they are not kept (userstat off, or a server without them).
+func tableWrites(ctx context.Context, db *sql.DB, schema, table string) (rows float64, ok bool, err error) {
+	var on sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT @@userstat").Scan(&on); err != nil || on.String != "1" {
+		return 0, false, nil
+	}
+	var n sql.NullFloat64
+	err = db.QueryRowContext(ctx, `SELECT ROWS_CHANGED FROM information_schema.TABLE_STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, table).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, true, nil // no change since the statistics started
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return n.Float64, true, nil
 }
 
 func (w *rateWindow) add(at time.Time, v float64) {
@@ -151,12 +182,12 @@ func qpsLine(w *rateWindow, limit float64) Line {
 	recent, baseline, ok := w.rates()
 	if !ok {
 		l.Value = "measuring baseline"
-		l.Detail = fmt.Sprintf("needs %s of Questions history before the last %s", w.recent, w.recent)
+		l.Detail = fmt.Sprintf("needs %s of history (%s) before the last %s", w.recent, w.source, w.recent)
 		return l
 	}
 	ratio := recent / max(baseline, 1)
 	l.OK = ratio <= limit
 	l.Value = fmt.Sprintf("%.2fx", ratio)
-	l.Detail = fmt.Sprintf("%.0f q/s now, %.0f q/s baseline (server-wide Questions)", recent, baseline)
+	l.Detail = fmt.Sprintf("%.0f now, %.0f baseline (%s)", recent, baseline, w.source)
 	return l
 }

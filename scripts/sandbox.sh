@@ -83,7 +83,7 @@ start_node() {
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --performance-schema=OFF --skip-log-bin-trust-function-creators >/dev/null 2>&1 9>&- &
+    --performance-schema=OFF --skip-log-bin-trust-function-creators --userstat=1 >/dev/null 2>&1 9>&- &
   local i
   for i in $(seq 1 300); do
     if alive "$1"; then return; fi
