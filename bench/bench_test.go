@@ -17,7 +17,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ghostgate/ghostgate/internal/loadgen"
-	"github.com/ghostgate/ghostgate/internal/sandbox"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 )
@@ -225,7 +224,7 @@ func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string, chunk int
 	spec := ghost.Spec{
 		MigrationID: "bench-" + table + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		Schema:      d.Name, Table: table, Alter: alterClause,
-		Primary: endpoint(d.Env.Primary), Replica: endpoint(d.Env.Replica),
+		Primary: ghost.Endpoint(d.Env.Primary), Replica: ghost.Endpoint(d.Env.Replica),
 		DropOldTable: true, ChunkSize: chunk,
 		WorkDir: filepath.Clean(dir),
 	}
@@ -251,8 +250,4 @@ func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string, chunk int
 		return fmt.Errorf("%w (worker log kept in %s)", err, spec.LogFile())
 	}
 	return os.RemoveAll(dir)
-}
-
-func endpoint(s sandbox.Server) ghost.Endpoint {
-	return ghost.Endpoint{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}
 }

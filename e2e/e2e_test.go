@@ -18,7 +18,6 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/loadclient"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
-	"github.com/ghostgate/ghostgate/internal/sandbox"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
@@ -39,10 +38,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func endpoint(s sandbox.Server) ghost.Endpoint {
-	return ghost.Endpoint{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}
-}
-
 // controller starts ghostgate's controller and API for d's servers, as `migrate serve` does.
 func controller(t *testing.T, d *sandboxtest.DB) (*client.Client, *store.Store, string) {
 	t.Helper()
@@ -59,7 +54,7 @@ func controller(t *testing.T, d *sandboxtest.DB) (*client.Client, *store.Store, 
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
 	r, err := runner.New(runner.Config{
-		Primary: endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{endpoint(d.Env.Replica)}, WorkDir: work,
+		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)}, WorkDir: work,
 		Throttle: throttle.Config{MaxLag: 1500 * time.Millisecond, HeartbeatSchema: stName},
 	}, st, metrics.New(nil))
 	require.NoError(t, err)
@@ -181,10 +176,7 @@ func TestCutOverWithServices(t *testing.T) {
 	}
 	require.True(t, prepared >= 0 && cutting > prepared && committed > cutting,
 		"order of prepare(%d) < cutting_over(%d) < commit(%d) in the event log:\n%s", prepared, cutting, committed, dump(events))
-	var typ string
-	require.NoError(t, d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders' AND COLUMN_NAME = 'amount'`, d.Name).Scan(&typ))
-	require.Equal(t, "decimal(14,2)", typ)
+	require.Equal(t, "decimal(14,2)", d.ColumnType(t, "orders", "amount"))
 }
 
 func dump(events []store.Event) string {

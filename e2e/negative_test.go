@@ -72,10 +72,7 @@ func TestInstanceThatNeverAcknowledges(t *testing.T) {
 		v, err = api.Get(ctx, id)
 		return err == nil && v.Status == migration.StatusCancelled
 	}, 60*time.Second, 200*time.Millisecond)
-	var typ string
-	require.NoError(t, d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders' AND COLUMN_NAME = 'amount'`, d.Name).Scan(&typ))
-	require.Equal(t, "decimal(12,2)", typ, "original shape")
+	require.Equal(t, "decimal(12,2)", d.ColumnType(t, "orders", "amount"), "original shape")
 	var n int
 	require.NoError(t, d.Primary.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 'orders'`, d.Name).Scan(&n))

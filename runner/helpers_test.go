@@ -21,10 +21,6 @@ import (
 	"github.com/ghostgate/ghostgate/store"
 )
 
-func endpoint(s sandbox.Server) ghost.Endpoint {
-	return ghost.Endpoint{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}
-}
-
 // fixture is a seeded table in a database of its own, a store of its own and a runner.
 type fixture struct {
 	d       *sandboxtest.DB
@@ -60,8 +56,8 @@ func newFixture(t *testing.T, env sandbox.Env, rows int64, tune func(*runner.Con
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
 	cfg := runner.Config{
-		Primary:  endpoint(env.Primary),
-		Replicas: []ghost.Endpoint{endpoint(env.Replica)},
+		Primary:  ghost.Endpoint(env.Primary),
+		Replicas: []ghost.Endpoint{ghost.Endpoint(env.Replica)},
 		WorkDir:  work,
 		Throttle: throttle.Config{MaxLag: 1500 * time.Millisecond, HeartbeatSchema: stName},
 	}
@@ -111,34 +107,6 @@ func (f *fixture) verify(t *testing.T, w *loadgen.Writer) loadgen.Result {
 		require.True(t, diff.Empty(), "%s: %s", name, diff)
 	}
 	return res
-}
-
-// columnType reads a column's type from information_schema.
-func (f *fixture) columnType(t *testing.T, column string) string {
-	t.Helper()
-	var typ string
-	err := f.d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?`, f.d.Name, f.spec.Table, column).Scan(&typ)
-	if err == sql.ErrNoRows {
-		return ""
-	}
-	require.NoError(t, err)
-	return typ
-}
-
-// tables lists the tables of the fixture's database.
-func (f *fixture) tables(t *testing.T) []string {
-	t.Helper()
-	rows, err := f.d.Primary.Query(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1`, f.d.Name)
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		require.NoError(t, rows.Scan(&n))
-		out = append(out, n)
-	}
-	return out
 }
 
 // events records what a run reports.

@@ -26,7 +26,7 @@ func TestRunStrategiesUnderLoad(t *testing.T) {
 		check    func(t *testing.T, f *fixture)
 	}{
 		{"instant", "ALTER TABLE items ADD COLUMN note VARCHAR(20) NULL", planner.StrategyInstant,
-			func(t *testing.T, f *fixture) { require.Equal(t, "varchar(20)", f.columnType(t, "note")) }},
+			func(t *testing.T, f *fixture) { require.Equal(t, "varchar(20)", f.d.ColumnType(t, "items", "note")) }},
 		{"inplace", "CREATE INDEX ix_k ON items (k)", planner.StrategyInplace,
 			func(t *testing.T, f *fixture) {
 				var n int
@@ -35,7 +35,7 @@ func TestRunStrategiesUnderLoad(t *testing.T) {
 				require.Equal(t, 1, n)
 			}},
 		{"ghost", "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", planner.StrategyGhost,
-			func(t *testing.T, f *fixture) { require.Equal(t, "bigint(20)", f.columnType(t, "k")) }},
+			func(t *testing.T, f *fixture) { require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k")) }},
 	}
 	env := sandboxtest.Env(t)
 	for _, c := range cases {
@@ -118,7 +118,7 @@ func TestRunRefusesSecondMigrationOnTable(t *testing.T) {
 // Cancelling mid-copy leaves the original table exactly as it was and drops gh-ost's tables.
 func TestRunCancelMidCopy(t *testing.T) {
 	f := newFixture(t, sandboxtest.Env(t), 100_000, func(c *runner.Config) { c.Ghost.ChunkSize = 100 })
-	before := f.tables(t)
+	before := f.d.Tables(t)
 	var checksum, after string
 	require.NoError(t, f.d.Primary.QueryRow("CHECKSUM TABLE items").Scan(new(string), &checksum))
 
@@ -145,8 +145,8 @@ func TestRunCancelMidCopy(t *testing.T) {
 	require.Equal(t, migration.StatusCancelled, res.Status)
 	require.Less(t, res.RowsCopied, int64(100_000), "cancelled mid-copy")
 
-	require.Equal(t, before, f.tables(t), "no ghost or changelog table left")
-	require.Equal(t, "int(11)", f.columnType(t, "k"), "original shape")
+	require.Equal(t, before, f.d.Tables(t), "no ghost or changelog table left")
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"), "original shape")
 	require.NoError(t, f.d.Primary.QueryRow("CHECKSUM TABLE items").Scan(new(string), &after))
 	require.Equal(t, checksum, after, "original rows")
 	m, err := f.store.Get(context.Background(), res.MigrationID)
@@ -193,12 +193,12 @@ func TestRunInstantBacksOffFromLongTransaction(t *testing.T) {
 	// Hold the transaction past at least one lock wait timeout (1s): the ALTER gives up its
 	// queue place and retries instead of waiting behind it.
 	time.Sleep(2500 * time.Millisecond)
-	require.Equal(t, "", f.columnType(t, "note"), "the ALTER must wait")
+	require.Equal(t, "", f.d.ColumnType(t, "items", "note"), "the ALTER must wait")
 	require.NoError(t, tx.Commit())
 	<-done
 	require.NoError(t, runErr)
 	require.Greater(t, res.Attempts, 1)
-	require.Equal(t, "int(11)", f.columnType(t, "note"))
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "note"))
 	events, err := f.store.Events(context.Background(), res.MigrationID, 0, 100)
 	require.NoError(t, err)
 	var blockerEvents int
@@ -223,7 +223,7 @@ func TestRunRefusesBlockedPlan(t *testing.T) {
 	list, err := f.store.List(context.Background(), store.Filter{})
 	require.NoError(t, err)
 	require.Empty(t, list)
-	require.Equal(t, "varchar(120)", f.columnType(t, "c"))
+	require.Equal(t, "varchar(120)", f.d.ColumnType(t, "items", "c"))
 }
 
 // A replica that stops applying throttles the copy (its rows stop advancing); the migration
@@ -288,7 +288,7 @@ func TestRunThrottlesOnReplicaLag(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusComplete, res.Status)
 	require.Greater(t, res.ThrottledFor, time.Second)
-	require.Equal(t, "bigint(20)", f.columnType(t, "k"))
+	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
 }
 
 func lastProgress(e *events) (migration.Progress, bool) {

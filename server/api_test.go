@@ -34,7 +34,7 @@ func TestInstantThenGhostWithManualApproval(t *testing.T) {
 	inst := f.create(t, "ALTER TABLE items ADD COLUMN note VARCHAR(20) NULL", nil)
 	require.Equal(t, "instant", inst.Strategy)
 	f.waitStatus(t, inst.ID, migration.StatusComplete, 30*time.Second)
-	require.Equal(t, "varchar(20)", f.columnType(t, "note"))
+	require.Equal(t, "varchar(20)", f.d.ColumnType(t, "items", "note"))
 
 	gh := f.create(t, ghostDDL, func(r *client.CreateRequest) { r.Approval = "manual" })
 	require.Equal(t, "ghost", gh.Strategy)
@@ -54,14 +54,14 @@ func TestInstantThenGhostWithManualApproval(t *testing.T) {
 	v, err := f.api.Get(ctx, gh.ID)
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusReady, v.Status, "the gate must hold a manual migration")
-	require.Equal(t, "int(11)", f.columnType(t, "k"))
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"))
 	require.NotNil(t, ready.Throttle)
 
 	_, err = f.api.Approve(ctx, gh.ID)
 	require.NoError(t, err)
 	done := f.waitStatus(t, gh.ID, migration.StatusComplete, 90*time.Second)
 	require.False(t, done.Live)
-	require.Equal(t, "bigint(20)", f.columnType(t, "k"))
+	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
 
 	evs, err := f.api.Events(ctx, gh.ID, 0, 0)
 	require.NoError(t, err)
@@ -134,9 +134,9 @@ func TestPauseResumeCancel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusCancelled, cancelled.Status)
 	require.False(t, cancelled.Live)
-	require.Equal(t, "int(11)", f.columnType(t, "k"), "original table intact")
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"), "original table intact")
 	require.Equal(t, before, f.count(t))
-	require.Equal(t, []string{"items"}, f.tables(t), "gh-ost tables dropped")
+	require.Equal(t, []string{"items"}, f.d.Tables(t), "gh-ost tables dropped")
 
 	evs, err := f.api.Events(ctx, v.ID, 0, 0)
 	require.NoError(t, err)

@@ -17,7 +17,6 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/loadgen"
-	"github.com/ghostgate/ghostgate/internal/sandbox"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
@@ -44,10 +43,6 @@ type fixture struct {
 	api     *client.Client
 	anon    *client.Client // no token
 	closeFn func()
-}
-
-func endpoint(s sandbox.Server) ghost.Endpoint {
-	return ghost.Endpoint{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}
 }
 
 func newFixture(t *testing.T, rows int64) *fixture {
@@ -88,7 +83,7 @@ func (f *fixture) start(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
 	cfg := runner.Config{
-		Primary: endpoint(env.Primary), Replicas: []ghost.Endpoint{endpoint(env.Replica)}, WorkDir: work,
+		Primary: ghost.Endpoint(env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(env.Replica)}, WorkDir: work,
 		Throttle: throttle.Config{MaxLag: 1500 * time.Millisecond, HeartbeatSchema: f.stName},
 	}
 	r, err := runner.New(cfg, f.store, metrics.New(nil))
@@ -175,29 +170,6 @@ func (f *fixture) raw(t *testing.T, method, path, auth, body string) (int, strin
 	var er client.ErrorResponse
 	_ = json.Unmarshal(b, &er)
 	return resp.StatusCode, er.Error
-}
-
-func (f *fixture) columnType(t *testing.T, column string) string {
-	t.Helper()
-	var typ string
-	require.NoError(t, f.d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'items' AND COLUMN_NAME = ?`, f.d.Name, column).Scan(&typ))
-	return typ
-}
-
-func (f *fixture) tables(t *testing.T) []string {
-	t.Helper()
-	rows, err := f.d.Primary.Query(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1`, f.d.Name)
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		require.NoError(t, rows.Scan(&n))
-		out = append(out, n)
-	}
-	require.NoError(t, rows.Err())
-	return out
 }
 
 func (f *fixture) count(t *testing.T) int64 {

@@ -108,8 +108,8 @@ func TestServeShutdownCancels(t *testing.T) {
 		noted = noted || (e.Kind == store.EventNote && e.Message == "controller shutting down: migration cancelled, the original table stays as it was")
 	}
 	require.True(t, noted, "shutdown recorded")
-	require.Equal(t, "int(11)", f.columnType(t, "k"))
-	require.Equal(t, []string{"items"}, f.tables(t))
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"))
+	require.Equal(t, []string{"items"}, f.d.Tables(t))
 	_, err = f.api.Create(context.Background(), client.CreateRequest{DDL: "ALTER TABLE items ADD COLUMN z INT NULL", Schema: f.d.Name})
 	require.ErrorIs(t, err, client.ErrUnavailable, "a closed controller takes no new migrations")
 }

@@ -66,7 +66,5 @@ func TestRunTUI(t *testing.T) {
 		t.Fatal("migrate run --tui did not end after q")
 	}
 	require.Contains(t, out.String(), "orders (ghost): complete")
-	var qty string
-	require.NoError(t, d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'orders' AND COLUMN_NAME = 'qty'`).Scan(&qty))
-	require.Equal(t, "bigint(20)", qty)
+	require.Equal(t, "bigint(20)", d.ColumnType(t, "orders", "qty"))
 }

@@ -58,7 +58,7 @@ func raceCutOver(t *testing.T, db *sandboxtest.DB, table, alter string, applied,
 }
 
 func testTarget(db *sandboxtest.DB, table string) auditTarget {
-	return auditTarget{primary: endpoint(db.Env.Primary), serverID: auditServerID(Spec{MigrationID: db.Name}),
+	return auditTarget{primary: Endpoint(db.Env.Primary), serverID: auditServerID(Spec{MigrationID: db.Name}),
 		schema: db.Name, table: table}
 }
 

@@ -13,14 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ghostgate/ghostgate/internal/sandbox"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
 )
-
-func endpoint(s sandbox.Server) Endpoint {
-	return Endpoint{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password}
-}
 
 // testSpec is a spec for table in db through the replica, with a short private work dir (unix
 // socket paths are limited to ~100 bytes).
@@ -40,7 +35,7 @@ func testSpec(t *testing.T, db *sandboxtest.DB, table, alter string) Spec {
 	return Spec{
 		MigrationID: t.Name() + "-" + hex.EncodeToString(id),
 		Schema:      db.Name, Table: table, Alter: alter,
-		Primary: endpoint(db.Env.Primary), Replica: endpoint(db.Env.Replica),
+		Primary: Endpoint(db.Env.Primary), Replica: Endpoint(db.Env.Replica),
 		WorkDir: dir,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -167,4 +168,42 @@ func WaitReplica(env sandbox.Env) error {
 		return fmt.Errorf("replica did not reach %s:%d within 60s (result %v)", file, pos, res)
 	}
 	return nil
+}
+
+// ColumnType is the type of table.column in the test's database as information_schema shows it
+// (e.g. "bigint(20)"), or "" when there is no such column.
+func (d *DB) ColumnType(t testing.TB, table, column string) string {
+	t.Helper()
+	var typ string
+	err := d.Primary.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?`, d.Name, table, column).Scan(&typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("column type of %s.%s: %v", table, column, err)
+	}
+	return typ
+}
+
+// Tables lists the tables of the test's database, sorted.
+func (d *DB) Tables(t testing.TB) []string {
+	t.Helper()
+	rows, err := d.Primary.Query(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1`, d.Name)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatalf("list tables: %v", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	return out
 }
