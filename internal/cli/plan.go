@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -175,15 +174,11 @@ func makePlans(ctx context.Context, opts *PlanOptions, ddl string) ([]*planner.P
 		if popts.Schema == "" {
 			popts.Schema = cfg.DBName
 		}
-		if p, err = newConnectedPlanner(db, popts); err != nil {
+		if p, err = planner.New(db, popts); err != nil {
 			return nil, err
 		}
 	}
 	return p.Plan(ctx, ddl)
-}
-
-func newConnectedPlanner(db *sql.DB, o planner.Options) (*planner.Planner, error) {
-	return planner.New(db, o)
 }
 
 // writePlans prints plans as text or as a JSON array.

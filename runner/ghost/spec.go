@@ -13,6 +13,7 @@ package ghost
 import (
 	"errors"
 	"fmt"
+	"github.com/go-sql-driver/mysql"
 	"hash/fnv"
 	"net"
 	"path/filepath"
@@ -34,9 +35,13 @@ type Endpoint struct {
 // Addr is host:port.
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
 
-// dsn is a go-sql-driver DSN for the controller's own connections (never the worker's).
+// dsn is a go-sql-driver DSN for the controller's own connections (never the worker's). The
+// driver formats it, so a password with '@', '/' or '?' in it survives.
 func (e Endpoint) dsn(schema string) string {
-	return fmt.Sprintf("%s:%s@tcp(%s)/%s?parseTime=true&interpolateParams=true", e.User, e.Password, e.Addr(), schema)
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr, c.DBName = e.User, e.Password, "tcp", e.Addr(), schema
+	c.ParseTime, c.InterpolateParams = true, true
+	return c.FormatDSN()
 }
 
 // Defaults the gh-ost binary's flags supply (go/cmd/gh-ost/main.go) and that a library user must

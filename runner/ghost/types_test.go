@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/go-sql-driver/mysql"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -322,4 +323,16 @@ func TestReferenceComparisonDetects(t *testing.T) {
 		db.Exec(t, "DELETE FROM ty", "INSERT INTO ty SELECT * FROM ty_ref", change)
 		require.True(t, detects(func(tt testingT) { requireSameAsReference(tt, change, db.Primary) }), "not detected: %s", change)
 	}
+}
+
+// The controller's DSN survives a password with the characters a DSN uses as separators.
+func TestEndpointDSNEscapesPassword(t *testing.T) {
+	e := Endpoint{Host: "127.0.0.1", Port: 3306, User: "dba", Password: "p@ss/w?rd:x"}
+	cfg, err := mysql.ParseDSN(e.dsn("shop") + repairDSNParams)
+	require.NoError(t, err)
+	require.Equal(t, "p@ss/w?rd:x", cfg.Passwd)
+	require.Equal(t, "shop", cfg.DBName)
+	require.Equal(t, "127.0.0.1:3306", cfg.Addr)
+	require.True(t, cfg.ParseTime)
+	require.Equal(t, "'+00:00'", cfg.Params["time_zone"])
 }
