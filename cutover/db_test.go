@@ -21,7 +21,7 @@ import (
 // transaction and thread on the server: other packages' tests cannot disturb them there.
 func isolated(t *testing.T) *sandboxtest.DB {
 	t.Helper()
-	return sandboxtest.NewOn(t, sandboxtest.Isolated(t, "cutover-lag", 20406))
+	return sandboxtest.NewOn(t, sandboxtest.Isolated(t, "cutover-lag"))
 }
 
 func target(d *sandboxtest.DB) runner.Target {

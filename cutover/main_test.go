@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
@@ -15,5 +15,5 @@ func TestMain(m *testing.M) {
 	// even if it arrives after a test's own listener is gone.
 	keep := make(chan os.Signal, 1)
 	signal.Notify(keep, syscall.SIGUSR2)
-	goleak.VerifyTestMain(m)
+	sandboxtest.Main(m)
 }

@@ -230,7 +230,7 @@ func TestRunRefusesBlockedPlan(t *testing.T) {
 // completes once replication resumes. On a pair of its own: stopping replication would disturb
 // the tests running in parallel.
 func TestRunThrottlesOnReplicaLag(t *testing.T) {
-	env := sandboxtest.Isolated(t, "runner-lag", 21306)
+	env := sandboxtest.Isolated(t, "runner-lag")
 	f := newFixture(t, env, 60_000, func(c *runner.Config) { c.Ghost.ChunkSize = 500 })
 	replica := sandboxtest.Open(t, env.Replica.DSN(""))
 	var evs events

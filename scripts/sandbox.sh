@@ -24,6 +24,10 @@ USER_NAME=ghostgate
 USER_PASS=ghostgate
 # Both servers run as the invoking user: as root mariadbd refuses to start without --user.
 RUN_AS=$(id -un)
+# Bumped whenever start_node's server options change: `up` restarts a running pair whose
+# settings are older. performance_schema is static (a restart), and gh-ost v1.1.10's cut-over is
+# only race-free on MariaDB with it on (its metadata-lock check, gh-ost PR #1536).
+SETTINGS=2-performance-schema-on
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
@@ -83,7 +87,8 @@ start_node() {
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --performance-schema=OFF --skip-log-bin-trust-function-creators --userstat=1 >/dev/null 2>&1 9>&- &
+    --performance-schema=ON --skip-log-bin-trust-function-creators --userstat=1 >/dev/null 2>&1 9>&- &
+  echo "$SETTINGS" >"$NDIR/settings"
   local i
   for i in $(seq 1 300); do
     if alive "$1"; then return; fi
@@ -175,6 +180,14 @@ cmd_up() {
     wait $p1; wait $p2
     fresh=1
   fi
+  local name
+  for name in primary replica; do
+    node_vars "$name"
+    if alive "$name" && [ "$(cat "$NDIR/settings" 2>/dev/null)" != "$SETTINGS" ]; then
+      log "restarting $name: it runs with older settings"
+      stop_node "$name"
+    fi
+  done
   alive primary || start_node primary
   alive replica || start_node replica
   if [ $fresh = 1 ]; then

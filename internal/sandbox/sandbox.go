@@ -80,6 +80,40 @@ func UpAt(ctx context.Context, dir string, port int) (Env, error) {
 	return Load(filepath.Join(dir, "env"))
 }
 
+// Destroy stops the pair in dir (only processes started from that directory) and deletes it.
+func Destroy(ctx context.Context, dir string) error {
+	script, err := findScript()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "bash", script, "destroy")
+	cmd.Env = append(os.Environ(), "GG_SANDBOX_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("sandbox: %s destroy: %w\n%s", script, err, out)
+	}
+	_ = os.Remove(dir + ".lock")
+	return nil
+}
+
+// FreePortPair asks the kernel for a free loopback port p whose neighbour p+1 is free too (a
+// pair's replica listens on p+1).
+func FreePortPair() (int, error) {
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("sandbox: free port: %w", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		_ = l.Close()
+		if err == nil {
+			_ = l2.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("sandbox: no two adjacent free ports found")
+}
+
 // Load reads the env file written by `scripts/sandbox.sh up`.
 func Load(path string) (Env, error) {
 	f, err := os.Open(path)

@@ -15,7 +15,7 @@ import (
 // plugin the engine names the holders of the table's metadata lock, not every old transaction.
 // Installing a plugin changes a server, so this runs on a pair of its own.
 func TestBlockersFromMetadataLockInfo(t *testing.T) {
-	env := sandboxtest.Isolated(t, "native-mdl", 17408)
+	env := sandboxtest.Isolated(t, "native-mdl")
 	d := sandboxtest.NewOn(t, env)
 	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, c INT NOT NULL)", "CREATE TABLE other (id INT PRIMARY KEY)")
 	var installed int

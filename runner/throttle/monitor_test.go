@@ -13,18 +13,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/ghostgate/ghostgate/internal/sandbox"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { sandboxtest.Main(m) }
 
 // isoEnv is this package's own pair: the tests stop replication, block the replica's SQL thread
 // and count Threads_running, none of which may disturb or be disturbed by other packages.
 func isoEnv(t *testing.T) sandbox.Env {
-	return sandboxtest.Isolated(t, "throttle-lag", 17406)
+	return sandboxtest.Isolated(t, "throttle-lag")
 }
 
 // start runs m until the test ends.

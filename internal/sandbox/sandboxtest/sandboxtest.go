@@ -10,13 +10,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the MySQL driver used throughout.
+	"go.uber.org/goleak"
 
 	"github.com/ghostgate/ghostgate/internal/sandbox"
 )
@@ -42,28 +45,83 @@ func Env(t testing.TB) sandbox.Env {
 }
 
 var (
-	isoMu   sync.Mutex
-	isoEnvs = map[string]sandbox.Env{}
+	isoMu     sync.Mutex
+	isoEnvs   = map[string]sandbox.Env{}
+	isoMain   atomic.Bool
+	isoReaped atomic.Bool
 )
 
-// Isolated starts (once per process) a separate pair named name, with its primary on port and
-// its replica on port+1, for tests that stop replication or otherwise disturb the servers. Its
-// data lives beside the default sandbox's.
-func Isolated(t testing.TB, name string, port int) sandbox.Env {
+// Main runs a package's tests (with goleak's checks and opts) and then destroys every isolated
+// pair they started, so that `go test` leaves no server running. A package that calls Isolated
+// must call Main from its TestMain; Isolated fails the test otherwise.
+func Main(m *testing.M, opts ...goleak.Option) {
+	isoMain.Store(true)
+	opts = append(opts, goleak.Cleanup(func(code int) {
+		if err := StopIsolated(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		os.Exit(code)
+	}))
+	goleak.VerifyTestMain(m, opts...)
+}
+
+// Isolated starts (once per process) a separate pair named name, for tests that stop
+// replication or otherwise disturb the servers. Its ports come from the kernel (never a fixed
+// port another suite might hold) and its data lives in a fresh directory beside the default
+// sandbox's; Main destroys both when the package's tests end.
+func Isolated(t testing.TB, name string) sandbox.Env {
 	t.Helper()
+	if !isoMain.Load() {
+		t.Fatalf("sandboxtest.Isolated(%q) needs sandboxtest.Main in the package's TestMain (it stops the pair)", name)
+	}
 	isoMu.Lock()
 	defer isoMu.Unlock()
+	if isoReaped.Load() {
+		t.Fatalf("isolated sandbox %s requested after the pairs were stopped", name)
+	}
 	if env, ok := isoEnvs[name]; ok {
 		return env
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	env, err := sandbox.UpAt(ctx, sandbox.Dir()+"-"+name, port)
+	var env sandbox.Env
+	var err error
+	// A port the kernel called free can be taken before mariadbd binds it (an outgoing
+	// connection picks from the same range): try a few pairs.
+	for attempt := 0; attempt < 3; attempt++ {
+		var port int
+		if port, err = sandbox.FreePortPair(); err != nil {
+			break
+		}
+		dir := fmt.Sprintf("%s-iso-%s-%d-%d", sandbox.Dir(), name, os.Getpid(), port)
+		if env, err = sandbox.UpAt(ctx, dir, port); err == nil {
+			break
+		}
+		_ = sandbox.Destroy(context.Background(), dir)
+	}
 	if err != nil {
 		t.Fatalf("isolated sandbox %s unavailable: %v", name, err)
 	}
 	isoEnvs[name] = env
 	return env
+}
+
+// StopIsolated stops and deletes every isolated pair of this process.
+func StopIsolated() error {
+	isoMu.Lock()
+	defer isoMu.Unlock()
+	isoReaped.Store(true)
+	var errs []error
+	for name, env := range isoEnvs {
+		if err := sandbox.Destroy(context.Background(), env.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("isolated sandbox %s: %w", name, err))
+		}
+		delete(isoEnvs, name)
+	}
+	return errors.Join(errs...)
 }
 
 // DB is a private database on the sandbox.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test.sh — the whole suite (what `make test` and CI run): gofmt, vet, race-enabled tests against
+# the sandbox. It starts the sandbox when needed and stops it again if it was not running before,
+# then fails if any server a test started is still running: `make test` leaves nothing behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+DIR=${GG_SANDBOX_DIR:-/tmp/ghostgate-sandbox}
+
+was_up=
+if scripts/sandbox.sh status >/dev/null 2>&1; then was_up=1; fi
+scripts/sandbox.sh up
+
+rc=0
+{
+  unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+  if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+  $GO vet ./...
+  $GO test -race -count=1 -timeout 40m ./... ${GG_TEST_ARGS:-}
+} || rc=$?
+
+[ -n "$was_up" ] || scripts/sandbox.sh down
+
+# Isolated pairs live in $DIR-iso-*; each test binary destroys its own (sandboxtest.Main).
+left=$(pgrep -af mariadbd | grep -F -- "$DIR-iso-" || true)
+if [ -n "$left" ]; then
+  echo "test.sh: servers left running by the tests:" >&2
+  echo "$left" >&2
+  rc=1
+fi
+exit $rc
