@@ -237,7 +237,7 @@ func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string, chunk int
 	// which undoes an early CutOver.
 	select {
 	case <-w.Ready():
-		if err := w.CutOver(); err != nil {
+		if err := w.CutOver(0); err != nil {
 			_ = w.Abort()
 			return err
 		}

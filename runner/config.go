@@ -38,6 +38,12 @@ type GhostTuning struct {
 	CutOverLockTimeout time.Duration
 	NiceRatio          float64
 	DropOldTable       bool
+	// IgnoreWarnings runs gh-ost without PanicOnWarnings: rows that collide with a new unique key
+	// during the copy are dropped silently. Off by default (the run fails, the original intact).
+	IgnoreWarnings bool
+	// CutOverPermit is how long the gate's go-ahead lets gh-ost start cut-over attempts
+	// (ghost.DefaultCutOverPermit when zero); a retry after it asks the gate again.
+	CutOverPermit time.Duration
 }
 
 // ErrInvalidConfig is wrapped by every error of Config.Validate.

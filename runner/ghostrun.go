@@ -14,8 +14,9 @@ import (
 // runGhost runs gh-ost in its worker process and steers it:
 //  1. start the worker (it refuses leftovers of a dead run and learns the expected shape);
 //  2. relay every throttle decision to gh-ost, and abort on a critical one;
-//  3. forward progress until gh-ost has copied the table and postpones the cut-over;
-//  4. ask the gate, then let gh-ost cut over (atomic rename);
+//  3. forward progress until gh-ost has copied the table and waits at the gate (in-process);
+//  4. ask the gate, then grant gh-ost a cut-over permit (atomic rename); when its attempts fail
+//     until the permit expires, ask the gate again before any further attempt;
 //  5. report the worker's verdict: success only when the rename happened and the shape is right.
 //
 // When ctx ends, ghost.Start's own watch aborts the worker and drops its tables.
@@ -34,7 +35,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
 		return err
 	}
-	events, ready := w.Events(), w.Ready()
+	events, ready, again := w.Events(), w.Ready(), w.GateAgain()
 	gateDone := make(chan error, 1)
 	var cutOverAt time.Time
 	asked, gateRunning := false, false
@@ -75,19 +76,34 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			}
 			asked, gateRunning = true, true
 			go func() { gateDone <- h.opts.Gate.Await(gateCtx, target) }()
+		case attempt := <-again:
+			if gateRunning {
+				continue
+			}
+			_ = h.r.store.AddEvent(ctx, h.id, store.EventNote, fmt.Sprintf(
+				"cut-over attempt %d: the earlier attempts failed and their permit expired; asking the gate again", attempt), nil)
+			gateRunning = true
+			go func() { gateDone <- h.opts.Gate.Await(gateCtx, target) }()
 		case gerr := <-gateDone:
 			gateRunning = false
 			if gerr != nil {
 				_ = w.Abort()
 				return fmt.Errorf("runner: cut-over gate: %w", gerr)
 			}
-			if err := h.transition(ctx, migration.StatusCuttingOver, "gate open"); err != nil {
-				_ = w.Abort()
-				return err
+			if cutOverAt.IsZero() {
+				if err := h.transition(ctx, migration.StatusCuttingOver, "gate open"); err != nil {
+					_ = w.Abort()
+					return err
+				}
+				cutOverAt = time.Now()
 			}
-			cutOverAt = time.Now()
-			_ = h.r.store.AddEvent(ctx, h.id, store.EventCutOverAttempt, "gh-ost cut-over (atomic rename)", nil)
-			if err := w.CutOver(); err != nil {
+			permit := h.r.cfg.Ghost.CutOverPermit
+			if permit <= 0 {
+				permit = ghost.DefaultCutOverPermit
+			}
+			_ = h.r.store.AddEvent(ctx, h.id, store.EventCutOverAttempt, fmt.Sprintf(
+				"gh-ost cut-over (atomic rename) permitted for %s", permit), nil)
+			if err := w.CutOver(permit); err != nil {
 				_ = w.Abort()
 				return err
 			}

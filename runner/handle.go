@@ -307,9 +307,16 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		Primary: c.Primary, OnPrimary: c.OnPrimary,
 		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
-		DropOldTable: c.Ghost.DropOldTable,
+		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings,
 		MaxLagMillis: c.Throttle.WithDefaults().MaxLag.Milliseconds(),
 		WorkDir:      filepath.Join(c.WorkDir, h.id),
+	}
+	// A plan that renames a column is only run once the user allowed it (--allow-incompatible):
+	// tell gh-ost the rename is intended, or it refuses the ALTER.
+	for _, f := range h.plan.Findings {
+		if f.Code == planner.CodeRenameColumn {
+			spec.ApproveRenamedColumns = true
+		}
 	}
 	if len(c.Replicas) > 0 {
 		spec.Replica = c.Replicas[0]

@@ -18,7 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
+
 	"strings"
 	"time"
 
@@ -219,10 +219,8 @@ func auditCutOver(ctx context.Context, db *sql.DB, t auditTarget, m auditMark) (
 
 // advanceMark moves the audit's start from Start to Ready, so that the audit does not read the
 // whole copy's binlog. It is called before Ready closes; it keeps the Start mark unless it can
-// prove that no cut-over had begun when the new position was taken: the worker removes the
-// postpone flag file before gh-ost may leave its postponing loop (worker.go opCutOver,
-// progress.go keepCutOverAllowed), and nothing re-creates it after the copy, so a file that still
-// exists after SHOW MASTER STATUS means gh-ost was still postponing then.
+// prove that no cut-over had begun when the new position was taken: gh-ost renames only under a
+// permit (gate.go), so a position read before the first permit was sent precedes any cut-over.
 func (w *Worker) advanceMark() {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
@@ -230,7 +228,7 @@ func (w *Worker) advanceMark() {
 	if err != nil {
 		return // the Start mark stays: a longer read, never a missed write
 	}
-	if _, err := os.Stat(w.spec.postponeFile()); err != nil {
+	if w.permitsSent.Load() > 0 {
 		return
 	}
 	w.mark.pos = pos

@@ -4,25 +4,41 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
 
-// gh-ost v1.1.6 builds every DSN with transaction_isolation="REPEATABLE-READ"; go-sql-driver turns
-// unknown DSN parameters into one "SET a = b, c = d" query right after the handshake
-// (connection.go handleParams). MariaDB before 11.1 has no transaction_isolation variable, only
-// tx_isolation, and refuses that SET with Error 1193, so stock gh-ost cannot connect at all. Rather
-// than fork gh-ost, the worker dials through a net.Conn that rewrites that one assignment in the
-// client→server byte stream. It runs only in the worker process: the dialer is registered for the
-// whole "tcp" network of go-sql-driver, which must never happen in the controller.
+// gh-ost speaks to MariaDB as if it were MySQL, and two of its assumptions fail on MariaDB 10.11.
+// Rather than fork gh-ost, the worker dials through a net.Conn that reads the server's handshake
+// and, only when the server says it is MariaDB, rewrites two exact queries in the client→server
+// byte stream. Against MySQL every byte passes through untouched. It runs only in the worker
+// process: the dialer is registered for the whole "tcp" network of go-sql-driver, which must never
+// happen in the controller.
+//
+//  1. Isolation. gh-ost v1.1.10 builds every DSN with transaction_isolation="REPEATABLE-READ"
+//     (go/mysql/connection.go GetDBUri); go-sql-driver turns unknown DSN parameters into one
+//     "SET a = b, c = d" query right after the handshake (connection.go handleParams). MariaDB
+//     before 11.1 has no transaction_isolation variable, only tx_isolation, and refuses that SET
+//     with Error 1193, so stock gh-ost cannot connect at all. The assignment is renamed.
+//  2. Version. gh-ost v1.1.10 reads "select @@global.version" (go/base/utils.go
+//     ValidateConnection) and picks MySQL 8.4's replica terms when the version is >= 8.4
+//     (go/mysql/replica_terminology_map.go): MariaDB's "10.11.x" compares as newer, so gh-ost sends
+//     "show binary log status" (Error 1064) and reads Replica_IO_Running from "show replica status",
+//     whose columns MariaDB still names Slave_IO_Running. The query is answered the way MariaDB's
+//     own handshake reports its version, "5.5.5-10.11.x-MariaDB…" (the prefix MariaDB keeps for
+//     old replication clients), which gh-ost reads as pre-8.4 and so uses the classic terms. It is
+//     a lie to gh-ost, kept as narrow as possible: that one exact query text, on MariaDB only.
 //
 // The MySQL wire protocol frames each packet as a 3-byte little-endian payload length, a 1-byte
-// sequence id and the payload. A command (COM_QUERY = 0x03 followed by the query text) always
-// starts a new exchange with sequence id 0. Payloads of 0xffffff bytes continue in the next packet.
-// Connections must not use TLS or compression: the rewriter reads the plain stream (gh-ost uses
-// tls=false unless --ssl is given, and ghostgate does not enable it for the worker).
+// sequence id and the payload. The server speaks first: its handshake packet (protocol 10) starts
+// with the NUL-terminated server version. A command (COM_QUERY = 0x03 followed by the query text)
+// always starts a new exchange with sequence id 0. Payloads of 0xffffff bytes continue in the next
+// packet. Connections must not use TLS or compression: the rewriter reads the plain stream (gh-ost
+// uses tls=false unless --ssl is given, and ghostgate does not enable it for the worker).
 
 const (
 	comQuery        = 0x03
@@ -37,11 +53,58 @@ var (
 	setPrefix      = []byte("SET ")
 	isolationParam = []byte("transaction_isolation = ")
 	legacyParam    = []byte("tx_isolation = ")
+	// versionQuery is gh-ost's exact text (go/base/utils.go ValidateConnection).
+	versionQuery  = []byte("select @@global.version")
+	versionAnswer = []byte("select concat('5.5.5-', @@global.version)")
+	mariaDBMarker = "MariaDB"
+	handshakeV10  = byte(0x0a)
 )
 
-// RegisterMariaDBCompat registers, for go-sql-driver DSNs that use network, a dialer that rewrites
-// the driver's "SET transaction_isolation = …" into "SET tx_isolation = …". The worker registers it
-// for "tcp"; tests use a private network name. Not for use in the controller process.
+// serverInfo is what the handshake told about the server.
+type serverInfo struct {
+	version string // as the handshake sent it, e.g. "5.5.5-10.11.19-MariaDB-0+deb12u1-log"
+	mariaDB bool
+	// legacyIsolation: the server knows only tx_isolation (MariaDB before 11.1).
+	legacyIsolation bool
+}
+
+// parseHandshake reads the server version from the first packet's payload. A packet that is not
+// a protocol-10 handshake (an error packet: too many connections, host blocked) yields a server
+// that is not MariaDB, so nothing is ever rewritten on that connection.
+func parseHandshake(payload []byte) serverInfo {
+	if len(payload) < 2 || payload[0] != handshakeV10 {
+		return serverInfo{}
+	}
+	end := bytes.IndexByte(payload[1:], 0)
+	if end < 0 {
+		return serverInfo{}
+	}
+	info := serverInfo{version: string(payload[1 : 1+end])}
+	info.mariaDB = strings.Contains(info.version, mariaDBMarker)
+	if info.mariaDB {
+		major, minor, ok := mariaDBVersion(info.version)
+		// transaction_isolation exists from MariaDB 11.1 on; tx_isolation in every version.
+		info.legacyIsolation = !ok || major < 11 || (major == 11 && minor < 1)
+	}
+	return info
+}
+
+// mariaDBVersion parses "5.5.5-10.11.19-MariaDB…" or "10.11.19-MariaDB…" into 10, 11.
+func mariaDBVersion(v string) (major, minor int, ok bool) {
+	v = strings.TrimPrefix(v, "5.5.5-")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(strings.TrimLeftFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	return major, minor, err1 == nil && err2 == nil
+}
+
+// RegisterMariaDBCompat registers, for go-sql-driver DSNs that use network, a dialer whose
+// connections apply the MariaDB rewrites above when, and only when, the server's handshake says
+// MariaDB. The worker registers it for "tcp"; tests use a private network name. Not for use in
+// the controller process.
 func RegisterMariaDBCompat(network string) {
 	mysql.RegisterDialContext(network, func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{KeepAlive: 30 * time.Second}
@@ -53,21 +116,51 @@ func RegisterMariaDBCompat(network string) {
 	})
 }
 
-// compatConn forwards every byte the client writes, except that it rewrites the isolation SET.
+// compatConn forwards every byte, except that on a MariaDB connection it rewrites the isolation
+// SET and the version query.
 type compatConn struct {
 	net.Conn
 
 	mu           sync.Mutex
+	greeting     []byte // the server's first packet, until it is complete
+	greeted      bool   // the handshake has been read; server is known
+	server       serverInfo
 	pending      []byte // start of a small packet, held back until it is complete
 	passThrough  int    // bytes of the current large packet still to forward unchanged
 	continuation bool   // the next packet continues a maximum-size packet
 }
 
+// Read passes the server's bytes through, looking only at the first packet (the handshake).
+func (c *compatConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if !c.greeted {
+			c.observe(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// observe collects the handshake packet and learns the server from it.
+func (c *compatConn) observe(b []byte) {
+	c.greeting = append(c.greeting, b...)
+	if len(c.greeting) < packetHeaderLen || len(c.greeting) < packetHeaderLen+payloadLen(c.greeting) {
+		return
+	}
+	c.server = parseHandshake(c.greeting[packetHeaderLen : packetHeaderLen+payloadLen(c.greeting)])
+	c.greeted, c.greeting = true, nil
+}
+
 // Write reports len(p) on success even when the rewritten stream is shorter: the caller's bytes
-// were all consumed.
+// were all consumed. Before the handshake and on a server that is not MariaDB it is a plain write.
 func (c *compatConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.greeted || !c.server.mariaDB {
+		return c.Conn.Write(p)
+	}
 	total := len(p)
 	out, err := c.feed(p)
 	if len(out) > 0 {
@@ -115,7 +208,7 @@ func (c *compatConn) feed(p []byte) ([]byte, error) {
 		if len(c.pending) < packetHeaderLen+length {
 			continue
 		}
-		out = append(out, rewritePacket(c.pending)...)
+		out = append(out, rewritePacket(c.pending, c.server)...)
 		c.pending = c.pending[:0]
 	}
 	return out, nil
@@ -125,20 +218,21 @@ func payloadLen(header []byte) int {
 	return int(header[0]) | int(header[1])<<8 | int(header[2])<<16
 }
 
-// rewritePacket returns pkt (header and payload) with the isolation assignment of a driver SET
-// renamed and the length fixed, or pkt unchanged when it is anything else. Only an assignment in
-// the position the driver writes it (right after "SET " or ", ") is renamed, never text inside a
-// value.
-func rewritePacket(pkt []byte) []byte {
-	if len(pkt) < packetHeaderLen+1 || pkt[packetHeaderLen] != comQuery {
+// rewritePacket returns pkt (header and payload) rewritten for server, with the length fixed, or
+// pkt unchanged when it is anything else. Only an isolation assignment in the position the driver
+// writes it (right after "SET " or ", ") is renamed, never text inside a value; the version query
+// must match gh-ost's text exactly.
+func rewritePacket(pkt []byte, server serverInfo) []byte {
+	if !server.mariaDB || len(pkt) < packetHeaderLen+1 || pkt[packetHeaderLen] != comQuery {
 		return pkt
 	}
 	query := pkt[packetHeaderLen+1:]
-	if !bytes.HasPrefix(query, setPrefix) {
-		return pkt
-	}
 	var rewritten []byte
 	switch {
+	case bytes.Equal(query, versionQuery):
+		rewritten = versionAnswer
+	case !server.legacyIsolation || !bytes.HasPrefix(query, setPrefix):
+		return pkt
 	case bytes.HasPrefix(query[len(setPrefix):], isolationParam):
 		rewritten = concat(setPrefix, legacyParam, query[len(setPrefix)+len(isolationParam):])
 	default:

@@ -47,8 +47,87 @@ func TestRewritePacket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, rewritePacket(tt.in))
+			require.Equal(t, tt.want, rewritePacket(tt.in, mariaDB1011))
+			// MySQL knows transaction_isolation and its version is the truth: nothing changes.
+			require.Equal(t, tt.in, rewritePacket(tt.in, mysql84), "a MySQL connection is never rewritten")
 		})
+	}
+}
+
+var (
+	mariaDB1011 = parseHandshake(greetingPayload("5.5.5-10.11.19-MariaDB-0+deb12u1-log"))
+	mariaDB112  = parseHandshake(greetingPayload("11.2.3-MariaDB"))
+	mysql84     = parseHandshake(greetingPayload("8.4.3"))
+	mysql80     = parseHandshake(greetingPayload("8.0.36-0ubuntu0.22.04.1"))
+)
+
+// greetingPayload is the start of a protocol-10 handshake from a server of version v.
+func greetingPayload(v string) []byte {
+	return append(append([]byte{handshakeV10}, v...), 0, 1, 2, 3, 4)
+}
+
+func TestParseHandshake(t *testing.T) {
+	require.Equal(t, serverInfo{version: "5.5.5-10.11.19-MariaDB-0+deb12u1-log", mariaDB: true, legacyIsolation: true}, mariaDB1011)
+	require.Equal(t, serverInfo{version: "11.2.3-MariaDB", mariaDB: true}, mariaDB112)
+	require.Equal(t, serverInfo{version: "8.4.3"}, mysql84)
+	require.Equal(t, serverInfo{version: "8.0.36-0ubuntu0.22.04.1"}, mysql80)
+	require.Equal(t, serverInfo{}, parseHandshake([]byte{0xff, 0x10, 0x04, 'T', 'o', 'o'}), "an error packet is no server")
+	require.Equal(t, serverInfo{}, parseHandshake(nil))
+}
+
+// The version query is answered as MariaDB's handshake reports it, on MariaDB only and only for
+// gh-ost's exact text.
+func TestRewriteVersionQuery(t *testing.T) {
+	in := packet(0, query("select @@global.version"))
+	want := packet(0, query("select concat('5.5.5-', @@global.version)"))
+	require.Equal(t, want, rewritePacket(in, mariaDB1011))
+	require.Equal(t, want, rewritePacket(in, mariaDB112), "every MariaDB compares as >= 8.4")
+	require.Equal(t, in, rewritePacket(in, mysql84))
+	require.Equal(t, in, rewritePacket(in, mysql80))
+	for _, other := range []string{"select @@global.version, 1", "SELECT @@GLOBAL.VERSION", "select @@version"} {
+		p := packet(0, query(other))
+		require.Equal(t, p, rewritePacket(p, mariaDB1011), other)
+	}
+	// MariaDB from 11.1 knows transaction_isolation: the SET stays as gh-ost wrote it.
+	set := packet(0, query(`SET transaction_isolation = "REPEATABLE-READ"`))
+	require.Equal(t, set, rewritePacket(set, mariaDB112))
+}
+
+// The connection learns the server from the handshake it reads, and only then rewrites.
+func TestCompatConnLearnsServer(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		rewrite bool
+	}{{"5.5.5-10.11.19-MariaDB-log", true}, {"8.4.3", false}} {
+		client, server := net.Pipe()
+		c := &compatConn{Conn: client}
+		greeting := packet(0, greetingPayload(tc.version))
+		go func() { _, _ = server.Write(greeting) }()
+		got := make([]byte, 0, len(greeting))
+		for len(got) < len(greeting) { // the driver may read a packet in pieces
+			buf := make([]byte, 3)
+			n, err := c.Read(buf)
+			require.NoError(t, err)
+			got = append(got, buf[:n]...)
+		}
+		require.Equal(t, greeting, got, "the server's bytes pass through")
+		in := packet(0, query("select @@global.version"))
+		read := make(chan []byte)
+		go func() {
+			b := make([]byte, 256)
+			n, _ := server.Read(b)
+			read <- b[:n]
+		}()
+		_, err := c.Write(in)
+		require.NoError(t, err)
+		sent := <-read
+		if tc.rewrite {
+			require.Equal(t, packet(0, query("select concat('5.5.5-', @@global.version)")), sent, tc.version)
+		} else {
+			require.Equal(t, in, sent, tc.version)
+		}
+		_ = client.Close()
+		_ = server.Close()
 	}
 }
 
@@ -76,7 +155,7 @@ func TestCompatConnStream(t *testing.T) {
 
 	for _, chunk := range []int{len(stream), 1, 3, 5, 7, 4096} {
 		rec := &recorder{}
-		c := &compatConn{Conn: rec}
+		c := &compatConn{Conn: rec, greeted: true, server: mariaDB1011}
 		for rest := stream; len(rest) > 0; {
 			n := min(chunk, len(rest))
 			written, err := c.Write(rest[:n])
@@ -96,7 +175,7 @@ func TestCompatConnMaxSizeContinuation(t *testing.T) {
 	cont := packet(0, query(`SET transaction_isolation = "X"`))
 	stream := append(append(header, payload...), cont...)
 	rec := &recorder{}
-	c := &compatConn{Conn: rec}
+	c := &compatConn{Conn: rec, greeted: true, server: mariaDB1011}
 	_, err := c.Write(stream)
 	require.NoError(t, err)
 	require.Equal(t, stream, rec.buf.Bytes())
@@ -134,4 +213,16 @@ func TestCompatDSNAgainstMariaDB(t *testing.T) {
 	var autocommit int
 	require.NoError(t, compat.QueryRow("SELECT @@session.autocommit").Scan(&autocommit))
 	require.Equal(t, 1, autocommit)
+
+	// gh-ost's version query: the truth on a plain connection picks MySQL 8.4's terms, which
+	// MariaDB rejects; the compat answer picks the classic ones.
+	var truth, answered string
+	require.NoError(t, db.Primary.QueryRow("select @@global.version").Scan(&truth))
+	require.NoError(t, compat.QueryRow("select @@global.version").Scan(&answered))
+	require.Equal(t, "5.5.5-"+truth, answered)
+	require.Equal(t, "binary log status", gmysql.ReplicaTermFor(truth, "master status"))
+	require.Equal(t, "master status", gmysql.ReplicaTermFor(answered, "master status"))
+	require.Equal(t, "Slave_IO_Running", gmysql.ReplicaTermFor(answered, "Slave_IO_Running"))
+	_, err = db.Primary.Exec("show binary log status")
+	require.Error(t, err, "MariaDB 10.11 rejects MySQL 8.4's statement")
 }

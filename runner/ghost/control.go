@@ -18,9 +18,15 @@ import (
 // that falls behind misses intermediate events; the outcome is always available from Wait.
 func (w *Worker) Events() <-chan migration.Progress { return w.events }
 
-// Ready is closed when the copy is complete and gh-ost is postponing the cut-over, keeping the
-// ghost table in sync until CutOver is called. It is never closed for a run that fails before.
+// Ready is closed when the copy is complete and gh-ost waits at the gate for its first cut-over
+// permit, keeping the ghost table in sync meanwhile. It is never closed for a run that fails
+// before.
 func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
+// GateAgain delivers the number of a later cut-over attempt that waits for a fresh permit: the
+// earlier attempts failed (lock wait timeout, a long transaction) and the last permit expired.
+// The caller asks its gate again and calls CutOver once it opens.
+func (w *Worker) GateAgain() <-chan int { return w.gate }
 
 // Done is closed when the worker has finished and Wait will not block.
 func (w *Worker) Done() <-chan struct{} { return w.done }
@@ -41,10 +47,19 @@ func (w *Worker) Unthrottle() error { return w.send(command{Op: opUnthrottle}) }
 // SetChunkSize changes the rows per copy chunk (10..100000) from the next chunk on.
 func (w *Worker) SetChunkSize(n int64) error { return w.send(command{Op: opChunkSize, N: n}) }
 
-// CutOver lets gh-ost proceed to the atomic rename: it stops postponing. This is the seam where
-// the runner asks its cut-over gate first. Called before Ready, the cut-over follows the copy
-// without postponing. The outcome is reported by Wait.
-func (w *Worker) CutOver() error { return w.send(command{Op: opCutOver}) }
+// CutOver grants a cut-over permit: gh-ost may start cut-over attempts (the atomic rename) during
+// the next validFor (DefaultCutOverPermit when zero). This is the seam where the runner asks its
+// cut-over gate first; nothing else lets gh-ost rename. Called before Ready, a permit still valid
+// when the copy ends lets the cut-over follow at once. The outcome is reported by Wait.
+func (w *Worker) CutOver(validFor time.Duration) error {
+	if validFor <= 0 {
+		validFor = DefaultCutOverPermit
+	}
+	// Counted before it is sent: the audit's mark and the bypass check must never see a permit
+	// the worker already has as missing.
+	w.permitsSent.Add(1)
+	return w.send(command{Op: opCutOver, N: validFor.Milliseconds()})
+}
 
 // Abort kills the worker (its whole process group) and drops the ghost and changelog tables of this
 // run; the original table is never touched. It returns once the cleanup is done; Wait then reports

@@ -29,7 +29,17 @@ var (
 	// ErrRenamedBeforeAbort: the worker died or was aborted after the atomic rename had already
 	// happened; the table has the new shape and the original is kept under gh-ost's old-table name.
 	ErrRenamedBeforeAbort = errors.New("ghost: the cut-over rename had already happened")
+	// ErrCutOverWithoutGate: the table was renamed although the controller never granted a
+	// cut-over permit. It cannot happen through gh-ost's hooks (gate.go); if it ever does, the
+	// change is applied and must be reported as exactly that, never as a failure that left the
+	// original intact.
+	ErrCutOverWithoutGate = errors.New("ghost: THE TABLE WAS CUT OVER WITHOUT THE GATE'S PERMIT")
 )
+
+// DefaultCutOverPermit is how long one cut-over permit lets gh-ost start attempts: the first
+// attempt and the retries of its exponential backoff (1 s, 2 s, 4 s) fit; a retry after that waits
+// for the gate to open again.
+const DefaultCutOverPermit = 10 * time.Second
 
 // commandTimeout bounds the wait for the worker's acknowledgement of a command.
 const commandTimeout = 5 * time.Second
@@ -67,6 +77,11 @@ type Result struct {
 	// CutOverRepairs are the writes lost in gh-ost's cut-over race on MariaDB (see audit.go) and
 	// what was done about each; Wait returns a *LostWritesError when any could not be repaired.
 	CutOverRepairs []LostWrite
+	// MetadataLockCheck tells whether gh-ost's pre-rename metadata-lock check guarded the
+	// cut-over (it needs performance_schema on the primary); without it the audit is the guard.
+	MetadataLockCheck bool
+	// CutOverAttempts is how many cut-over attempts gh-ost started, each under a permit.
+	CutOverAttempts int
 }
 
 // Worker is the controller's handle on one gh-ost worker process.
@@ -86,15 +101,16 @@ type Worker struct {
 	acksMu  sync.Mutex
 	acks    map[int64]chan error
 
-	events    chan migration.Progress
-	ready     chan struct{}
-	readyOnce sync.Once
-	done      chan struct{}
-	aborted   atomic.Bool
+	events      chan migration.Progress
+	ready       chan struct{}
+	readyOnce   sync.Once
+	gate        chan int // attempts waiting at the gate after the first (Ready covers the first)
+	done        chan struct{}
+	aborted     atomic.Bool
+	permitsSent atomic.Int64
 
 	// written by the event reader, read after done closes
 	final      *event
-	fatal      string
 	lastCopied int64
 
 	result Result
@@ -113,7 +129,7 @@ func Start(ctx context.Context, spec Spec) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ghost: open primary: %w", err)
 	}
-	w := &Worker{spec: spec, db: db, acks: map[int64]chan error{},
+	w := &Worker{spec: spec, db: db, acks: map[int64]chan error{}, gate: make(chan int, 1),
 		events: make(chan migration.Progress, 256), ready: make(chan struct{}), done: make(chan struct{})}
 	if err := w.prepare(ctx); err != nil {
 		_ = db.Close()
@@ -153,14 +169,20 @@ func (w *Worker) prepare(ctx context.Context) error {
 	if w.mark, err = markBinlog(ctx, w.db, s.Schema, s.Table); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.WorkDir, 0o700); err != nil {
-		return fmt.Errorf("ghost: work dir: %w", err)
+	if w.spec.SkipMetadataLockCheck, err = withoutPerformanceSchema(ctx, w.db); err != nil {
+		return err
 	}
-	// The postpone flag exists before gh-ost starts so that it can never cut over unasked.
-	if err := os.WriteFile(s.postponeFile(), nil, 0o600); err != nil {
-		return fmt.Errorf("ghost: postpone flag: %w", err)
+	return privateDir(s.WorkDir)
+}
+
+// withoutPerformanceSchema reports whether the primary runs without performance_schema, which
+// gh-ost's metadata-lock check needs (a static setting: changing it needs a restart).
+func withoutPerformanceSchema(ctx context.Context, db *sql.DB) (bool, error) {
+	var on int
+	if err := db.QueryRowContext(ctx, "SELECT @@global.performance_schema").Scan(&on); err != nil {
+		return false, fmt.Errorf("ghost: read performance_schema: %w", err)
 	}
-	return nil
+	return on == 0, nil
 }
 
 // spawn starts "<self> Sentinel" with the spec on stdin, events on fd 3 and output to the log.
@@ -224,10 +246,16 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 				continue
 			}
 			w.lastCopied = ev.Progress.RowsCopied
-			if ev.Progress.Phase == migration.PhasePostponing {
-				w.readyOnce.Do(func() { w.advanceMark(); close(w.ready) })
-			}
 			w.emit(*ev.Progress)
+		case evGate:
+			if w.permitsSent.Load() == 0 {
+				w.readyOnce.Do(func() { w.advanceMark(); close(w.ready) })
+				continue
+			}
+			select { // a later attempt waits for a fresh permit; only the newest matters
+			case w.gate <- ev.Attempt:
+			default:
+			}
 		case evAck:
 			w.acksMu.Lock()
 			ch := w.acks[ev.AckID]
@@ -236,8 +264,6 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 			if ch != nil {
 				ch <- ackError(ev.Error)
 			}
-		case evFatal:
-			w.fatal = ev.Error
 		case evDone:
 			e := ev
 			w.final = &e
@@ -268,7 +294,10 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w.result = Result{MigrationID: w.spec.MigrationID, RowsCopied: w.lastCopied,
-		Duration: time.Since(w.started), LogFile: w.spec.LogFile()}
+		Duration: time.Since(w.started), LogFile: w.spec.LogFile(), MetadataLockCheck: !w.spec.SkipMetadataLockCheck}
+	if w.final != nil {
+		w.result.CutOverAttempts = w.final.Attempts
+	}
 	if w.final != nil && w.final.Error == "" && w.final.CutOverComplete {
 		w.err = w.verify(ctx)
 	} else {
@@ -281,6 +310,10 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 				w.err = errors.Join(w.err, auditErr)
 			}
 		}
+	}
+	if w.permitsSent.Load() == 0 && (errors.Is(w.err, ErrRenamedBeforeAbort) || (w.final != nil && w.final.CutOverComplete)) {
+		w.err = fmt.Errorf("%w: %s.%s has the new shape; the controller never opened the gate for it: %w",
+			ErrCutOverWithoutGate, w.spec.Schema, w.spec.Table, errOrSuccess(w.err))
 	}
 	if w.err == nil {
 		w.emit(migration.Progress{Time: time.Now(), Phase: migration.PhaseDone, RowsCopied: w.result.RowsCopied,
@@ -341,9 +374,6 @@ func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
 		if w.final != nil {
 			we.Message = w.final.Error
 		}
-		if we.Message == "" {
-			we.Message = w.fatal
-		}
 		if we.Message == "" && waitErr != nil {
 			we.Message = waitErr.Error()
 		}
@@ -358,4 +388,12 @@ func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
 		return errors.Join(cause, cleanErr)
 	}
 	return cause
+}
+
+// errOrSuccess names an outcome for a message: the error, or that gh-ost reported success.
+func errOrSuccess(err error) error {
+	if err == nil {
+		return errors.New("gh-ost reported a completed cut-over")
+	}
+	return err
 }

@@ -128,7 +128,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		}
 	}
 	// Only the first is released: the second must keep postponing.
-	require.NoError(t, w1.CutOver())
+	require.NoError(t, w1.CutOver(0))
 	_, err := w1.Wait()
 	require.NoError(t, err)
 	select {
@@ -136,7 +136,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatal("the second migration cut over without being told")
 	case <-time.After(1500 * time.Millisecond):
 	}
-	require.NoError(t, w2.CutOver())
+	require.NoError(t, w2.CutOver(0))
 	_, err = w2.Wait()
 	require.NoError(t, err)
 }
@@ -149,7 +149,7 @@ func TestEarlyCutOver(t *testing.T) {
 		"INSERT INTO t (id, a) SELECT seq, seq FROM seq_1_to_2000")
 	db.WaitReplica(t)
 	w := startWorker(t, testSpec(t, db, "t", "MODIFY a BIGINT NOT NULL"))
-	require.NoError(t, w.CutOver())
+	require.NoError(t, w.CutOver(0))
 	select {
 	case <-w.Done():
 	case <-time.After(60 * time.Second):

@@ -87,7 +87,7 @@ func runToCompletion(t *testing.T, w *Worker) (Result, error) {
 		_ = w.Abort()
 		t.Fatalf("worker not ready after 90s; log %s:\n%s", w.Spec().LogFile(), logTail(w.Spec().LogFile(), 40))
 	}
-	require.NoError(t, w.CutOver())
+	require.NoError(t, w.CutOver(0))
 	return w.Wait()
 }
 

@@ -2,9 +2,7 @@ package ghost
 
 import (
 	"bufio"
-	"errors"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -21,22 +19,6 @@ const (
 	rateWindow        = 5 * time.Second
 )
 
-// keepCutOverAllowed re-applies a cut-over that was allowed before gh-ost got to it: gh-ost v1.1.6
-// (re)creates the postpone flag file when it starts migrating (Migrator.createFlagFiles), which
-// undoes a removal that came first; without this an early CutOver would be lost and the migration
-// would postpone forever.
-func (w *worker) keepCutOverAllowed() {
-	if !w.cutOverAllowed.Load() {
-		return
-	}
-	if err := os.Remove(w.spec.postponeFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	if atomic.LoadInt64(&w.mc.IsPostponingCutOver) > 0 {
-		atomic.StoreInt64(&w.mc.UserCommandedUnpostponeFlag, 1)
-	}
-}
-
 // report sends a progress event every reportInterval, and at once when the phase changes (a
 // cut-over can take less than one interval), until stop closes.
 func (w *worker) report(stop <-chan struct{}) {
@@ -51,7 +33,6 @@ func (w *worker) report(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
-			w.keepCutOverAllowed()
 			phase := w.phase()
 			if phase == lastPhase && now.Sub(lastSent) < reportInterval {
 				continue
@@ -69,6 +50,7 @@ func (w *worker) report(stop <-chan struct{}) {
 			p.RowsPerSecond = rate(samples)
 			fillETA(&p)
 			w.out.send(event{Type: evProgress, Progress: &p})
+			w.lastSent.Store(&p)
 			lastSent, lastPhase = now, p.Phase
 		}
 	}
@@ -117,11 +99,12 @@ func (w *worker) phase() migration.Phase {
 	switch {
 	case atomic.LoadInt64(&mc.InCutOverCriticalSectionFlag) > 0 || atomic.LoadInt64(&mc.CutOverCompleteFlag) > 0:
 		return migration.PhaseCutOver
-	case atomic.LoadInt64(&mc.IsPostponingCutOver) > 0:
-		return migration.PhasePostponing
-	case w.copyDone.Load() && w.cutOverAllowed.Load():
-		return migration.PhaseCutOver
+	case w.gate.waiting.Load():
+		return migration.PhasePostponing // at the gate: waiting for the controller's permit
 	case w.copyDone.Load():
+		if granted, _ := w.gate.state(); granted > 0 {
+			return migration.PhaseCutOver
+		}
 		return migration.PhasePostponing
 	case mc.ElapsedRowCopyTime() > 0:
 		return migration.PhaseCopying

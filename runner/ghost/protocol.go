@@ -33,15 +33,15 @@ type command struct {
 	ID     int64  `json:"id"`
 	Op     string `json:"op"`
 	Reason string `json:"reason,omitempty"`
-	N      int64  `json:"n,omitempty"`
+	N      int64  `json:"n,omitempty"` // chunk size; or a cut-over permit's validity in ms
 }
 
 // Events the worker sends.
 const (
 	evProgress = "progress"
 	evAck      = "ack"
-	evFatal    = "fatal" // gh-ost is about to exit through its logger
-	evDone     = "done"  // Migrate returned
+	evGate     = "gate" // gh-ost waits at the cut-over gate for a permit (first attempt or a retry)
+	evDone     = "done" // Migrate returned
 )
 
 type event struct {
@@ -49,10 +49,16 @@ type event struct {
 	Progress *migration.Progress `json:"progress,omitempty"`
 	AckID    int64               `json:"ack_id,omitempty"`
 	Error    string              `json:"error,omitempty"`
+	// gate only: the cut-over attempt that waits for a permit (1 for the first).
+	Attempt int `json:"attempt,omitempty"`
 	// done only:
 	CutOverComplete bool   `json:"cut_over_complete,omitempty"`
 	OldTable        string `json:"old_table,omitempty"`
 	RowsCopied      int64  `json:"rows_copied,omitempty"`
+	// Permits and Attempts count the controller's cut-over permits and the attempts gh-ost
+	// started under one: a completed cut-over with no permit would be a gate bypass.
+	Permits  int `json:"permits,omitempty"`
+	Attempts int `json:"attempts,omitempty"`
 	// LockDuration is how long the cut-over held its table lock: from LOCK TABLES to the end of
 	// the rename (gh-ost's LockTablesStartTime → RenameTablesEndTime), in nanoseconds.
 	LockDuration time.Duration `json:"lock_duration_ns,omitempty"`

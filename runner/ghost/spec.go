@@ -1,10 +1,13 @@
-// Package ghost is ghostgate's gh-ost engine: it runs github.com/github/gh-ost v1.1.6 as a library
+// Package ghost is ghostgate's gh-ost engine: it runs github.com/github/gh-ost v1.1.10 as a library
 // inside a worker child process of the controller's own binary, steers it (throttle, chunk size,
-// cut-over, abort), turns its state into migration.Progress events, and cleans up after it.
+// cut-over permits, abort), turns its state into migration.Progress events, and cleans up after it.
 //
-// Why a child process: gh-ost v1.1.6 has no cancellation API. On abort it calls os.Exit through its
-// logger, it prints status to stdout every second and it keeps process-wide logger state. A child
-// makes abort a clean kill, contains crashes and keeps the controller's terminal clean.
+// Why still a child process: gh-ost keeps process-wide state (a DB cache, the logger's level,
+// logic.RetrySleepFn), prints status to stdout every second, and a crash or a kill must not take
+// the controller with it. Abort is a kill of the worker's process group.
+//
+// The cut-over is decided in the worker's process, by a gh-ost hook that waits for the
+// controller's permit (gate.go), never by a file another process could delete.
 //
 // The controller binary must call MaybeRunWorker first thing in main (and tests in TestMain): when
 // the process was started as a worker it runs the migration and exits.
@@ -88,7 +91,20 @@ type Spec struct {
 	// change can be undone by a rename and a later migration of the same table is not blocked.
 	DropOldTable bool `json:"drop_old_table"`
 
+	// IgnoreWarnings turns gh-ost's PanicOnWarnings off: rows that collide with a new unique key
+	// or do not fit a narrower column during the copy are then dropped or truncated silently, as
+	// by stock gh-ost. Off by default: such a run fails, the original table intact.
+	IgnoreWarnings bool `json:"ignore_warnings"`
+	// ApproveRenamedColumns confirms that a CHANGE renaming a column means it (gh-ost refuses the
+	// ALTER otherwise); the planner asks the user for it (--allow-incompatible).
+	ApproveRenamedColumns bool `json:"approve_renamed_columns"`
+	// SkipMetadataLockCheck runs without gh-ost's pre-rename metadata-lock check, which needs
+	// performance_schema (gh-ost PR #1536). Start sets it when the primary runs without
+	// performance_schema; the cut-over audit then catches writes lost in the rename race.
+	SkipMetadataLockCheck bool `json:"skip_metadata_lock_check"`
+
 	// WorkDir is a directory private to this migration: socket, flag files and the worker log.
+	// Start creates it with mode 0700 and refuses one that is not private (see privateDir).
 	WorkDir string `json:"work_dir"`
 }
 
@@ -194,7 +210,6 @@ const maxSocketPath = 100
 
 // Paths of the per-migration files in WorkDir.
 func (s Spec) socketFile() string   { return filepath.Join(s.WorkDir, "gh-ost.sock") }
-func (s Spec) postponeFile() string { return filepath.Join(s.WorkDir, "postpone-cut-over.flag") }
 func (s Spec) throttleFile() string { return filepath.Join(s.WorkDir, "throttle.flag") }
 func (s Spec) panicFile() string    { return filepath.Join(s.WorkDir, "panic.flag") }
 

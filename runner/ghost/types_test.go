@@ -266,7 +266,7 @@ func TestManyTypesCompositeKey(t *testing.T) {
 		t.Fatal("worker not ready after 90s")
 	}
 	time.Sleep(1500 * time.Millisecond) // writes applied from the binlog while postponing
-	require.NoError(t, gw.CutOver())
+	require.NoError(t, gw.CutOver(0))
 	_, err := gw.Wait()
 	require.NoError(t, err, logTail(gw.Spec().LogFile(), 40))
 	stop()

@@ -3,7 +3,6 @@ package ghost
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,11 +12,12 @@ import (
 
 	"github.com/github/gh-ost/go/base"
 	"github.com/github/gh-ost/go/logic"
-	golog "github.com/openark/golib/log"
+
+	"github.com/ghostgate/ghostgate/migration"
 )
 
 // appVersion is what gh-ost records as its version in the changelog table.
-const appVersion = "ghostgate-gh-ost-1.1.6"
+const appVersion = "ghostgate-gh-ost-1.1.10"
 
 // MaybeRunWorker runs the gh-ost worker and exits the process when argv[1] is Sentinel; otherwise
 // it returns at once. Call it first thing in main (cmd/migrate) and in TestMain of packages whose
@@ -30,7 +30,8 @@ func MaybeRunWorker() {
 }
 
 // runWorker is the worker's main: read the spec, configure gh-ost, steer it, report, return the
-// exit code. gh-ost's own fatal paths exit the process from inside its logger.
+// exit code. gh-ost v1.1.10 returns every failure from Migrate (an abort cancels its migration
+// context), so the worker always reports how the run ended.
 func runWorker(in io.Reader, events io.Writer) int {
 	out := newEventWriter(events)
 	commands := bufio.NewReader(in)
@@ -41,8 +42,19 @@ func runWorker(in io.Reader, events io.Writer) int {
 	}
 	RegisterMariaDBCompat("tcp")
 	w := &worker{spec: spec, out: out}
+	w.gate = newGatekeeper(func(attempt int) {
+		// The phase first: whoever reacts to the gate event has already seen the run postponing.
+		p := w.snapshot(time.Now())
+		if last := w.lastSent.Load(); last != nil {
+			p.RowsPerSecond, p.BacklogEvents = last.RowsPerSecond, last.BacklogEvents
+		}
+		out.send(event{Type: evProgress, Progress: &p})
+		out.send(event{Type: evGate, Attempt: attempt})
+	})
 	w.mc = newMigrationContext(spec)
-	w.mc.Log = &eventLogger{Logger: base.NewDefaultLogger(), out: out, copyDone: &w.copyDone}
+	w.mc.Log = newWorkerLogger(os.Stderr)
+	w.mc.Hooks = &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
+	w.installRetrySleep(w.mc.GetContext())
 	if err := w.mc.ReadMaxLoad(spec.MaxLoad); err != nil {
 		out.send(event{Type: evDone, Error: err.Error()})
 		return 2
@@ -69,6 +81,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	<-reported
 	done := event{Type: evDone, RowsCopied: w.mc.GetTotalRowsCopied()}
 	done.CutOverComplete = atomic.LoadInt64(&w.mc.CutOverCompleteFlag) > 0
+	done.Permits, done.Attempts = w.gate.state()
 	if done.CutOverComplete && !spec.DropOldTable {
 		done.OldTable = w.mc.GetOldTableName() // StartTime is ours to read now that Migrate returned
 	}
@@ -143,9 +156,27 @@ func newMigrationContext(s Spec) *base.MigrationContext {
 	// flag file /tmp/gh-ost.throttle is shared by every gh-ost on the host.
 	mc.ServeSocketFile = s.socketFile()
 	mc.DropServeSocket = true
-	mc.PostponeCutOverFlagFile = s.postponeFile()
+	// No postpone flag file: the cut-over waits in the worker's OnBeforeCutOver hook (gate.go),
+	// which no other process can undo by deleting a file.
+	mc.PostponeCutOverFlagFile = ""
 	mc.ThrottleAdditionalFlagFile = s.throttleFile()
 	mc.PanicFlagFile = s.panicFile()
+
+	// A duplicate of a new unique key, or a value a narrower column cannot hold, arriving during
+	// the copy makes gh-ost's INSERT IGNORE drop or truncate the row silently; with
+	// PanicOnWarnings the copy (and the binlog apply) fails on the warning instead, and the run
+	// ends with the original table intact (go/logic/applier.go, "warnings detected").
+	mc.PanicOnWarnings = !s.IgnoreWarnings
+	// The planner has already asked the user about column renames (--allow-incompatible); gh-ost
+	// refuses a CHANGE that renames a column unless told the rename is intended.
+	mc.ApproveRenamedColumns = s.ApproveRenamedColumns
+	// gh-ost PR #1536: before it releases the cut-over lock, wait until the RENAME is PENDING on
+	// the original table's metadata lock, so that no DML waiting on that table can run against
+	// the old one after the magic table is dropped. On MariaDB the instrument is off by default
+	// even with performance_schema=ON: let gh-ost enable it. Without performance_schema the
+	// controller sets SkipMetadataLockCheck and relies on its binlog audit (audit.go).
+	mc.AllowSetupMetadataLockInstruments = true
+	mc.SkipMetadataLockCheck = s.SkipMetadataLockCheck
 
 	mc.SetHeartbeatIntervalMilliseconds(DefaultHeartbeatInterval.Milliseconds())
 	mc.SetNiceRatio(s.NiceRatio)
@@ -157,7 +188,6 @@ func newMigrationContext(s Spec) *base.MigrationContext {
 	mc.ThrottleHTTPIntervalMillis = 100
 	mc.ThrottleHTTPTimeoutMillis = 1000
 	mc.HooksStatusIntervalSec = 60
-	golog.SetLevel(golog.INFO)
 	return mc
 }
 
@@ -167,9 +197,10 @@ type worker struct {
 	mc   *base.MigrationContext
 	out  *eventWriter
 
-	copyDone       atomic.Bool // gh-ost logged "Row copy complete"
-	noops          noops       // the waker's entries in gh-ost's event queue
-	cutOverAllowed atomic.Bool
+	copyDone atomic.Bool // gh-ost's OnRowCopyComplete hook ran
+	noops    noops       // the waker's entries in gh-ost's event queue
+	gate     *gatekeeper
+	lastSent atomic.Pointer[migration.Progress] // the report loop's last progress event
 
 	mu             sync.Mutex
 	throttleReason string // the controller's reason for its throttle command
@@ -219,48 +250,14 @@ func (w *worker) apply(c command) error {
 		}
 		w.mc.SetChunkSize(c.N)
 	case opCutOver:
-		// gh-ost postpones while the flag file exists (checked every second in cutOver); removing
-		// it lets the cut-over proceed, also when it is requested before the copy is complete.
-		w.cutOverAllowed.Store(true)
-		if err := os.Remove(w.spec.postponeFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+		// A permit for cut-over attempts during the next N milliseconds (gate.go).
+		if c.N <= 0 {
+			return fmt.Errorf("cut-over permit of %dms: must be positive", c.N)
 		}
-		if atomic.LoadInt64(&w.mc.IsPostponingCutOver) > 0 {
-			atomic.StoreInt64(&w.mc.UserCommandedUnpostponeFlag, 1)
-		}
+		w.gate.grant(time.Duration(c.N) * time.Millisecond)
 	default:
 		return fmt.Errorf("unknown command %q", c.Op)
 	}
 	return nil
 }
 
-// eventLogger is gh-ost's default logger (which writes to the log file and exits the process on
-// Fatal) plus a structured fatal event first, and the "Row copy complete" milestone, which gh-ost
-// exposes nowhere else.
-type eventLogger struct {
-	base.Logger
-	out      *eventWriter
-	copyDone *atomic.Bool
-}
-
-func (l *eventLogger) Infof(format string, args ...any) {
-	if format == "Row copy complete" {
-		l.copyDone.Store(true)
-	}
-	l.Logger.Infof(format, args...)
-}
-
-func (l *eventLogger) Fatal(args ...any) error {
-	l.out.send(event{Type: evFatal, Error: fmt.Sprint(args...)})
-	return l.Logger.Fatal(args...)
-}
-
-func (l *eventLogger) Fatalf(format string, args ...any) error {
-	l.out.send(event{Type: evFatal, Error: fmt.Sprintf(format, args...)})
-	return l.Logger.Fatalf(format, args...)
-}
-
-func (l *eventLogger) Fatale(err error) error {
-	l.out.send(event{Type: evFatal, Error: err.Error()})
-	return l.Logger.Fatale(err)
-}
