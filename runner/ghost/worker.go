@@ -260,4 +260,3 @@ func (w *worker) apply(c command) error {
 	}
 	return nil
 }
-
