@@ -10,6 +10,7 @@
 # Settings (environment):
 #   GG_SANDBOX_DIR   data directory   (default: /tmp/ghostgate-sandbox)
 #   GG_SANDBOX_PORT  primary port; the replica listens on PORT+1 (default: 13306)
+#   GG_SANDBOX_PERFORMANCE_SCHEMA  ON (default) or OFF, for tests of servers without it
 #
 # The servers run with ROW binlogs, a full row image, log-slave-updates and classic
 # position-based replication, and have a user with every privilege gh-ost needs. `up` is
@@ -27,7 +28,9 @@ RUN_AS=$(id -un)
 # Bumped whenever start_node's server options change: `up` restarts a running pair whose
 # settings are older. performance_schema is static (a restart), and gh-ost v1.1.10's cut-over is
 # only race-free on MariaDB with it on (its metadata-lock check, gh-ost PR #1536).
-SETTINGS=2-performance-schema-on
+PERFORMANCE_SCHEMA=${GG_SANDBOX_PERFORMANCE_SCHEMA:-ON}
+case "$PERFORMANCE_SCHEMA" in ON|OFF) ;; *) echo "sandbox: GG_SANDBOX_PERFORMANCE_SCHEMA must be ON or OFF" >&2; exit 2 ;; esac
+SETTINGS=2-performance-schema-$PERFORMANCE_SCHEMA
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
@@ -87,7 +90,7 @@ start_node() {
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --performance-schema=ON --skip-log-bin-trust-function-creators --userstat=1 >/dev/null 2>&1 9>&- &
+    --performance-schema="$PERFORMANCE_SCHEMA" --skip-log-bin-trust-function-creators --userstat=1 >/dev/null 2>&1 9>&- &
   echo "$SETTINGS" >"$NDIR/settings"
   local i
   for i in $(seq 1 300); do

@@ -61,15 +61,15 @@ func Up(ctx context.Context) (Env, error) {
 }
 
 // UpAt starts a pair in dir with its primary on port (0: the script's default) and the replica
-// on port+1. Tests that break replication on purpose use their own pair so that they cannot
+// on port+1; env adds settings of the script (e.g. "GG_SANDBOX_PERFORMANCE_SCHEMA=OFF"). Tests that break replication on purpose use their own pair so that they cannot
 // disturb tests running in parallel against the default one.
-func UpAt(ctx context.Context, dir string, port int) (Env, error) {
+func UpAt(ctx context.Context, dir string, port int, env ...string) (Env, error) {
 	script, err := findScript()
 	if err != nil {
 		return Env{}, err
 	}
 	cmd := exec.CommandContext(ctx, "bash", script, "up")
-	cmd.Env = append(os.Environ(), "GG_SANDBOX_DIR="+dir)
+	cmd.Env = append(append(os.Environ(), env...), "GG_SANDBOX_DIR="+dir)
 	if port != 0 {
 		cmd.Env = append(cmd.Env, "GG_SANDBOX_PORT="+strconv.Itoa(port))
 	}

@@ -49,9 +49,19 @@ const (
 	// OutcomeAlreadyApplied: the new table already held the write's result (gh-ost managed to apply
 	// it before the rename, or a later write converged); nothing was changed.
 	OutcomeAlreadyApplied RepairOutcome = "already_applied"
+	// OutcomeSuperseded: a later write on the new table (after the rename) touched the same row,
+	// so that write is the row's final state; the lost one was not replayed over it.
+	OutcomeSuperseded RepairOutcome = "superseded"
 	// OutcomeConflict: the write was not replayed, Reason says why; the new table was left alone.
 	OutcomeConflict RepairOutcome = "conflict"
 )
+
+// opNone is the net operation of lost writes that inserted a row and deleted it again.
+const opNone LostWriteOp = "none"
+
+// recheckRounds bounds how often conflicts are checked against writes that reached the new table
+// while the audit ran (each round reads the binlog written since the previous one).
+const recheckRounds = 3
 
 // KeyValue is one column of a row's key, rendered for people.
 type KeyValue struct {
@@ -194,16 +204,30 @@ func auditCutOver(ctx context.Context, db *sql.DB, t auditTarget, m auditMark) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAuditFailed, err)
 	}
-	lost, err := readLostRows(ctx, t, m.pos, end)
+	lost, later, err := readLostRows(ctx, t, m.pos, end)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAuditFailed, err)
 	}
 	if len(lost) == 0 {
 		return nil, nil
 	}
-	writes, err := repairLostRows(ctx, t, m, lost)
+	writes, keys, err := repairLostRows(ctx, t, m, lost, later)
 	if err != nil {
 		return writes, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	// A conflict may be a write the application made on the new table after `end` (while the
+	// audit ran): the row's final state is then that write's. Read on and look.
+	for round := 0; round < recheckRounds && hasConflict(writes, keys); round++ {
+		next, err := masterPosition(ctx, db)
+		if err != nil {
+			break
+		}
+		more, err := readLaterRows(ctx, t, end, next)
+		if err != nil {
+			break
+		}
+		end = next
+		supersede(writes, keys, more, t, m, db)
 	}
 	var bad []LostWrite
 	for _, w := range writes {
@@ -232,4 +256,33 @@ func (w *Worker) advanceMark() {
 		return
 	}
 	w.mark.pos = pos
+}
+
+// hasConflict reports whether a conflict of a known row is left to recheck.
+func hasConflict(writes []LostWrite, keys []string) bool {
+	for i, w := range writes {
+		if w.Outcome == OutcomeConflict && keys[i] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// supersede marks as superseded every conflict whose row one of the later rows wrote.
+func supersede(writes []LostWrite, keys []string, later []lostRow, t auditTarget, m auditMark, db *sql.DB) {
+	if len(later) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	newCols, err := tableColumns(ctx, db, t.schema, t.table)
+	if err != nil {
+		return
+	}
+	written := newRepairPlan(t.schema, t.table, m, newCols).newKeys(newCols, later)
+	for i := range writes {
+		if writes[i].Outcome == OutcomeConflict && keys[i] != "" && written[keys[i]] {
+			writes[i].Outcome, writes[i].Reason = OutcomeSuperseded, ""
+		}
+	}
 }

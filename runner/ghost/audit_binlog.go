@@ -26,11 +26,14 @@ type lostRow struct {
 }
 
 // binlogScan follows the binlog events of one cut-over. It is pure: fed events in order, it keeps
-// the rows events on the table seen since gh-ost's last marker, until gh-ost's rename.
+// the rows events on the table seen since gh-ost's last marker until gh-ost's rename (pending:
+// the original table's layout), and those on the table after the rename (later: the new table's
+// writes, in its layout), which decide the rows' final state.
 type binlogScan struct {
 	schema, table, changelog, ghost string
 	sawMarker, renamed              bool
 	pending                         []lostRow
+	later                           []lostRow
 }
 
 func newBinlogScan(schema, table string) *binlogScan {
@@ -55,7 +58,10 @@ func (s *binlogScan) handle(ev replication.Event, typ replication.EventType, at 
 				s.sawMarker, s.pending = true, nil
 			}
 		case s.table:
-			if s.sawMarker {
+			switch {
+			case s.renamed:
+				s.later = append(s.later, rowsOf(e, typ, at)...)
+			case s.sawMarker:
 				s.pending = append(s.pending, rowsOf(e, typ, at)...)
 			}
 		}
@@ -164,10 +170,40 @@ func cloneRow(row []any) []any {
 	return out
 }
 
-// readLostRows streams the primary's binlog from `from` until gh-ost's rename of the table (or
-// `to`, the end of the binlog when the audit began: the rename is before it, since the cut-over
-// had completed) and returns the rows events on the table after the last marker.
-func readLostRows(ctx context.Context, t auditTarget, from, to gomysql.Position) ([]lostRow, error) {
+// readLostRows streams the primary's binlog from `from` to `to` (the end of the binlog when the
+// audit began: gh-ost's rename is before it, since the cut-over had completed) and returns the
+// rows events on the table after gh-ost's last marker and before its rename (lost), and those on
+// the table after the rename (later).
+func readLostRows(ctx context.Context, t auditTarget, from, to gomysql.Position) (lost, later []lostRow, err error) {
+	scan := newBinlogScan(t.schema, t.table)
+	if err := streamBinlog(ctx, t, from, to, scan); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case !scan.sawMarker:
+		return nil, nil, fmt.Errorf("gh-ost's %s marker for %s.%s not found in the binlog between %s and %s", markerState, t.schema, t.table, from, to)
+	case !scan.renamed:
+		return nil, nil, errors.New("gh-ost's cut-over rename not found in the binlog between " + from.String() + " and " + to.String())
+	}
+	return scan.pending, scan.later, nil
+}
+
+// readLaterRows returns the rows events on the (new) table between from and to, both after the
+// rename.
+func readLaterRows(ctx context.Context, t auditTarget, from, to gomysql.Position) ([]lostRow, error) {
+	scan := newBinlogScan(t.schema, t.table)
+	scan.sawMarker, scan.renamed = true, true
+	if err := streamBinlog(ctx, t, from, to, scan); err != nil {
+		return nil, err
+	}
+	return scan.later, nil
+}
+
+// streamBinlog feeds scan the primary's binlog events from `from` until `to`.
+func streamBinlog(ctx context.Context, t auditTarget, from, to gomysql.Position, scan *binlogScan) error {
+	if from.Compare(to) >= 0 {
+		return nil
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: t.serverID, Flavor: gomysql.MariaDBFlavor,
 		Host: t.primary.Host, Port: uint16(t.primary.Port), User: t.primary.User, Password: t.primary.Password,
@@ -180,29 +216,22 @@ func readLostRows(ctx context.Context, t auditTarget, from, to gomysql.Position)
 	defer syncer.Close()
 	stream, err := syncer.StartSync(from)
 	if err != nil {
-		return nil, fmt.Errorf("read binlog from %s: %w", from, err)
+		return fmt.Errorf("read binlog from %s: %w", from, err)
 	}
-	scan := newBinlogScan(t.schema, t.table)
 	cur := from
 	for cur.Compare(to) < 0 {
 		ev, err := stream.GetEvent(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read binlog at %s (up to %s): %w", cur, to, err)
+			return fmt.Errorf("read binlog at %s (up to %s): %w", cur, to, err)
 		}
 		start := cur
 		if ev.Header.LogPos >= ev.Header.EventSize {
 			start.Pos = ev.Header.LogPos - ev.Header.EventSize
 		}
 		scan.handle(ev.Event, ev.Header.EventType, fmt.Sprintf("%s:%d", start.Name, start.Pos))
-		if scan.renamed {
-			return scan.pending, nil
-		}
 		cur = advance(cur, ev)
 	}
-	if !scan.sawMarker {
-		return nil, fmt.Errorf("gh-ost's %s marker for %s.%s not found in the binlog between %s and %s", markerState, t.schema, t.table, from, to)
-	}
-	return nil, errors.New("gh-ost's cut-over rename not found in the binlog between " + from.String() + " and " + to.String())
+	return nil
 }
 
 // advance moves the read position past ev. Rotate events (the fake one at the start, too) name

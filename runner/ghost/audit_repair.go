@@ -66,29 +66,164 @@ func openRepairDB(t auditTarget) (*sql.DB, error) {
 	return db, nil
 }
 
-// repairLostRows replays each lost row on the new table in its own transaction, in binlog order.
-func repairLostRows(ctx context.Context, t auditTarget, m auditMark, lost []lostRow) ([]LostWrite, error) {
+// repairLostRows brings every row the lost writes touched to its final state on the new table.
+// later are the new table's own writes after the rename. The writes to one row are taken
+// together, in binlog order: when a later write on the new table touched the row, that write is
+// its final state and the lost ones are superseded; otherwise the row is moved, compare-and-set,
+// from the state before the first lost write (what gh-ost had applied) to the state after the
+// last. Comparing each step instead would call a row a conflict that a later write had simply
+// deleted or changed. keys[i] identifies writes[i]'s row for a later recheck.
+func repairLostRows(ctx context.Context, t auditTarget, m auditMark, lost, later []lostRow) (writes []LostWrite, keys []string, err error) {
 	db, err := openRepairDB(t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer db.Close()
 	newCols, err := tableColumns(ctx, db, t.schema, t.table)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan := newRepairPlan(t.schema, t.table, m, newCols)
-	out := make([]LostWrite, 0, len(lost))
-	for _, r := range lost {
-		lw := LostWrite{Schema: t.schema, Table: t.table, Op: r.op, Binlog: r.binlog, Key: plan.keyOf(r)}
-		outcome, err := plan.repair(ctx, db, r)
-		lw.Outcome = outcome
-		if err != nil {
-			lw.Outcome, lw.Reason = OutcomeConflict, err.Error()
-		}
-		out = append(out, lw)
+	writes = make([]LostWrite, len(lost))
+	keys = make([]string, len(lost))
+	for i, r := range lost {
+		writes[i] = LostWrite{Schema: t.schema, Table: t.table, Op: r.op, Binlog: r.binlog, Key: plan.keyOf(r)}
 	}
-	return out, nil
+	groups, ok := plan.groupByKey(lost)
+	if !ok {
+		// An update changed a row's key: the rows cannot be told apart by key, so each write is
+		// replayed on its own, as it was written.
+		for i, r := range lost {
+			writes[i].Outcome, writes[i].Reason = outcomeOf(plan.repair(ctx, db, r))
+		}
+		return writes, keys, nil
+	}
+	superseding := plan.newKeys(newCols, later)
+	for _, g := range groups {
+		outcome, reason := OutcomeSuperseded, ""
+		if !superseding[g.key] {
+			outcome, reason = outcomeOf(plan.repair(ctx, db, g.net(lost)))
+		}
+		for _, i := range g.rows {
+			writes[i].Outcome, writes[i].Reason, keys[i] = outcome, reason, g.key
+		}
+	}
+	return writes, keys, nil
+}
+
+func outcomeOf(o RepairOutcome, err error) (RepairOutcome, string) {
+	if err != nil {
+		return OutcomeConflict, err.Error()
+	}
+	return o, ""
+}
+
+// keyGroup is the lost writes to one row, in binlog order (indexes into the lost rows).
+type keyGroup struct {
+	key  string
+	rows []int
+}
+
+// net is the group's writes as one: from the first's before image to the last's after image.
+func (g keyGroup) net(lost []lostRow) lostRow {
+	first, last := lost[g.rows[0]], lost[g.rows[len(g.rows)-1]]
+	r := lostRow{before: first.before, after: last.after, binlog: first.binlog}
+	for _, i := range g.rows {
+		if lost[i].problem != "" {
+			r.problem = lost[i].problem
+		}
+	}
+	switch {
+	case r.before == nil && r.after == nil:
+		r.op = opNone
+	case r.before == nil:
+		r.op = OpInsert
+	case r.after == nil:
+		r.op = OpDelete
+	default:
+		r.op = OpUpdate
+	}
+	return r
+}
+
+// groupByKey groups the lost rows by the row they write, in order of first appearance. ok is
+// false when an update changes a key or a key cannot be read.
+func (p *repairPlan) groupByKey(lost []lostRow) (groups []keyGroup, ok bool) {
+	if p.keyMissing != "" {
+		return nil, false
+	}
+	index := map[string]int{}
+	for i, r := range lost {
+		var key string
+		switch {
+		case r.op == OpInsert:
+			key, ok = p.oldKey(r.after)
+		default:
+			key, ok = p.oldKey(r.before)
+			if ok && r.op == OpUpdate {
+				var after string
+				after, ok = p.oldKey(r.after)
+				ok = ok && after == key
+			}
+		}
+		if !ok {
+			return nil, false
+		}
+		g, seen := index[key]
+		if !seen {
+			g = len(groups)
+			index[key] = g
+			groups = append(groups, keyGroup{key: key})
+		}
+		groups[g].rows = append(groups[g].rows, i)
+	}
+	return groups, true
+}
+
+// oldKey renders a row image of the original table's layout as its key in the new table's terms.
+func (p *repairPlan) oldKey(img []any) (string, bool) {
+	if len(img) != p.nOld {
+		return "", false
+	}
+	parts := make([]string, len(p.key))
+	for i, k := range p.key {
+		v, err := decodeValue(k.old, img[k.pos])
+		if err != nil {
+			return "", false
+		}
+		parts[i] = v.forColumn(k.next).display()
+	}
+	return strings.Join(parts, "\x00"), true
+}
+
+// newKeys is the set of keys that rows of the new table's layout (both images) carry.
+func (p *repairPlan) newKeys(newCols []column, rows []lostRow) map[string]bool {
+	pos := map[string]int{}
+	for i, c := range newCols {
+		pos[c.name] = i
+	}
+	out := map[string]bool{}
+	for _, r := range rows {
+		for _, img := range [][]any{r.before, r.after} {
+			if img == nil || len(img) != len(newCols) {
+				continue
+			}
+			parts := make([]string, len(p.key))
+			good := true
+			for i, k := range p.key {
+				v, err := decodeValue(k.next, img[pos[k.next.name]])
+				if err != nil {
+					good = false
+					break
+				}
+				parts[i] = v.display()
+			}
+			if good {
+				out[strings.Join(parts, "\x00")] = true
+			}
+		}
+	}
+	return out
 }
 
 // keyOf renders the row's key for people.
@@ -150,6 +285,9 @@ func (p *repairPlan) repair(ctx context.Context, db *sql.DB, r lostRow) (RepairO
 		return OutcomeConflict, errors.New(r.problem)
 	case p.keyMissing != "":
 		return OutcomeConflict, fmt.Errorf("key column %s does not exist in the new table", p.keyMissing)
+	case r.op == opNone:
+		// Inserted and deleted again on the old table: the row never was, nor is, anywhere.
+		return OutcomeAlreadyApplied, nil
 	}
 	before, err := p.bind(r.before)
 	if err != nil {

@@ -70,25 +70,26 @@ func checksum(t *testing.T, db *sandboxtest.DB, table string) int64 {
 	return sum
 }
 
-type outcomeOf struct {
+type outcomeRow struct {
 	op      LostWriteOp
 	key     string
 	outcome RepairOutcome
 }
 
-func outcomes(ws []LostWrite) []outcomeOf {
-	out := make([]outcomeOf, len(ws))
+func outcomes(ws []LostWrite) []outcomeRow {
+	out := make([]outcomeRow, len(ws))
 	for i, w := range ws {
-		out[i] = outcomeOf{w.Op, w.Key[0].Value, w.Outcome}
+		out[i] = outcomeRow{w.Op, w.Key[0].Value, w.Outcome}
 	}
 	return out
 }
 
 // TestAuditRepairsLostWrites: deletes, updates (one event with two rows) and inserts lost in the
-// race are replayed on the new table; a lost write whose row changed after the rename is a
-// conflict, left alone and named in a *LostWritesError; the old table is never touched; writes
-// gh-ost applied before its last marker and writes after the rename are not reported; a second
-// audit finds the repairs already applied.
+// race are replayed on the new table; a lost write whose row a later write on the new table
+// changed is superseded by it (that write is the row's final state), not a conflict; several
+// lost writes to one row are applied as one; a row that differs from what gh-ost had applied for
+// a reason the binlog does not show is a conflict, left alone and named in a *LostWritesError;
+// the old table is never touched; writes gh-ost applied before its last marker are not reported.
 func TestAuditRepairsLostWrites(t *testing.T) {
 	db := sandboxtest.New(t)
 	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL)",
@@ -98,22 +99,37 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 		func() {
 			db.Exec(t, "DELETE FROM t WHERE id = 3", "UPDATE t SET a = 40 WHERE id = 4",
 				"INSERT INTO t VALUES (11, 110, 'new')", "UPDATE t SET a = 50 WHERE id = 5", "DELETE FROM t WHERE id = 6",
-				"UPDATE t SET b = CONCAT(b, '!') WHERE id IN (7, 8)")
+				"UPDATE t SET b = CONCAT(b, '!') WHERE id IN (7, 8)",
+				"UPDATE t SET a = 90 WHERE id = 9", "UPDATE t SET a = 91 WHERE id = 9", "DELETE FROM t WHERE id = 9",
+				"INSERT INTO t VALUES (12, 120, 'gone')", "DELETE FROM t WHERE id = 12",
+				"UPDATE t SET a = 100 WHERE id = 10")
 		})
-	// Applications write the new table after the rename: rows 5 and 6 change under the lost writes.
-	db.Exec(t, "UPDATE t SET a = 55 WHERE id = 5", "UPDATE t SET b = 'changed' WHERE id = 6")
+	// Applications write the new table after the rename: rows 5 and 6 change, so their lost
+	// writes are superseded. Row 10 differs from what gh-ost applied without any binlog trace (a
+	// session with sql_log_bin=0): the lost update cannot be placed, a real conflict.
+	db.Exec(t, "UPDATE t SET a = 55 WHERE id = 5", "DELETE FROM t WHERE id = 6")
+	conn, err := db.Primary.Conn(context.Background())
+	require.NoError(t, err)
+	_, err = conn.ExecContext(context.Background(), "SET SESSION sql_log_bin = 0")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(context.Background(), "UPDATE t SET b = 'elsewhere' WHERE id = 10")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
 	oldSum := checksum(t, db, old)
 
 	writes, err := auditCutOver(context.Background(), db.Primary, testTarget(db, "t"), mark)
 	var lwe *LostWritesError
 	require.ErrorAs(t, err, &lwe)
-	require.Equal(t, []outcomeOf{
+	require.Equal(t, []outcomeRow{
 		{OpDelete, "3", OutcomeRepaired}, {OpUpdate, "4", OutcomeRepaired}, {OpInsert, "11", OutcomeRepaired},
-		{OpUpdate, "5", OutcomeConflict}, {OpDelete, "6", OutcomeConflict},
+		{OpUpdate, "5", OutcomeSuperseded}, {OpDelete, "6", OutcomeSuperseded},
 		{OpUpdate, "7", OutcomeRepaired}, {OpUpdate, "8", OutcomeRepaired},
+		{OpUpdate, "9", OutcomeRepaired}, {OpUpdate, "9", OutcomeRepaired}, {OpDelete, "9", OutcomeRepaired},
+		{OpInsert, "12", OutcomeAlreadyApplied}, {OpDelete, "12", OutcomeAlreadyApplied},
+		{OpUpdate, "10", OutcomeConflict},
 	}, outcomes(writes))
-	require.Equal(t, outcomes(writes[3:5]), outcomes(lwe.Writes))
-	require.Contains(t, lwe.Error(), "update "+db.Name+".t (id=5)")
+	require.Equal(t, outcomes(writes[12:]), outcomes(lwe.Writes))
+	require.Contains(t, lwe.Error(), "update "+db.Name+".t (id=10)")
 	require.Contains(t, lwe.Writes[0].Reason, "changed since")
 	require.Equal(t, db.Name, writes[0].Schema)
 	require.Regexp(t, `^.+\.\d+:\d+$`, writes[0].Binlog)
@@ -139,19 +155,26 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 	require.False(t, got[3].seen, "lost delete repaired")
 	require.Equal(t, row{40, "r4", 7, true}, got[4])
 	require.Equal(t, row{110, "new", 7, true}, got[11])
-	require.Equal(t, row{55, "r5", 7, true}, got[5], "a conflicting row is not overwritten")
-	require.Equal(t, row{6, "changed", 7, true}, got[6], "a conflicting row is not deleted")
+	require.Equal(t, row{55, "r5", 7, true}, got[5], "the later write is the final state")
+	require.False(t, got[6].seen, "the later delete is the final state")
 	require.Equal(t, row{7, "r7!", 7, true}, got[7])
 	require.Equal(t, row{8, "r8!", 7, true}, got[8])
-	require.Len(t, got, 10)
+	require.False(t, got[9].seen, "three lost writes to one row, applied as one")
+	require.False(t, got[12].seen, "inserted and deleted again: never there")
+	require.Equal(t, row{10, "elsewhere", 7, true}, got[10], "a conflicting row is not overwritten")
+	require.Len(t, got, 8)
 	require.Equal(t, oldSum, checksum(t, db, old), "the old table must not be touched")
 
 	again, err := auditCutOver(context.Background(), db.Primary, testTarget(db, "t"), mark)
 	require.ErrorAs(t, err, &lwe)
-	require.Equal(t, []outcomeOf{
-		{OpDelete, "3", OutcomeAlreadyApplied}, {OpUpdate, "4", OutcomeAlreadyApplied}, {OpInsert, "11", OutcomeAlreadyApplied},
-		{OpUpdate, "5", OutcomeConflict}, {OpDelete, "6", OutcomeConflict},
-		{OpUpdate, "7", OutcomeAlreadyApplied}, {OpUpdate, "8", OutcomeAlreadyApplied},
+	require.Equal(t, []outcomeRow{
+		// The first audit's repairs are writes on the new table after the rename: final states.
+		{OpDelete, "3", OutcomeSuperseded}, {OpUpdate, "4", OutcomeSuperseded}, {OpInsert, "11", OutcomeSuperseded},
+		{OpUpdate, "5", OutcomeSuperseded}, {OpDelete, "6", OutcomeSuperseded},
+		{OpUpdate, "7", OutcomeSuperseded}, {OpUpdate, "8", OutcomeSuperseded},
+		{OpUpdate, "9", OutcomeSuperseded}, {OpUpdate, "9", OutcomeSuperseded}, {OpDelete, "9", OutcomeSuperseded},
+		{OpInsert, "12", OutcomeAlreadyApplied}, {OpDelete, "12", OutcomeAlreadyApplied},
+		{OpUpdate, "10", OutcomeConflict},
 	}, outcomes(again))
 }
 
@@ -271,7 +294,7 @@ func TestWorkerCutOverAuditFindsNothing(t *testing.T) {
 
 	end, err := masterPosition(ctx, db.Primary)
 	require.NoError(t, err)
-	lost, err := readLostRows(ctx, w.auditTarget(), w.mark.pos, end)
+	lost, _, err := readLostRows(ctx, w.auditTarget(), w.mark.pos, end)
 	require.NoError(t, err, "marker and rename are found from the Ready mark")
 	require.Empty(t, lost)
 	require.False(t, errors.Is(err, ErrAuditFailed))

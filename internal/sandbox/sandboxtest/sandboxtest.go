@@ -74,6 +74,17 @@ func Main(m *testing.M, opts ...goleak.Option) {
 // sandbox's; Main destroys both when the package's tests end.
 func Isolated(t testing.TB, name string) sandbox.Env {
 	t.Helper()
+	return IsolatedWith(t, name)
+}
+
+// WithoutPerformanceSchema is a setting for IsolatedWith: the pair runs with
+// performance_schema=OFF, as many production servers do.
+const WithoutPerformanceSchema = "GG_SANDBOX_PERFORMANCE_SCHEMA=OFF"
+
+// IsolatedWith is Isolated with settings of scripts/sandbox.sh (see WithoutPerformanceSchema).
+// The name identifies the pair: use a different name for different settings.
+func IsolatedWith(t testing.TB, name string, settings ...string) sandbox.Env {
+	t.Helper()
 	if !isoMain.Load() {
 		t.Fatalf("sandboxtest.Isolated(%q) needs sandboxtest.Main in the package's TestMain (it stops the pair)", name)
 	}
@@ -97,7 +108,7 @@ func Isolated(t testing.TB, name string) sandbox.Env {
 			break
 		}
 		dir := fmt.Sprintf("%s-iso-%s-%d-%d", sandbox.Dir(), name, os.Getpid(), port)
-		if env, err = sandbox.UpAt(ctx, dir, port); err == nil {
+		if env, err = sandbox.UpAt(ctx, dir, port, settings...); err == nil {
 			break
 		}
 		_ = sandbox.Destroy(context.Background(), dir)
