@@ -24,7 +24,7 @@ func testSpec(t *testing.T, db *sandboxtest.DB, table, alter string) Spec {
 	dir, err := os.MkdirTemp("", "gg-ghost-")
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("GG_KEEP_LOGS") != "" {
 			t.Logf("worker log kept in %s", dir)
 			return
 		}
