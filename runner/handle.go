@@ -172,6 +172,12 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 		err = fmt.Errorf("%w: %w", ErrCancelled, err)
 	default:
 		h.result.Status = migration.StatusFailed
+		if errors.Is(err, ghost.ErrCutOverWithoutGate) {
+			// The change is applied: written as exactly that, never as a failure that left the
+			// original table as it was.
+			_ = h.r.store.AddEvent(wctx, h.id, store.EventRenamedWithoutGate,
+				"THE TABLE WAS RENAMED WITHOUT THE GATE'S PERMIT: the change is applied; "+err.Error(), nil)
+		}
 		if ferr := h.r.store.Fail(wctx, h.id, err); ferr != nil {
 			err = errors.Join(err, ferr)
 		}

@@ -22,6 +22,9 @@ const (
 	EventBlocker        EventKind = "blocker"         // a transaction or lock waiter in the way
 	EventLeftover       EventKind = "leftover"        // an interrupted run was marked or cleaned
 	EventNote           EventKind = "note"            // anything else worth keeping
+	// EventRenamedWithoutGate: the table was renamed although the gate never gave a permit. It
+	// cannot happen through gh-ost's hooks; if it ever does, the record must say so loudly.
+	EventRenamedWithoutGate EventKind = "renamed_without_gate"
 )
 
 // Valid reports whether k can be stored: lower-case letters and underscores, 1..32 of them, so

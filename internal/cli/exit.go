@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 // Exit codes, mapped in one place so that CI can gate on them.
@@ -12,6 +14,7 @@ const (
 	ExitUsage     = 2   // bad flags or arguments (usage is printed)
 	ExitBlocked   = 3   // findings of severity error block the plan (give their override flags to proceed)
 	ExitFailed    = 4   // the migration ran and failed; the original table is intact
+	ExitApplied   = 5   // the run failed or was aborted AFTER the rename: the table has the new shape
 	ExitCancelled = 130 // interrupted (Ctrl-C) or cancelled; the original table is intact
 )
 
@@ -49,8 +52,13 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, ErrBlocked):
 		return ExitBlocked
+	case errors.Is(err, ghost.ErrRenamedBeforeAbort), errors.Is(err, ghost.ErrCutOverWithoutGate):
+		// Before cancel and failure: neither may claim the original table is intact.
+		return ExitApplied
 	case errors.Is(err, ErrCancelled):
 		return ExitCancelled
+	case errors.Is(err, ghost.ErrWorkDirNotPrivate), errors.Is(err, ghost.ErrInvalidSpec):
+		return ExitError // refused before gh-ost started: nothing ran
 	case errors.As(err, &failed):
 		return ExitFailed
 	default:
