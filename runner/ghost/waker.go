@@ -10,7 +10,7 @@ import (
 	"github.com/github/gh-ost/go/logic"
 )
 
-// Why a waker: gh-ost v1.1.6's apply loop (Migrator.executeWriteFuncs) sleeps a whole second
+// Why a waker: gh-ost v1.1.10's apply loop (Migrator.executeWriteFuncs) sleeps a whole second
 // whenever it finds both its binlog-event queue and its row-copy queue empty. After the copy that
 // is most of the time, so binlog events reach the ghost table in one-second batches, and at the
 // cut-over the "all events up to lock" marker waits out that sleep while the original table is
