@@ -98,6 +98,9 @@ func requireNoRace(t *testing.T, w *Worker) {
 	b, err := os.ReadFile(w.Spec().LogFile())
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "WARNING: DATA RACE", "worker log %s", w.Spec().LogFile())
+	// gh-ost's default logger garbled every status line ("0.0%!;(MISSING)"); the worker's must not.
+	require.NotContains(t, string(b), "%!", "a log line was formatted twice: %s", w.Spec().LogFile())
+	require.Regexp(t, `INFO Copy: \d+/\d+ \d+\.\d%; Applied`, string(b), "gh-ost's status lines are in the log, readable")
 }
 
 var appliedRE = regexp.MustCompile(`Applied: (\d+);`)
