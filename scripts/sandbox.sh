@@ -30,7 +30,7 @@ RUN_AS=$(id -un)
 # only race-free on MariaDB with it on (its metadata-lock check, gh-ost PR #1536).
 PERFORMANCE_SCHEMA=${GG_SANDBOX_PERFORMANCE_SCHEMA:-ON}
 case "$PERFORMANCE_SCHEMA" in ON|OFF) ;; *) echo "sandbox: GG_SANDBOX_PERFORMANCE_SCHEMA must be ON or OFF" >&2; exit 2 ;; esac
-SETTINGS=2-performance-schema-$PERFORMANCE_SCHEMA
+SETTINGS=2-performance-schema-${PERFORMANCE_SCHEMA,,} # lower case, as the stamp always was
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }

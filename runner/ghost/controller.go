@@ -82,6 +82,11 @@ type Result struct {
 	MetadataLockCheck bool
 	// CutOverAttempts is how many cut-over attempts gh-ost started, each under a permit.
 	CutOverAttempts int
+	// ResumedFrom is the checkpoint a resumed run continued from (nil for a fresh run).
+	ResumedFrom *Checkpoint
+	// InspectorServerID is the @@server_id of the server gh-ost read the binlog from: a resume or a
+	// revert of this migration must read the same one (Spec.InspectorServerID).
+	InspectorServerID uint32
 }
 
 // Worker is the controller's handle on one gh-ost worker process.
@@ -94,6 +99,8 @@ type Worker struct {
 	original  string          // normalized shape before
 	oldBefore map[string]bool // old-table names that existed before this run
 	mark      auditMark       // binlog position before any cut-over, for the lost-write audit
+	resumed   *Checkpoint     // the checkpoint a resumed run continues from
+	inspID    uint32          // @@server_id of the binlog's server
 
 	stdinMu sync.Mutex
 	stdin   io.WriteCloser
@@ -144,19 +151,35 @@ func Start(ctx context.Context, spec Spec) (*Worker, error) {
 	return w, nil
 }
 
-// prepare refuses leftovers, records the shapes and old tables, and sets up the work dir.
+// prepare refuses leftovers (or, for a resume or revert, checks what it needs), records the
+// shapes and old tables, and sets up the work dir.
 func (w *Worker) prepare(ctx context.Context) error {
 	s := w.spec
-	if err := checkLeftovers(ctx, w.db, s.Schema, s.Table); err != nil {
+	if err := w.checkInspector(ctx); err != nil {
 		return err
+	}
+	if !s.Resume {
+		if err := checkLeftovers(ctx, w.db, s.Schema, s.Table); err != nil {
+			return err
+		}
 	}
 	stmt, err := showCreate(ctx, w.db, s.Schema, s.Table)
 	if err != nil {
 		return err
 	}
 	w.original = normalizeShape(stmt)
-	if w.expected, err = expectedShape(ctx, w.db, s); err != nil {
+	if s.Revert {
+		// Reverted, the table has the old table's shape again.
+		if w.expected, err = tableShape(ctx, w.db, s.Schema, s.OldTable); err != nil {
+			return &NotResumableError{Schema: s.Schema, Table: s.Table, Reason: "the old table " + s.OldTable + " is gone (dropped?): nothing to revert to"}
+		}
+	} else if w.expected, err = expectedShape(ctx, w.db, s); err != nil {
 		return err
+	}
+	if s.Resume || s.Revert {
+		if err := w.checkCheckpoint(ctx); err != nil {
+			return err
+		}
 	}
 	olds, err := oldTables(ctx, w.db, s.Schema, s.Table)
 	if err != nil {
@@ -294,7 +317,8 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w.result = Result{MigrationID: w.spec.MigrationID, RowsCopied: w.lastCopied,
-		Duration: time.Since(w.started), LogFile: w.spec.LogFile(), MetadataLockCheck: !w.spec.SkipMetadataLockCheck}
+		Duration: time.Since(w.started), LogFile: w.spec.LogFile(), MetadataLockCheck: !w.spec.SkipMetadataLockCheck,
+		ResumedFrom: w.resumed, InspectorServerID: w.inspID}
 	if w.final != nil {
 		w.result.CutOverAttempts = w.final.Attempts
 	}
@@ -364,7 +388,6 @@ func (w *Worker) verify(ctx context.Context) error {
 
 // cleanup drops the run's ghost, changelog and sentry tables and says what went wrong.
 func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
-	cleanErr := cleanupTables(ctx, w.db, w.spec, w.oldBefore)
 	var cause error
 	switch {
 	case w.aborted.Load():
@@ -379,15 +402,42 @@ func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
 		}
 		cause = we
 	}
+	renamed := false
 	if stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table); err == nil {
 		if actual := normalizeShape(stmt); w.expected != w.original && actual == w.expected {
+			renamed = true
 			cause = fmt.Errorf("%w: %w", ErrRenamedBeforeAbort, cause)
 		}
 	}
-	if cleanErr != nil {
+	// A worker that died without a word (killed, crashed) after a checkpoint leaves a run that can
+	// go on: its tables stay. A failure gh-ost reported, or an abort, would only repeat.
+	if !w.aborted.Load() && !renamed && w.final == nil && !w.spec.Revert {
+		if cp, ok := w.resumable(ctx); ok {
+			return &ResumableError{Checkpoint: cp, Cause: cause}
+		}
+	}
+	if cleanErr := cleanupTables(ctx, w.db, w.spec, w.oldBefore); cleanErr != nil {
 		return errors.Join(cause, cleanErr)
 	}
 	return cause
+}
+
+// resumable reports the last checkpoint when the run's ghost and changelog tables are there and
+// the checkpoint is from before the cut-over.
+func (w *Worker) resumable(ctx context.Context) (Checkpoint, bool) {
+	if w.spec.NoCheckpoint {
+		return Checkpoint{}, false
+	}
+	for _, t := range []string{GhostTable(w.spec.Table), ChangelogTable(w.spec.Table)} {
+		if ok, err := tableExists(ctx, w.db, w.spec.Schema, t); err != nil || !ok {
+			return Checkpoint{}, false
+		}
+	}
+	cp, ok, err := readCheckpoint(ctx, w.db, w.spec.Schema, w.spec.Table)
+	if err != nil || !ok || cp.AfterCutOver {
+		return Checkpoint{}, false
+	}
+	return cp, true
 }
 
 // errOrSuccess names an outcome for a message: the error, or that gh-ost reported success.

@@ -103,6 +103,22 @@ type Spec struct {
 	// performance_schema; the cut-over audit then catches writes lost in the rename race.
 	SkipMetadataLockCheck bool `json:"skip_metadata_lock_check"`
 
+	// CheckpointInterval is how often gh-ost checkpoints (DefaultCheckpointInterval when zero;
+	// at least 10 s). NoCheckpoint turns checkpoints off: a dead run then cannot resume, and a
+	// completed one cannot be reverted.
+	CheckpointInterval time.Duration `json:"checkpoint_interval"`
+	NoCheckpoint       bool          `json:"no_checkpoint"`
+	// Resume continues a run of this migration that died, from its last checkpoint: its ghost,
+	// changelog and checkpoint tables must be there (Start checks, see checkpoint.go).
+	Resume bool `json:"resume"`
+	// InspectorServerID, when set, is the @@server_id of the server gh-ost read the binlog from in
+	// the run being resumed or reverted: checkpoint coordinates are only valid there.
+	InspectorServerID uint32 `json:"inspector_server_id"`
+	// Revert undoes a completed migration of Table: gh-ost replays the writes made since its
+	// cut-over into OldTable (the kept original) and swaps the two back. Alter is not used.
+	Revert   bool   `json:"revert"`
+	OldTable string `json:"old_table"`
+
 	// WorkDir is a directory private to this migration: socket, flag files and the worker log.
 	// Start creates it with mode 0700 and refuses one that is not private (see privateDir).
 	WorkDir string `json:"work_dir"`
@@ -121,8 +137,13 @@ func (s Spec) Validate() error {
 		return bad("migration id is empty")
 	case s.Schema == "" || s.Table == "":
 		return bad("schema and table are required")
-	case strings.TrimSpace(s.Alter) == "":
+	case strings.TrimSpace(s.Alter) == "" && !s.Revert:
 		return bad("alter clause is empty")
+	case s.Revert && (s.OldTable == "" || s.Resume):
+		return bad("a revert needs the old table's name and cannot be a resume")
+	case s.CheckpointInterval != 0 && s.CheckpointInterval < 10*time.Second:
+		// gh-ost's binary refuses --checkpoint-seconds below 10 (go/cmd/gh-ost/main.go).
+		return bad("checkpoint interval %s below 10s", s.CheckpointInterval)
 	case strings.Contains(s.Alter, ";"):
 		return bad("alter clause must be one statement without ';'")
 	case len(s.Table) > 64-len("_ggs_00000000"):
@@ -190,6 +211,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.ReplicaServerID == 0 {
 		s.ReplicaServerID = ServerIDFor(s.MigrationID)
+	}
+	if s.CheckpointInterval == 0 {
+		s.CheckpointInterval = DefaultCheckpointInterval
 	}
 	return s
 }

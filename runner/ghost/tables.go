@@ -140,6 +140,15 @@ func expectedShape(ctx context.Context, db *sql.DB, s Spec) (shape string, err e
 	return normalizeShape(stmt), nil
 }
 
+// tableShape is the normalized SHOW CREATE TABLE of schema.table.
+func tableShape(ctx context.Context, db *sql.DB, schema, table string) (string, error) {
+	stmt, err := showCreate(ctx, db, schema, table)
+	if err != nil {
+		return "", err
+	}
+	return normalizeShape(stmt), nil
+}
+
 // ShapeMismatchError means the cut-over happened but the table does not have the expected shape.
 type ShapeMismatchError struct {
 	Expected, Actual string
@@ -158,6 +167,10 @@ func cleanupTables(ctx context.Context, db *sql.DB, s Spec, before map[string]bo
 		return err
 	}
 	drop := []string{GhostTable(s.Table), ChangelogTable(s.Table)}
+	if !s.Revert {
+		// A revert's checkpoint table is the forward migration's: kept, so a revert can be tried again.
+		drop = append(drop, CheckpointTable(s.Table))
+	}
 	for _, o := range olds {
 		if o.comment == sentryComment && !before[o.name] {
 			drop = append(drop, o.name)

@@ -75,7 +75,11 @@ func runWorker(in io.Reader, events io.Writer) int {
 	} else {
 		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
 	}
-	err = migrator.Migrate()
+	if spec.Revert {
+		err = migrator.Revert()
+	} else {
+		err = migrator.Migrate()
+	}
 	close(stopWaker)
 	close(stop)
 	<-reported
@@ -177,6 +181,14 @@ func newMigrationContext(s Spec) *base.MigrationContext {
 	// controller sets SkipMetadataLockCheck and relies on its binlog audit (audit.go).
 	mc.AllowSetupMetadataLockInstruments = true
 	mc.SkipMetadataLockCheck = s.SkipMetadataLockCheck
+
+	// Checkpoints make a dead run resumable and a completed one revertible (checkpoint.go).
+	mc.Checkpoint = !s.NoCheckpoint
+	mc.CheckpointIntervalSeconds = int64(s.CheckpointInterval / time.Second)
+	mc.Resume = s.Resume
+	if s.Revert {
+		mc.Revert, mc.OldTableName = true, s.OldTable
+	}
 
 	mc.SetHeartbeatIntervalMilliseconds(DefaultHeartbeatInterval.Milliseconds())
 	mc.SetNiceRatio(s.NiceRatio)
