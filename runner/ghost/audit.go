@@ -121,6 +121,7 @@ type auditTarget struct {
 	primary       Endpoint
 	serverID      uint32
 	schema, table string
+	ghost         string // the table renamed into place: the ghost table, or a revert's old table
 }
 
 // auditMark is taken before any cut-over can have begun: where to start reading the binlog, and
@@ -142,7 +143,12 @@ func auditServerID(s Spec) uint32 {
 }
 
 func (w *Worker) auditTarget() auditTarget {
-	return auditTarget{primary: w.spec.Primary, serverID: auditServerID(w.spec), schema: w.spec.Schema, table: w.spec.Table}
+	t := auditTarget{primary: w.spec.Primary, serverID: auditServerID(w.spec), schema: w.spec.Schema, table: w.spec.Table,
+		ghost: GhostTable(w.spec.Table)}
+	if w.spec.Revert {
+		t.ghost = w.spec.OldTable // a revert swaps the kept old table back in (go/base/context.go GetGhostTableName)
+	}
+	return t
 }
 
 // markBinlog records the primary's binlog position and the table's columns and key.

@@ -176,6 +176,9 @@ func cloneRow(row []any) []any {
 // the table after the rename (later).
 func readLostRows(ctx context.Context, t auditTarget, from, to gomysql.Position) (lost, later []lostRow, err error) {
 	scan := newBinlogScan(t.schema, t.table)
+	if t.ghost != "" {
+		scan.ghost = t.ghost
+	}
 	if err := streamBinlog(ctx, t, from, to, scan); err != nil {
 		return nil, nil, err
 	}
