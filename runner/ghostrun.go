@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,13 +41,19 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	var cutOverAt time.Time
 	asked, gateRunning := false, false
 	target := Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table}
-	gateCtx, cancelGate := context.WithCancel(ctx)
-	defer cancelGate()
+	// The gate's context; a resume replaces it (so it lives in a struct, not a local cancel).
+	var g struct {
+		ctx    context.Context
+		cancel context.CancelFunc
+	}
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	defer func() { g.cancel() }()
+	resumes := 0
 	defer func() {
 		// A gate still waiting is stopped and waited for: it tells the participants it prepared
 		// to abort before the migration is reported as ended.
 		if gateRunning {
-			cancelGate()
+			g.cancel()
 			<-gateDone
 		}
 		// Participants hear the outcome: commit after the verified rename, abort otherwise.
@@ -75,7 +82,8 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				return err
 			}
 			asked, gateRunning = true, true
-			go func() { gateDone <- h.opts.Gate.Await(gateCtx, target) }()
+			gctx := g.ctx
+			go func() { gateDone <- h.opts.Gate.Await(gctx, target) }()
 		case attempt := <-again:
 			if gateRunning {
 				continue
@@ -83,7 +91,8 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			_ = h.r.store.AddEvent(ctx, h.id, store.EventNote, fmt.Sprintf(
 				"cut-over attempt %d: the earlier attempts failed and their permit expired; asking the gate again", attempt), nil)
 			gateRunning = true
-			go func() { gateDone <- h.opts.Gate.Await(gateCtx, target) }()
+			gctx := g.ctx
+			go func() { gateDone <- h.opts.Gate.Await(gctx, target) }()
 		case gerr := <-gateDone:
 			gateRunning = false
 			if gerr != nil {
@@ -112,6 +121,34 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				h.progress(ctx, p)
 			}
 			res, err := w.Wait()
+			var re *ghost.ResumableError
+			if errors.As(err, &re) && ctx.Err() == nil && resumes < maxAutoResumes {
+				// The worker died after a checkpoint: go on from there, not from zero.
+				resumes++
+				if gateRunning { // the gate was for the dead worker; it asks again at the next Ready
+					g.cancel()
+					<-gateDone
+					gateRunning = false
+				}
+				g.cancel()
+				g.ctx, g.cancel = context.WithCancel(ctx)
+				_ = h.r.store.AddEvent(ctx, h.id, store.EventRetry, fmt.Sprintf(
+					"the gh-ost worker died (%v); resuming from checkpoint %d (%d rows copied, binlog %s), resume %d of %d",
+					re.Cause, re.Checkpoint.ID, re.Checkpoint.RowsCopied, re.Checkpoint.Coords, resumes, maxAutoResumes), re.Checkpoint)
+				spec := h.ghostSpec()
+				spec.Resume, spec.InspectorServerID = true, res.InspectorServerID
+				if w, err = ghost.Start(ctx, spec); err != nil {
+					return err
+				}
+				h.mu.Lock()
+				h.worker = w
+				h.mu.Unlock()
+				events, ready, again = w.Events(), w.Ready(), w.GateAgain()
+				if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
+					return err
+				}
+				continue
+			}
 			h.result.OldTable = res.OldTable
 			h.result.CutOverRepairs = res.CutOverRepairs
 			for _, lw := range res.CutOverRepairs {
@@ -131,6 +168,10 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		}
 	}
 }
+
+// maxAutoResumes bounds how often one run resumes a worker that died: a worker that keeps dying
+// has a cause a person must look at.
+const maxAutoResumes = 3
 
 // relayThrottle hands a throttle decision to gh-ost: our throttler decides, gh-ost obeys (as a
 // user-commanded throttle, within a few hundred milliseconds). A critical decision aborts.
