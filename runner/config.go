@@ -41,6 +41,9 @@ type GhostTuning struct {
 	// IgnoreWarnings runs gh-ost without PanicOnWarnings: rows that collide with a new unique key
 	// during the copy are dropped silently. Off by default (the run fails, the original intact).
 	IgnoreWarnings bool
+	// CheckpointInterval is how often gh-ost checkpoints (ghost.DefaultCheckpointInterval when
+	// zero): what a resume continues from and what a revert needs.
+	CheckpointInterval time.Duration
 	// CutOverPermit is how long the gate's go-ahead lets gh-ost start cut-over attempts
 	// (ghost.DefaultCutOverPermit when zero); a retry after it asks the gate again.
 	CutOverPermit time.Duration

@@ -22,10 +22,15 @@ import (
 //
 // When ctx ends, ghost.Start's own watch aborts the worker and drops its tables.
 func (h *Handle) runGhost(ctx context.Context) (err error) {
-	w, err := ghost.Start(ctx, h.ghostSpec())
+	spec := h.ghostSpec()
+	if h.resume != nil {
+		spec.Resume, spec.InspectorServerID = true, h.resume.inspectorServerID
+	}
+	w, err := ghost.Start(ctx, spec)
 	if err != nil {
 		return err
 	}
+	h.recordEngine(ctx, w, spec.Resume)
 	h.mu.Lock()
 	h.worker = w
 	h.mu.Unlock()
@@ -140,6 +145,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				if w, err = ghost.Start(ctx, spec); err != nil {
 					return err
 				}
+				h.recordEngine(ctx, w, true)
 				h.mu.Lock()
 				h.worker = w
 				h.mu.Unlock()
@@ -167,6 +173,16 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// recordEngine writes what a later resume needs: the server gh-ost reads the binlog from.
+func (h *Handle) recordEngine(ctx context.Context, w *ghost.Worker, resumed bool) {
+	id := w.InspectorServerID()
+	msg := fmt.Sprintf("gh-ost worker started, binlog read from server_id %d", id)
+	if resumed {
+		msg = fmt.Sprintf("gh-ost worker resumed from its checkpoint, binlog read from server_id %d", id)
+	}
+	_ = h.r.store.AddEvent(ctx, h.id, store.EventEngine, msg, engineData{InspectorServerID: id, Resumed: resumed})
 }
 
 // maxAutoResumes bounds how often one run resumes a worker that died: a worker that keeps dying

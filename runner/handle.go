@@ -61,6 +61,8 @@ type Handle struct {
 	result     Result
 	lastSaved  time.Time
 
+	resume *resumeState // set for a migration continued by Runner.Resume
+
 	done chan struct{}
 	err  error
 }
@@ -126,9 +128,15 @@ func (h *Handle) run(ctx context.Context) {
 	h.r.metrics.Started(h.labels)
 
 	// 1. queued → planning → running: the plan was made before Start; record that it is in force.
-	err := h.transition(ctx, migration.StatusPlanning, "plan supplied: strategy "+string(h.plan.Strategy))
-	if err == nil {
-		err = h.transition(ctx, migration.StatusRunning, h.plan.Reason)
+	// A resumed migration is already running (or was at the gate).
+	var err error
+	if h.resume != nil {
+		err = h.startResumed(ctx)
+	} else {
+		err = h.transition(ctx, migration.StatusPlanning, "plan supplied: strategy "+string(h.plan.Strategy))
+		if err == nil {
+			err = h.transition(ctx, migration.StatusRunning, h.plan.Reason)
+		}
 	}
 	// 2. The throttler and the store heartbeat run for as long as the engine does.
 	var wg sync.WaitGroup
@@ -314,8 +322,9 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
 		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings,
-		MaxLagMillis: c.Throttle.WithDefaults().MaxLag.Milliseconds(),
-		WorkDir:      filepath.Join(c.WorkDir, h.id),
+		CheckpointInterval: c.Ghost.CheckpointInterval,
+		MaxLagMillis:       c.Throttle.WithDefaults().MaxLag.Milliseconds(),
+		WorkDir:            filepath.Join(c.WorkDir, h.id),
 	}
 	// A plan that renames a column is only run once the user allowed it (--allow-incompatible):
 	// tell gh-ost the rename is intended, or it refuses the ALTER.

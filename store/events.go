@@ -25,6 +25,10 @@ const (
 	// EventRenamedWithoutGate: the table was renamed although the gate never gave a permit. It
 	// cannot happen through gh-ost's hooks; if it ever does, the record must say so loudly.
 	EventRenamedWithoutGate EventKind = "renamed_without_gate"
+	// EventEngine: an engine started; its data says what a resume needs (the binlog's server).
+	EventEngine EventKind = "engine"
+	// EventTakeOver: a controller took over a migration whose controller was gone, to resume it.
+	EventTakeOver EventKind = "takeover"
 )
 
 // Valid reports whether k can be stored: lower-case letters and underscores, 1..32 of them, so

@@ -26,6 +26,7 @@ type RunOptions struct {
 	Plan PlanOptions // connection, DDL input, lint overrides
 
 	Yes         bool
+	Resume      bool // continue an interrupted migration of the same change from its checkpoint
 	Replicas    []string
 	OnPrimary   bool
 	WorkDir     string
@@ -41,6 +42,8 @@ type RunOptions struct {
 	DMLBatchSize       int64
 	CutOverLockTimeout time.Duration
 	DropOldTable       bool
+	NiceRatio          float64
+	CheckpointInterval time.Duration
 
 	LockWaitTimeout time.Duration
 	LockDeadline    time.Duration
@@ -112,6 +115,7 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 	fs.StringVarP(&opts.Plan.File, "file", "f", "", "read the DDL from this file (- for stdin)")
 	fs.StringVarP(&opts.Plan.Output, "output", "o", "text", "text, or json: one JSON event per line and a final summary object")
 	fs.BoolVarP(&opts.Yes, "yes", "y", false, "run without asking for confirmation (CI)")
+	fs.BoolVar(&opts.Resume, "resume", false, "continue an interrupted migration of the same change on the table from gh-ost's last checkpoint instead of asking (CI); refused when there is none")
 	addRunnerFlags(fs, opts)
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address while running, e.g. 127.0.0.1:9187")
 	fs.DurationVar(&opts.Progress, "progress-interval", 5*time.Second, "how often a progress line is printed (text output)")
@@ -132,6 +136,8 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
 	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
 	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock before it gives up and retries (1s-10s)")
+	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
+	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
 	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
 	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
 	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
@@ -162,7 +168,8 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	rc.Throttle.HTTPURL = opts.ThrottleHTTP
 	rc.Native = native.Config{LockWaitTimeout: opts.LockWaitTimeout, Deadline: opts.LockDeadline}
 	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize,
-		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable}
+		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
+		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval}
 	if err := rc.Validate(); err != nil {
 		return runner.Config{}, &UsageError{Err: err}
 	}

@@ -92,7 +92,11 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	}
 	// 6. Run the plans one after the other; stop at the first that does not complete.
 	for _, p := range plans {
-		res, err := r.Run(ctx, p, runner.RunOptions{OnEvent: out.event})
+		var res runner.Result
+		h, err := startOrResume(ctx, opts, st, r, p, runner.RunOptions{OnEvent: out.event})
+		if err == nil {
+			res, err = h.Wait()
+		}
 		out.summary(p, res, err)
 		switch {
 		case errors.Is(err, runner.ErrCancelled):

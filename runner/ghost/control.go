@@ -31,6 +31,10 @@ func (w *Worker) GateAgain() <-chan int { return w.gate }
 // Done is closed when the worker has finished and Wait will not block.
 func (w *Worker) Done() <-chan struct{} { return w.done }
 
+// InspectorServerID is the @@server_id of the server gh-ost reads the binlog from: a resume or a
+// revert of this migration must read the same one.
+func (w *Worker) InspectorServerID() uint32 { return w.inspID }
+
 // Spec is the (defaulted) spec the worker runs.
 func (w *Worker) Spec() Spec { return w.spec }
 

@@ -1,0 +1,104 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// ErrNotResumable means a migration cannot be resumed by Resume: it is not a gh-ost migration,
+// or its record lacks the plan. ghost.ErrNotResumable (from the engine) says why a checkpoint
+// cannot be used.
+var ErrNotResumable = errors.New("runner: migration cannot be resumed")
+
+// engineData is what the runner records when a gh-ost worker starts (store.EventEngine): a
+// resume must read the binlog from the same server, whose checkpoint coordinates are file:pos.
+type engineData struct {
+	InspectorServerID uint32 `json:"inspector_server_id"`
+	Resumed           bool   `json:"resumed,omitempty"`
+}
+
+// resumeState is what a resumed Handle continues from.
+type resumeState struct {
+	inspectorServerID uint32
+	status            migration.Status // the status it had when its controller died
+}
+
+// Resume continues the gh-ost migration id whose controller died, from gh-ost's last checkpoint,
+// as the same migration: it takes the migration over in the store (refused, *store.OwnerAliveError,
+// while its owner still heartbeats), and runs it on. The gate is asked afresh when gh-ost is at
+// the gate again: approvals and prepared participants of the dead run are not assumed.
+func (r *Runner) Resume(ctx context.Context, id string, opts RunOptions) (*Handle, error) {
+	m, err := r.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var plan planner.Plan
+	if err := json.Unmarshal(m.Plan, &plan); err != nil || len(m.Plan) == 0 {
+		return nil, fmt.Errorf("%w: %s has no readable plan", ErrNotResumable, id)
+	}
+	if plan.Strategy != planner.StrategyGhost {
+		return nil, fmt.Errorf("%w: %s is a %s migration (only gh-ost migrations checkpoint)", ErrNotResumable, id, plan.Strategy)
+	}
+	from, err := r.lastEngine(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m, err = r.store.TakeOver(ctx, id); err != nil {
+		return nil, err
+	}
+	if opts.Gate == nil {
+		opts.Gate = OpenGate{}
+	}
+	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h := &Handle{
+		r: r, id: m.ID, plan: &plan, opts: opts, monitor: monitor, cancel: cancel,
+		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
+		done:   make(chan struct{}),
+		resume: &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status},
+	}
+	go h.run(ctx)
+	return h, nil
+}
+
+// lastEngine reads what the last worker of migration id recorded when it started.
+func (r *Runner) lastEngine(ctx context.Context, id string) (engineData, error) {
+	evs, err := r.store.Events(ctx, id, 0, 10000)
+	if err != nil {
+		return engineData{}, err
+	}
+	var d engineData
+	found := false
+	for _, e := range evs {
+		if e.Kind == store.EventEngine && json.Unmarshal(e.Data, &d) == nil {
+			found = true
+		}
+	}
+	if !found {
+		return engineData{}, fmt.Errorf("%w: %s never started a gh-ost worker (nothing was copied): start it over", ErrNotResumable, id)
+	}
+	return d, nil
+}
+
+// startResumed records, instead of the usual queued → planning → running steps, that a resumed
+// migration goes on: one waiting at the gate goes back to running until gh-ost is there again.
+func (h *Handle) startResumed(ctx context.Context) error {
+	if h.resume.status == migration.StatusReady {
+		return h.transition(ctx, migration.StatusRunning, "resumed from gh-ost's checkpoint; the gate is asked again")
+	}
+	h.mu.Lock()
+	h.status = h.resume.status
+	h.mu.Unlock()
+	return h.r.store.AddEvent(ctx, h.id, store.EventNote, "resumed from gh-ost's checkpoint", nil)
+}
