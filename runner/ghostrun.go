@@ -26,6 +26,9 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	if h.resume != nil {
 		spec.Resume, spec.InspectorServerID = true, h.resume.inspectorServerID
 	}
+	if h.revert != nil {
+		spec.Revert, spec.OldTable, spec.InspectorServerID, spec.Alter = true, h.revert.oldTable, h.revert.inspectorServerID, ""
+	}
 	w, err := ghost.Start(ctx, spec)
 	if err != nil {
 		return err
@@ -156,6 +159,12 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				continue
 			}
 			h.result.OldTable = res.OldTable
+			if err == nil && res.OldTable != "" {
+				// What a revert needs: the kept original, and the server whose binlog gh-ost read.
+				_ = h.r.store.AddEvent(context.WithoutCancel(ctx), h.id, store.EventEngine, fmt.Sprintf(
+					"cut over; the original is kept as %s (the revert point, with %s)", res.OldTable, ghost.CheckpointTable(h.plan.Table)),
+					engineData{InspectorServerID: res.InspectorServerID, OldTable: res.OldTable})
+			}
 			h.result.CutOverRepairs = res.CutOverRepairs
 			for _, lw := range res.CutOverRepairs {
 				// A write that reached the old table during gh-ost's cut-over (see ghost's audit):

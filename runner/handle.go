@@ -62,6 +62,7 @@ type Handle struct {
 	lastSaved  time.Time
 
 	resume *resumeState // set for a migration continued by Runner.Resume
+	revert *revertState // set for a revert (Runner.Revert)
 
 	done chan struct{}
 	err  error

@@ -23,6 +23,8 @@ var ErrNotResumable = errors.New("runner: migration cannot be resumed")
 type engineData struct {
 	InspectorServerID uint32 `json:"inspector_server_id"`
 	Resumed           bool   `json:"resumed,omitempty"`
+	// OldTable is set once the cut-over succeeded and the original was kept: a revert's start.
+	OldTable string `json:"old_table,omitempty"`
 }
 
 // resumeState is what a resumed Handle continues from.
@@ -81,8 +83,9 @@ func (r *Runner) lastEngine(ctx context.Context, id string) (engineData, error) 
 	var d engineData
 	found := false
 	for _, e := range evs {
-		if e.Kind == store.EventEngine && json.Unmarshal(e.Data, &d) == nil {
-			found = true
+		var x engineData
+		if e.Kind == store.EventEngine && json.Unmarshal(e.Data, &x) == nil {
+			d, found = x, true
 		}
 	}
 	if !found {

@@ -203,6 +203,14 @@ func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*pla
 
 // start starts one plan. A gh-ost plan gets its own gate; native plans run without one.
 func (c *Controller) start(ctx context.Context, p *planner.Plan, gcfg cutover.Config) (*run, error) {
+	return c.launch(ctx, p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		return c.opts.Runner.Start(ctx, p, o)
+	})
+}
+
+// launch gives a plan its gate and runs it with begin (a start, or a resume).
+func (c *Controller) launch(ctx context.Context, p *planner.Plan, gcfg cutover.Config,
+	begin func(context.Context, runner.RunOptions) (*runner.Handle, error)) (*run, error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -220,7 +228,7 @@ func (c *Controller) start(ctx context.Context, p *planner.Plan, gcfg cutover.Co
 	}
 	// The migration outlives the request that started it: it ends by itself, by Cancel, or
 	// by Close, never because an HTTP client went away.
-	h, err := c.opts.Runner.Start(context.WithoutCancel(ctx), p, runner.RunOptions{Gate: gate, OnEvent: c.onEvent})
+	h, err := begin(context.WithoutCancel(ctx), runner.RunOptions{Gate: gate, OnEvent: c.onEvent})
 	if err != nil {
 		return nil, err
 	}

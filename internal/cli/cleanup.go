@@ -19,6 +19,8 @@ type CleanupOptions struct {
 	Table     string
 	Yes       bool
 	Output    string
+	// StateDatabase is the schema holding ghostgate's state (store.DefaultDatabase).
+	StateDatabase string
 }
 
 func newCleanupCmd(streams IO) *cobra.Command {
@@ -55,6 +57,7 @@ before acting, so a stale listing cannot make it drop the wrong thing.`,
 	fs.StringVar(&opts.Table, "table", "", "clean up the gh-ost tables of this table (with --schema)")
 	fs.BoolVarP(&opts.Yes, "yes", "y", false, "clean without asking")
 	fs.StringVarP(&opts.Output, "output", "o", "text", "text or json")
+	fs.StringVar(&opts.StateDatabase, "state-database", store.DefaultDatabase, "schema on the primary that holds ghostgate's state")
 	return cmd
 }
 
@@ -64,7 +67,7 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 		return err
 	}
 	defer db.Close()
-	st, err := store.Open(ctx, db, store.Options{})
+	st, err := store.Open(ctx, db, store.Options{Database: opts.StateDatabase})
 	if err != nil {
 		return err
 	}

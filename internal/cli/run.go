@@ -19,19 +19,22 @@ import (
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/native"
 	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // RunOptions are the flags of `migrate run`.
 type RunOptions struct {
 	Plan PlanOptions // connection, DDL input, lint overrides
 
-	Yes         bool
-	Resume      bool // continue an interrupted migration of the same change from its checkpoint
-	Replicas    []string
-	OnPrimary   bool
-	WorkDir     string
-	MetricsAddr string
-	Progress    time.Duration
+	Yes    bool
+	Resume bool // continue an interrupted migration of the same change from its checkpoint
+	// StateDatabase is the schema on the primary holding ghostgate's state (store.DefaultDatabase).
+	StateDatabase string
+	Replicas      []string
+	OnPrimary     bool
+	WorkDir       string
+	MetricsAddr   string
+	Progress      time.Duration
 
 	MaxLoad, CriticalLoad string
 	CriticalGrace         time.Duration
@@ -125,6 +128,7 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 
 // addRunnerFlags adds the runner's settings to fs: `migrate run` and `migrate serve` share them.
 func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
+	fs.StringVar(&o.StateDatabase, "state-database", store.DefaultDatabase, "schema on the primary that holds ghostgate's state: migrations, events, heartbeats")
 	fs.StringSliceVar(&o.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: the replicas the primary lists in SHOW SLAVE HOSTS")
 	fs.BoolVar(&o.OnPrimary, "on-primary", false, "run gh-ost against the primary (binlog read there) instead of a replica")
 	fs.StringVar(&o.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker log (one subdirectory per migration)")

@@ -65,7 +65,7 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 		return fmt.Errorf("%w: not confirmed", ErrCancelled)
 	}
 	// 5. State, metrics, leftovers of dead runs.
-	st, err := store.Open(ctx, db, store.Options{})
+	st, err := store.Open(ctx, db, store.Options{Database: opts.StateDatabase})
 	if err != nil {
 		return err
 	}

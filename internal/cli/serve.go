@@ -33,6 +33,7 @@ type ServeOptions struct {
 
 	Listen                string
 	AllowRemote           bool
+	NoResume              bool // leave interrupted migrations interrupted instead of resuming them
 	TokenFile             string
 	ParticipantSecretFile string
 
@@ -76,6 +77,7 @@ the event log) and exits.`,
 	opts.Run.Plan.Conn.addFlags(fs)
 	addRunnerFlags(fs, &opts.Run)
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
+	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file whose first line is the API bearer token (or $"+EnvToken+")")
 	fs.StringVar(&opts.ParticipantSecretFile, "participant-secret-file", "", "file whose first line is the participants' shared HMAC secret (or $"+EnvParticipantSecret+")")
@@ -138,7 +140,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	// 3. State, metrics, runner, participants, controller.
-	st, err := store.Open(ctx, db, store.Options{})
+	st, err := store.Open(ctx, db, store.Options{Database: opts.Run.StateDatabase})
 	if err != nil {
 		return err
 	}
@@ -171,7 +173,21 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return &UsageError{Err: err}
 	}
-	// 4. What dead runs left behind is said, never dropped.
+	// 4. Migrations a dead controller left go on from their checkpoints; what else dead runs left
+	// behind is said, never dropped.
+	if !opts.NoResume {
+		resumed, err := ctrl.ResumeInterrupted(ctx)
+		if err != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "interrupted migrations: %v\n", err)
+		}
+		for _, r := range resumed {
+			if r.Err != nil {
+				fmt.Fprintf(opts.IO.ErrOut, "migration %s on %s was interrupted and is %v\n", r.MigrationID, r.Table, r.Err)
+				continue
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "resumed migration %s on %s from gh-ost's checkpoint\n", r.MigrationID, r.Table)
+		}
+	}
 	if left, err := ctrl.Leftovers(ctx); err == nil {
 		newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
 	}

@@ -1,0 +1,145 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/internal/loadgen"
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a process's output and the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// lazy renders a failure message only when it is printed.
+type lazy func() string
+
+func (l lazy) String() string { return l() }
+
+// TestServeResumesAfterKill: kill -9 of `migrate serve` at ~40% of a 500k-row copy; a restarted
+// serve resumes the migration by itself from gh-ost's checkpoint (the ghost table is not reset),
+// the gate opens again, the migration completes, and the table equals the writer's model on the
+// primary and the replica.
+func TestServeResumesAfterKill(t *testing.T) {
+	const rows = 500_000
+	ctx := context.Background()
+	d := sandboxtest.New(t)
+	spec := loadgen.Simple("items")
+	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
+	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
+	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
+	d.WaitReplica(t)
+	bin := buildMigrate(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+	work, err := os.MkdirTemp("", "ggs")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(work) })
+	stateDB := "_ggs_" + d.Name
+	if len(stateDB) > 64 {
+		stateDB = stateDB[:64]
+	}
+	t.Cleanup(func() { _, _ = d.Primary.Exec("DROP DATABASE IF EXISTS `" + stateDB + "`") })
+
+	serve := func() (*exec.Cmd, *lockedBuffer, *client.Client) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+		cmd := exec.Command(bin, "serve", "--listen", addr, "--token-file", tokenFile, "--approval", "auto",
+			"-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User, "-d", d.Name, "--replica", d.Env.Replica.Addr(),
+			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1")
+		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		c, err := client.New("http://"+addr, token, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == http.StatusOK
+		}, time.Minute, 50*time.Millisecond, "serve did not come up: %s", out)
+		return cmd, out, c
+	}
+	ghostRows := func() int64 {
+		var n int64
+		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
+		return n
+	}
+
+	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 4,
+		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 200, FirstSeq: 10_000_000, RandSeed: 13})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+
+	first, firstOut, c := serve()
+	views, err := c.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name})
+	require.NoError(t, err)
+	require.Len(t, views, 1)
+	id := views[0].ID
+	require.Eventually(t, func() bool {
+		var n int
+		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.CheckpointTable("items")).Scan(&n)
+		return ghostRows() >= rows*2/5 && n > 0
+	}, 3*time.Minute, 50*time.Millisecond, "no checkpoint at 40%%: %s", firstOut)
+	atKill := ghostRows()
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+
+	_, secondOut, c2 := serve()
+	require.Eventually(t, func() bool { return bytes.Contains([]byte(secondOut.String()), []byte("resumed migration "+id)) },
+		time.Minute, 50*time.Millisecond, "%s", secondOut)
+	require.GreaterOrEqual(t, ghostRows(), atKill, "the resume must not reset the ghost table")
+	var v client.MigrationView
+	require.Eventually(t, func() bool {
+		v, err = c2.Get(ctx, id)
+		return err == nil && v.Status.Terminal()
+	}, 3*time.Minute, 200*time.Millisecond, "%s", lazy(func() string {
+		cl, _ := c2.Checklist(ctx, id)
+		log, _ := os.ReadFile(filepath.Join(work, id, "worker.log"))
+		if len(log) > 3000 {
+			log = log[len(log)-3000:]
+		}
+		return fmt.Sprintf("status %s\nchecklist %+v\nserve: %s\nworker log tail:\n%s", v.Status, cl, secondOut, log)
+	}))
+	require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, secondOut)
+	t.Logf("killed serve at %d of %d rows; the restarted serve resumed and completed the migration", atKill, rows)
+
+	res, err := w.Stop()
+	require.NoError(t, err)
+	require.Empty(t, res.Anomalies)
+	d.WaitReplica(t)
+	for name, db := range map[string]*sql.DB{"primary": d.Primary, "replica": d.Replica} {
+		diff, err := loadgen.Verify(ctx, db, spec.Table, res.Model)
+		require.NoError(t, err, name)
+		require.True(t, diff.Empty(), "%s: %s", name, diff)
+	}
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// Resumed is what ResumeInterrupted did about one interrupted migration.
+type Resumed struct {
+	MigrationID string
+	Table       string // schema.table
+	Err         error  // nil: it runs on from its checkpoint
+}
+
+// ResumeInterrupted resumes every gh-ost migration left active by a controller that is gone, from
+// gh-ost's checkpoint, each with a gate of the controller's defaults: its approval and its
+// participants are asked afresh, never assumed from the dead run. A migration whose controller
+// still lives is left alone (the store refuses the takeover); native migrations cannot resume and
+// stay listed as interrupted.
+func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
+	left, err := c.opts.Store.Leftovers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gcfg, err := c.gateConfig(client.CreateRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var out []Resumed
+	for _, l := range left {
+		if l.Kind != store.LeftoverStaleMigration {
+			continue
+		}
+		m, err := c.opts.Store.Get(ctx, l.MigrationID)
+		if err != nil {
+			return out, err
+		}
+		var p planner.Plan
+		if json.Unmarshal(m.Plan, &p) != nil || p.Strategy != planner.StrategyGhost {
+			continue
+		}
+		res := Resumed{MigrationID: m.ID, Table: m.Schema + "." + m.Table}
+		_, res.Err = c.launch(ctx, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+			return c.opts.Runner.Resume(ctx, m.ID, o)
+		})
+		var alive *store.OwnerAliveError
+		if errors.As(res.Err, &alive) {
+			continue // another controller runs it
+		}
+		if res.Err != nil {
+			res.Err = fmt.Errorf("not resumed: %w", res.Err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
