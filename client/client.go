@@ -215,6 +215,12 @@ func (c *Client) Cancel(ctx context.Context, id string) (MigrationView, error) {
 	return c.action(ctx, id, "cancel", nil)
 }
 
+// Revert undoes a completed gh-ost migration: the answer is the new migration that swaps the
+// original back, through the cut-over gate (409 when nothing was kept to swap back).
+func (c *Client) Revert(ctx context.Context, id string) (MigrationView, error) {
+	return c.action(ctx, id, "revert", nil)
+}
+
 // SetChunkSize changes gh-ost's copy chunk size of a running migration.
 func (c *Client) SetChunkSize(ctx context.Context, id string, n int64) (MigrationView, error) {
 	return c.action(ctx, id, "chunk-size", ChunkSizeRequest{ChunkSize: n})

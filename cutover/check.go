@@ -187,7 +187,7 @@ func (g *Gate) transactions(ctx context.Context, t runner.Target, age time.Durat
 	if !at.IsZero() && time.Since(at) < trxPollInterval {
 		return last
 	}
-	bs, err := oldTransactions(ctx, g.deps.DB, t.Schema, []string{t.Table, GhostTable(t.Table)}, age, plugin)
+	bs, err := oldTransactions(ctx, g.deps.DB, t.Schema, []string{t.Table, ghostOf(t)}, age, plugin)
 	l := transactionsLine(bs, err, age, plugin)
 	g.mu.Lock()
 	g.trxLine, g.trxAt = l, time.Now()

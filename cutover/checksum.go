@@ -57,6 +57,7 @@ type chunkSum struct {
 type checksummer struct {
 	db             *sql.DB
 	schema, table  string
+	ghost          string // the table compared with table: the one the cut-over renames into place
 	cfg            Checksum
 	backlog        func() int64
 	maxBacklog     int64
@@ -108,7 +109,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (c *checksummer) prepare(ctx context.Context) error {
-	ghost := GhostTable(c.table)
+	ghost := c.ghost
 	orig, err := tableColumns(ctx, c.db, c.schema, c.table)
 	if err != nil {
 		return err
@@ -266,7 +267,7 @@ func (c *checksummer) compare(ctx context.Context, where string, args []any) (a,
 	if a, err = c.sum(ctx, conn, c.table, where, args); err != nil {
 		return a, b, err
 	}
-	b, err = c.sum(ctx, conn, GhostTable(c.table), where, args)
+	b, err = c.sum(ctx, conn, c.ghost, where, args)
 	return a, b, err
 }
 

@@ -238,7 +238,7 @@ func (g *Gate) recordWaiting(ctx context.Context, cl Checklist) {
 
 func (g *Gate) newChecksummer(t runner.Target) *checksummer {
 	return &checksummer{
-		db: g.deps.DB, schema: t.Schema, table: t.Table, cfg: g.cfg.Checksum, maxBacklog: g.cfg.Window.MaxBacklog,
+		db: g.deps.DB, schema: t.Schema, table: t.Table, ghost: ghostOf(t), cfg: g.cfg.Checksum, maxBacklog: g.cfg.Window.MaxBacklog,
 		backlog: func() int64 { _, b := g.deps.Engine(); return b },
 		record: func(e Event) {
 			e.MigrationID = t.MigrationID
@@ -246,6 +246,14 @@ func (g *Gate) newChecksummer(t runner.Target) *checksummer {
 		},
 		state: "pending",
 	}
+}
+
+// ghostOf is the table the cut-over of t renames into place.
+func ghostOf(t runner.Target) string {
+	if t.Ghost != "" {
+		return t.Ghost
+	}
+	return GhostTable(t.Table)
 }
 
 // Finish tells the participants the outcome of the rename: commit when ok, abort otherwise.

@@ -72,7 +72,10 @@ func TestServeResumesAfterKill(t *testing.T) {
 		require.NoError(t, l.Close())
 		cmd := exec.Command(bin, "serve", "--listen", addr, "--token-file", tokenFile, "--approval", "auto",
 			"-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User, "-d", d.Name, "--replica", d.Env.Replica.Addr(),
-			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1")
+			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1",
+			// The gate's chunk checksum reports false mismatches under this write rate (issue 10,
+			// fixed separately); this test checks every row against the writer's model instead.
+			"--checksum=false")
 		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
 		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out

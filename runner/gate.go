@@ -7,6 +7,9 @@ type Target struct {
 	MigrationID string
 	Schema      string
 	Table       string
+	// Ghost is the table the cut-over renames into Table's place: gh-ost's ghost table, or for a
+	// revert the kept original. Empty means gh-ost's ghost table of Table.
+	Ghost string
 }
 
 // Gate stands between "gh-ost has copied the table and is postponing the cut-over" and the atomic

@@ -48,7 +48,10 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	gateDone := make(chan error, 1)
 	var cutOverAt time.Time
 	asked, gateRunning := false, false
-	target := Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table}
+	target := Target{MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table, Ghost: ghost.GhostTable(h.plan.Table)}
+	if h.revert != nil {
+		target.Ghost = h.revert.oldTable
+	}
 	// The gate's context; a resume replaces it (so it lives in a struct, not a local cancel).
 	var g struct {
 		ctx    context.Context

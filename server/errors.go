@@ -9,6 +9,8 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -74,7 +76,7 @@ func statusOf(err error) int {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):
 		return http.StatusNotFound
 	case errors.As(err, &blocked), errors.As(err, &active), errors.Is(err, ErrNotLive), errors.Is(err, ErrNoGate),
-		errors.Is(err, cutover.ErrNotManual):
+		errors.Is(err, cutover.ErrNotManual), errors.Is(err, runner.ErrNotRevertible), errors.Is(err, ghost.ErrNotResumable):
 		return http.StatusConflict
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable

@@ -61,7 +61,8 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 	mux.Handle("GET "+client.PathMigration+"/checklist", a.read(a.checklist))
 	mux.Handle("GET "+client.PathMigration+"/events", a.read(a.events))
 	mux.Handle("GET "+client.PathStream, a.read(a.stream))
-	for verb, do := range map[string]action{"pause": c.Pause, "resume": c.Resume, "approve": c.Approve, "cancel": c.Cancel} {
+	for verb, do := range map[string]action{"pause": c.Pause, "resume": c.Resume, "approve": c.Approve, "cancel": c.Cancel,
+		"revert": c.Revert} {
 		mux.Handle("POST "+client.PathMigration+"/"+verb, a.write(a.act(do)))
 	}
 	mux.Handle("POST "+client.PathMigration+"/chunk-size", a.write(a.chunkSize))

@@ -61,3 +61,29 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 	}
 	return out, nil
 }
+
+// Revert undoes the completed gh-ost migration id as a new migration (returned) that goes through
+// a gate of the controller's defaults: approval, participants and checksum as for a forward
+// cut-over. It is refused (runner.ErrNotRevertible, 409) when nothing was kept to swap back.
+func (c *Controller) Revert(ctx context.Context, id, by string) (client.MigrationView, error) {
+	m, err := c.opts.Store.Get(ctx, id)
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	var p planner.Plan
+	if err := json.Unmarshal(m.Plan, &p); err != nil {
+		return client.MigrationView{}, fmt.Errorf("%w: %s has no readable plan", runner.ErrNotRevertible, id)
+	}
+	gcfg, err := c.gateConfig(client.CreateRequest{})
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	r, err := c.launch(ctx, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		return c.opts.Runner.Revert(ctx, id, o)
+	})
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	c.note(ctx, r.h.ID(), "revert of "+id+" requested by "+by)
+	return c.Get(ctx, r.h.ID())
+}

@@ -37,6 +37,11 @@ var controlVerbs = []controlVerb{
 		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
 			return c.Cancel(ctx, id)
 		}},
+	{use: "revert ID", short: "Undo a completed gh-ost migration, keeping every write made since", done: "revert started as a new migration",
+		long: "revert starts a new migration that undoes the completed gh-ost migration ID: gh-ost replays\nevery write made on the new table since the cut-over into the kept original table, then swaps\nthe two back through the same cut-over gate (approval, participants, checksum). It needs the\noriginal kept (the default; not with --drop-old-table), gh-ost's checkpoint table and the\nbinlogs since the cut-over; without them it changes nothing and says why. Follow the new\nmigration with 'migrate status'; approve its cut-over like any other.",
+		do: func(ctx context.Context, c *client.Client, id string) (client.MigrationView, error) {
+			return c.Revert(ctx, id)
+		}},
 }
 
 // newControlCmds builds approve, pause, resume, cancel, chunk-size and evict.
