@@ -50,6 +50,9 @@ func gatherFacts(ctx context.Context, db *sql.DB, t *table, an analysis) (facts,
 	if f.size, err = tableSize(ctx, db, t); err != nil {
 		return f, err
 	}
+	if f.schemaTriggers, err = schemaTriggers(ctx, db, t.schema); err != nil {
+		return f, err
+	}
 	if f.triggers, err = triggers(ctx, db, t); err != nil {
 		return f, err
 	}
@@ -92,6 +95,20 @@ func triggers(ctx context.Context, db *sql.DB, t *table) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("planner: triggers of %s: %w", qualified(t.schema, t.name), err)
 	}
+	return triggerNames(rows)
+}
+
+// schemaTriggers lists every trigger of schema.
+func schemaTriggers(ctx context.Context, db *sql.DB, schema string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+		WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME`, schema)
+	if err != nil {
+		return nil, fmt.Errorf("planner: triggers of %s: %w", quoteIdent(schema), err)
+	}
+	return triggerNames(rows)
+}
+
+func triggerNames(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {

@@ -41,6 +41,8 @@ type facts struct {
 	connected  bool
 	size       *Size
 	triggers   []string
+	// schemaTriggers are the names of every trigger in the table's schema (names are per schema).
+	schemaTriggers []string
 	fks        []foreignKey     // constraints in either direction
 	duplicates map[string]int64 // unique key name -> rows beyond the first of each duplicate group
 	misfits    map[string]int64 // column (current name) -> rows that would not fit the new definition
@@ -192,9 +194,45 @@ func ghostFindings(old, nw *table, f facts) []Finding {
 		out = append(out, Finding{Code: CodeForeignKeys, Severity: SeverityError, Message: "gh-ost does not support foreign keys (in either direction): " + strings.Join(names, ", ")})
 	}
 	if len(f.triggers) > 0 {
-		out = append(out, Finding{Code: CodeTriggers, Severity: SeverityError, Message: "gh-ost v1.1.6 does not support tables with triggers: " + strings.Join(f.triggers, ", ")})
+		out = append(out, triggerFinding(f.triggers, f.schemaTriggers))
 	}
 	return out
+}
+
+// TriggerSuffix is the suffix the gh-ost engine gives the triggers it re-creates on the new table
+// (runner/ghost.DefaultTriggerSuffix; a test there keeps the two equal). A trigger that already
+// ends in it loses it instead, so names alternate between migrations of a table.
+const TriggerSuffix = "_ggt"
+
+// triggerFinding says how gh-ost v1.1.10 carries the table's triggers over (re-created on the new
+// table inside the cut-over lock, under a new name) and refuses what it cannot do: a new name that
+// is taken in the schema or longer than 64 characters, each trigger named.
+func triggerFinding(triggers, inSchema []string) Finding {
+	taken := map[string]bool{}
+	for _, n := range inSchema {
+		taken[strings.ToLower(n)] = true
+	}
+	var renames, problems []string
+	for _, n := range triggers {
+		next := strings.TrimSuffix(n, TriggerSuffix)
+		if next == n {
+			next = n + TriggerSuffix
+		}
+		switch {
+		case len(next) > 64:
+			problems = append(problems, fmt.Sprintf("%s would become %s, longer than 64 characters", n, next))
+		case taken[strings.ToLower(next)]:
+			problems = append(problems, fmt.Sprintf("%s would become %s, which another trigger of the schema already has", n, next))
+		}
+		renames = append(renames, n+" → "+next)
+	}
+	if len(problems) > 0 {
+		return Finding{Code: CodeTriggers, Severity: SeverityError,
+			Message: "gh-ost re-creates the table's triggers on the new table under new names, and cannot here: " + strings.Join(problems, "; ") + "; rename the trigger first"}
+	}
+	return Finding{Code: CodeTriggers, Severity: SeverityInfo,
+		Message: "gh-ost re-creates the table's triggers on the new table inside the cut-over lock, renamed: " + strings.Join(renames, ", ") +
+			"; until then its own writes to the ghost table fire no trigger"}
 }
 
 // sizeFinding states the size and the estimate.

@@ -233,6 +233,7 @@ func TestGhostPrerequisitesConnected(t *testing.T) {
 	require.Contains(t, findingByCode(t, pl, CodeForeignKeys).Message, "fk_t")
 	require.True(t, pl.Blocked)
 	require.Empty(t, findingByCode(t, pl, CodeTriggers).Override)
+	require.Equal(t, SeverityInfo, findingByCode(t, pl, CodeTriggers).Severity, "triggers are carried over; the foreign key blocks")
 
 	plans, err = p.Plan(context.Background(), "ALTER TABLE child MODIFY t_id INT NOT NULL, FORCE")
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 	"hash/fnv"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,11 @@ type Spec struct {
 	// performance_schema; the cut-over audit then catches writes lost in the rename race.
 	SkipMetadataLockCheck bool `json:"skip_metadata_lock_check"`
 
+	// TriggerSuffix is what gh-ost appends to the name of each trigger it re-creates on the new
+	// table (DefaultTriggerSuffix when empty); a trigger that already ends in it loses it instead,
+	// so names alternate from one migration of a table to the next and never clash.
+	TriggerSuffix string `json:"trigger_suffix"`
+
 	// CheckpointInterval is how often gh-ost checkpoints (DefaultCheckpointInterval when zero;
 	// at least 10 s). NoCheckpoint turns checkpoints off: a dead run then cannot resume, and a
 	// completed one cannot be reverted.
@@ -124,6 +130,11 @@ type Spec struct {
 	WorkDir string `json:"work_dir"`
 }
 
+// DefaultTriggerSuffix is the suffix of the triggers gh-ost re-creates on the new table.
+const DefaultTriggerSuffix = "_ggt"
+
+var triggerSuffixRE = regexp.MustCompile(`^[0-9A-Za-z_]+$`)
+
 // ErrInvalidSpec is wrapped by every Validate error.
 var ErrInvalidSpec = errors.New("ghost: invalid spec")
 
@@ -141,6 +152,9 @@ func (s Spec) Validate() error {
 		return bad("alter clause is empty")
 	case s.Revert && (s.OldTable == "" || s.Resume):
 		return bad("a revert needs the old table's name and cannot be a resume")
+	case s.TriggerSuffix != "" && !triggerSuffixRE.MatchString(s.TriggerSuffix):
+		// gh-ost's own rule (go/cmd/gh-ost/main.go).
+		return bad("trigger suffix %q: only letters, digits and _", s.TriggerSuffix)
 	case s.CheckpointInterval != 0 && s.CheckpointInterval < 10*time.Second:
 		// gh-ost's binary refuses --checkpoint-seconds below 10 (go/cmd/gh-ost/main.go).
 		return bad("checkpoint interval %s below 10s", s.CheckpointInterval)
@@ -214,6 +228,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.CheckpointInterval == 0 {
 		s.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if s.TriggerSuffix == "" {
+		s.TriggerSuffix = DefaultTriggerSuffix
 	}
 	return s
 }

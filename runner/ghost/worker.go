@@ -187,7 +187,13 @@ func newMigrationContext(s Spec) *base.MigrationContext {
 	mc.CheckpointIntervalSeconds = int64(s.CheckpointInterval / time.Second)
 	mc.Resume = s.Resume
 	if s.Revert {
+		// A revert swaps back the original, whose triggers never left it.
 		mc.Revert, mc.OldTableName = true, s.OldTable
+	} else {
+		// The table's triggers are re-created on the ghost table inside the cut-over's lock, under
+		// a suffixed name (gh-ost v1.1.10, go/logic/applier.go CreateTriggersOnGhost); until then
+		// the ghost table has none, so gh-ost's own writes to it fire nothing twice.
+		mc.IncludeTriggers, mc.TriggerSuffix, mc.RemoveTriggerSuffix = true, s.TriggerSuffix, true
 	}
 
 	mc.SetHeartbeatIntervalMilliseconds(DefaultHeartbeatInterval.Milliseconds())

@@ -276,3 +276,26 @@ func (d *DB) Tables(t testing.TB) []string {
 	}
 	return out
 }
+
+// Triggers lists the names of the triggers on table in the test's database, sorted.
+func (d *DB) Triggers(t testing.TB, table string) []string {
+	t.Helper()
+	rows, err := d.Primary.Query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY 1`, d.Name, table)
+	if err != nil {
+		t.Fatalf("list triggers: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatalf("list triggers: %v", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("list triggers: %v", err)
+	}
+	return out
+}
