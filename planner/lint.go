@@ -38,14 +38,14 @@ const (
 // facts are what the planner learned about the table beyond its definition. Offline, only fks is
 // known (from the CREATE TABLE text).
 type facts struct {
-	connected  bool
-	size       *Size
-	triggers   []string
+	connected bool
+	size      *Size
+	triggers  []string
 	// schemaTriggers are the names of every trigger in the table's schema (names are per schema).
 	schemaTriggers []string
-	fks        []foreignKey     // constraints in either direction
-	duplicates map[string]int64 // unique key name -> rows beyond the first of each duplicate group
-	misfits    map[string]int64 // column (current name) -> rows that would not fit the new definition
+	fks            []foreignKey     // constraints in either direction
+	duplicates     map[string]int64 // unique key name -> rows beyond the first of each duplicate group
+	misfits        map[string]int64 // column (current name) -> rows that would not fit the new definition
 }
 
 // clauseFindings are the findings that follow from the clauses alone and the data checks.
