@@ -1,0 +1,59 @@
+package ghost
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+)
+
+// TestRetryAfterPermitAsksTheGateAgain: a transaction that holds the table's metadata lock makes
+// gh-ost's first cut-over attempt fail (lock wait timeout); its permit has run out by the retry,
+// so the retry waits at the gate (GateAgain) instead of renaming, and the table keeps its shape
+// until a new permit. This is what would break if gh-ost's cut-over retries stopped going through
+// logic.RetrySleepFn from retryOperationWithExponentialBackoff (gate.go).
+func TestRetryAfterPermitAsksTheGateAgain(t *testing.T) {
+	db := sandboxtest.New(t)
+	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
+	db.WaitReplica(t)
+	spec := testSpec(t, db, "t", "ADD COLUMN c INT NOT NULL DEFAULT 7")
+	w := startWorker(t, spec)
+	select {
+	case <-w.Ready():
+	case <-time.After(90 * time.Second):
+		t.Fatalf("not ready: %s", logTail(spec.LogFile(), 30))
+	}
+	// A transaction that read the table holds its metadata lock until it ends.
+	ctx := context.Background()
+	conn, err := db.Primary.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "BEGIN")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "SELECT * FROM t WHERE id = 1 FOR UPDATE")
+	require.NoError(t, err)
+
+	require.NoError(t, w.CutOver(300*time.Millisecond))
+	select {
+	case attempt := <-w.GateAgain():
+		require.GreaterOrEqual(t, attempt, 2)
+	case <-w.Done():
+		_, err := w.Wait()
+		t.Fatalf("the worker ended instead of waiting at the gate: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the retry never came back to the gate: %s", logTail(spec.LogFile(), 40))
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second)
+	require.Empty(t, db.ColumnType(t, "t", "c"), "no retry renamed without a new permit")
+
+	require.NoError(t, w.CutOver(0))
+	res, err := w.Wait()
+	require.NoError(t, err, logTail(spec.LogFile(), 40))
+	require.GreaterOrEqual(t, res.CutOverAttempts, 2)
+	require.Equal(t, "int(11)", db.ColumnType(t, "t", "c"))
+}
