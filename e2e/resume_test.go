@@ -1,13 +1,13 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,12 +73,12 @@ func TestRunResumeAfterKill(t *testing.T) {
 
 	// 1. The run, killed at ~40% once gh-ost has checkpointed.
 	first := migrate(change)
-	var firstOut bytes.Buffer
-	first.Stdout, first.Stderr = &firstOut, &firstOut
+	firstOut := &lockedBuffer{}
+	first.Stdout, first.Stderr = firstOut, firstOut
 	require.NoError(t, first.Start())
 	began := time.Now()
 	require.Eventually(t, func() bool { return ghostRows() >= rows*2/5 && checkpoints() > 0 }, 3*time.Minute, 50*time.Millisecond,
-		"no checkpoint at 40%%: %s", &firstOut)
+		"no checkpoint at 40%%: %s", firstOut)
 	atKill := ghostRows()
 	killedAfter := time.Since(began)
 	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
@@ -98,13 +98,13 @@ func TestRunResumeAfterKill(t *testing.T) {
 
 	// 4. --resume: the copy goes on from the checkpoint.
 	resumed := migrate("--resume", change)
-	var resOut bytes.Buffer
-	resumed.Stdout, resumed.Stderr = &resOut, &resOut
+	resOut := &lockedBuffer{}
+	resumed.Stdout, resumed.Stderr = resOut, resOut
 	resumedAt := time.Now()
 	require.NoError(t, resumed.Start())
-	require.Eventually(t, func() bool { return bytes.Contains(resOut.Bytes(), []byte("resuming migration")) }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(resOut.String(), "resuming migration") }, time.Minute, 20*time.Millisecond)
 	require.GreaterOrEqual(t, ghostRows(), atKill, "the resume must not reset the ghost table")
-	require.NoError(t, resumed.Wait(), "%s", &resOut)
+	require.NoError(t, resumed.Wait(), "%s", resOut)
 	took := time.Since(resumedAt)
 	t.Logf("killed after %s at %d of %d rows; the resumed run (copy of the rest and cut-over) took %s",
 		killedAfter.Round(time.Millisecond), atKill, rows, took.Round(time.Millisecond))

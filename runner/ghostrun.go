@@ -222,8 +222,13 @@ func (h *Handle) relayThrottle(ctx context.Context, w *ghost.Worker, d throttle.
 		case <-w.Done():
 			return nil // the worker has ended; Wait says how
 		default:
-			return fmt.Errorf("runner: relay throttle to gh-ost: %w", err)
 		}
+		if errors.Is(err, ghost.ErrNotRunning) {
+			// The worker is exiting (its stdin is closed) while its end is still being verified:
+			// after a cut-over that end may well be a success, which only Wait can tell.
+			return nil
+		}
+		return fmt.Errorf("runner: relay throttle to gh-ost: %w", err)
 	}
 	return nil
 }
