@@ -29,6 +29,10 @@ type Line struct {
 	Value  string `json:"value"`            // what was observed, e.g. "3" or "1.2s"
 	Limit  string `json:"limit"`            // what it must be, e.g. "<= 8"
 	Detail string `json:"detail,omitempty"` // who or what blocks: connections, key ranges, instances
+	// Pending marks a line that is not OK because it is not decided yet, not because something
+	// is wrong: a checksum pass still running, participants not asked until every other
+	// condition holds (issue 13: a front door shows it as "running" or "not asked yet", not ✗).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Checklist is the state of every condition at one check. The gate opens only when every line
