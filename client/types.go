@@ -91,6 +91,8 @@ type MigrationView struct {
 	Live bool `json:"live"`
 	// Paused is true while a manual pause holds it back.
 	Paused bool `json:"paused,omitempty"`
+	// ChunkSize is gh-ost's copy chunk size as last set, while it runs (0: not a gh-ost run).
+	ChunkSize int64 `json:"chunk_size,omitempty"`
 	// Approval is the gate's approval setting ("" for native migrations, which have no gate).
 	Approval string             `json:"approval,omitempty"`
 	Throttle *throttle.Decision `json:"throttle,omitempty"`

@@ -58,6 +58,7 @@ type Handle struct {
 	throttled  time.Time // when the current throttle began; zero when not throttled
 	throttleOn bool      // a throttle "on" was reported and not yet lifted
 	last       migration.Progress
+	chunk      int64 // gh-ost's chunk size as last set (0 until a worker runs)
 	result     Result
 	lastSaved  time.Time
 
@@ -88,7 +89,27 @@ func (h *Handle) SetChunkSize(n int64) error {
 	if w == nil {
 		return errors.New("runner: chunk size applies to a running gh-ost migration only")
 	}
-	return w.SetChunkSize(n)
+	if err := w.SetChunkSize(n); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.chunk = n
+	h.mu.Unlock()
+	return nil
+}
+
+// ChunkSize is gh-ost's copy chunk size as last set: the configured one, or the operator's
+// (0 for a native migration), so a front door can show it before asking for a new one.
+func (h *Handle) ChunkSize() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chunk != 0 || h.plan.Strategy != planner.StrategyGhost {
+		return h.chunk
+	}
+	if n := h.r.cfg.Ghost.ChunkSize; n > 0 {
+		return n
+	}
+	return ghost.DefaultChunkSize // what ghost.Spec's defaults give a zero ChunkSize
 }
 
 // Status is the migration's current lifecycle status.

@@ -62,6 +62,7 @@ func (c *Controller) view(m store.Migration) client.MigrationView {
 	v.Approval = r.approval
 	if v.Live {
 		v.Paused = r.isPaused()
+		v.ChunkSize = r.h.ChunkSize()
 		d := r.h.Throttle()
 		v.Throttle = &d
 		if p := r.h.Progress(); !p.Time.IsZero() {

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
@@ -155,7 +157,8 @@ func submit(ctx context.Context, api *client.Client, opts *RunOptions, schema, d
 	return ids, nil
 }
 
-// outcome prints how each migration ended and maps the worst to an error: failed before
+// outcome prints how each migration ended, as the runner summed it up (time, rows, cut-over
+// and table lock, the kept original table), and maps the worst to an error: failed before
 // cancelled before still running (which the shutdown then cancels).
 func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string) error {
 	var failed, cancelled error
@@ -164,7 +167,7 @@ func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s.%s (%s): %s\n", v.Schema, v.Table, v.Strategy, v.Status)
+		fmt.Fprintf(w, "%s.%s (%s): %s\n", v.Schema, v.Table, v.Strategy, finalSummary(ctx, api, v))
 		switch {
 		case v.Status == migration.StatusFailed:
 			failed = &MigrationFailedError{Err: errors.New(v.Error)}
@@ -176,6 +179,29 @@ func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string)
 		return failed
 	}
 	return cancelled
+}
+
+// finalSummary is the reason of v's last transition (the runner's summary of a complete run,
+// the error of a failed one), or its status when the log cannot be read.
+func finalSummary(ctx context.Context, api *client.Client, v client.MigrationView) string {
+	if v.Status == migration.StatusFailed && v.Error != "" {
+		return "failed: " + v.Error
+	}
+	evs, err := api.Events(ctx, v.ID, 0, 0)
+	if err != nil {
+		return string(v.Status)
+	}
+	for i := len(evs.Events) - 1; i >= 0; i-- {
+		e := evs.Events[i]
+		var t struct{ To string }
+		if e.Kind == store.EventTransition && json.Unmarshal(e.Data, &t) == nil && t.To == string(v.Status) {
+			if strings.HasPrefix(e.Message, string(v.Status)) {
+				return e.Message
+			}
+			return string(v.Status) + ": " + e.Message
+		}
+	}
+	return string(v.Status)
 }
 
 // randomToken is the bearer token of an in-process API: 128 random bits.
