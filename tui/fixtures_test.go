@@ -69,7 +69,7 @@ func gateView() client.MigrationView {
 	v.Participants[1].Live = false
 	v.Participants[1].LastBeat = fixedNow.Add(-47 * time.Second)
 	v.Checklist.Lines[8] = cutover.Line{Name: cutover.LineParticipants, OK: false, Value: "0/2 ready",
-		Limit: "every live instance acknowledged prepare",
+		Limit:  "every live instance acknowledged prepare",
 		Detail: "orders-api/api-c41d@web-2 (signal): lease lapsed, last heartbeat 47s ago; orders-api/api-7f3a@web-1 (http): prepare held until the other conditions hold"}
 	return v
 }
