@@ -70,7 +70,10 @@ func statusOf(err error) int {
 	var req *RequestError
 	var blocked *BlockedError
 	var active *store.ActiveMigrationError
+	var ambiguous *store.AmbiguousIDError
 	switch {
+	case errors.As(err, &ambiguous):
+		return http.StatusBadRequest
 	case errors.As(err, &req), errors.Is(err, cutover.ErrConfig), errors.Is(err, cutover.ErrBadApproval), plannerRefusal(err):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):

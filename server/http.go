@@ -187,8 +187,23 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, client.MigrationsResponse{Migrations: views})
 }
 
+// id resolves the {id} of the path (a whole id, or a unique prefix or suffix); on failure it
+// has written the error.
+func (a *api) id(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := a.c.Resolve(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return "", false
+	}
+	return id, true
+}
+
 func (a *api) get(w http.ResponseWriter, r *http.Request) {
-	v, err := a.c.Get(r.Context(), r.PathValue("id"))
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	v, err := a.c.Get(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -197,7 +212,11 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) checklist(w http.ResponseWriter, r *http.Request) {
-	cl, err := a.c.Checklist(r.Context(), r.PathValue("id"))
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	cl, err := a.c.Checklist(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -221,7 +240,11 @@ func (a *api) act(do action) http.HandlerFunc {
 				return
 			}
 		}
-		v, err := do(r.Context(), r.PathValue("id"), caller(r))
+		id, ok := a.id(w, r)
+		if !ok {
+			return
+		}
+		v, err := do(r.Context(), id, caller(r))
 		if err != nil {
 			writeError(w, err)
 			return
@@ -236,7 +259,11 @@ func (a *api) chunkSize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v, err := a.c.SetChunkSize(r.Context(), r.PathValue("id"), req.ChunkSize, caller(r))
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	v, err := a.c.SetChunkSize(r.Context(), id, req.ChunkSize, caller(r))
 	if err != nil {
 		writeError(w, err)
 		return

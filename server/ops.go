@@ -36,6 +36,12 @@ func (c *Controller) List(ctx context.Context, limit int) ([]client.MigrationVie
 	return views, nil
 }
 
+// Resolve returns the full id of the migration ref names: the id, or a unique prefix or suffix
+// of it in any case (store.Resolve). Every endpoint that takes an id resolves it first.
+func (c *Controller) Resolve(ctx context.Context, ref string) (string, error) {
+	return c.opts.Store.Resolve(ctx, ref)
+}
+
 // Get returns one migration: its store row and, while it runs here, its live state.
 func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, error) {
 	m, err := c.opts.Store.Get(ctx, id)

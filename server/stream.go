@@ -34,7 +34,11 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		wait = min(d, MaxWait)
 		extendWrite(w, time.Now().Add(wait+10*time.Second))
 	}
-	resp, err := a.c.Events(r.Context(), r.PathValue("id"), since, wait)
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	resp, err := a.c.Events(r.Context(), id, since, wait)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away
@@ -50,10 +54,12 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 func (a *api) stream(w http.ResponseWriter, r *http.Request) {
 	migrationID := r.URL.Query().Get("migration")
 	if migrationID != "" {
-		if _, err := a.c.Get(r.Context(), migrationID); err != nil {
+		id, err := a.c.Resolve(r.Context(), migrationID)
+		if err != nil {
 			writeError(w, err)
 			return
 		}
+		migrationID = id
 	}
 	events, unsubscribe := a.c.Subscribe(migrationID, 256)
 	defer unsubscribe()

@@ -123,7 +123,11 @@ func TestServeAndControlCommands(t *testing.T) {
 	require.Contains(t, r.stdout, "cut-over gate (closed")
 	require.Regexp(t, `WAIT\s+approval`, r.stdout)
 
-	r = run(t, "", "approve", "--server", url, id)
+	// A short id, as the TUI and progress lines show it, in any case (issue 13).
+	r = run(t, "", "status", "--server", url, strings.ToLower(id[len(id)-8:]))
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, id)
+	r = run(t, "", "approve", "--server", url, strings.ToLower(id[len(id)-8:]))
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, id+": approved")
 	r = run(t, "", "status", "--server", url, "--watch", "--interval", "200ms", id)
