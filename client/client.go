@@ -171,10 +171,15 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, c.do(ctx, http.MethodGet, PathHealth, nil, nil, &h)
 }
 
-// List returns every migration the store knows, oldest first.
+// List returns the newest migrations the store knows (the server's default limit), newest first.
 func (c *Client) List(ctx context.Context) ([]MigrationView, error) {
+	return c.ListWith(ctx, ListOptions{})
+}
+
+// ListWith returns the migrations o selects, newest first.
+func (c *Client) ListWith(ctx context.Context, o ListOptions) ([]MigrationView, error) {
 	var r MigrationsResponse
-	return r.Migrations, c.do(ctx, http.MethodGet, PathMigrations, nil, nil, &r)
+	return r.Migrations, c.do(ctx, http.MethodGet, PathMigrations, o.Query(), nil, &r)
 }
 
 // Create plans req.DDL and starts one migration per table. A blocked plan is an *APIError with
@@ -241,6 +246,35 @@ func (c *Client) Events(ctx context.Context, id string, since int64, wait time.D
 	}
 	var r EventsResponse
 	return r, c.do(ctx, http.MethodGet, migrationPath(id, "/events"), q, nil, &r)
+}
+
+// HeaderNextOffset is the header of GET /v1/migrations/{id}/log that says where the next read
+// of the log goes on.
+const HeaderNextOffset = "X-Next-Offset"
+
+// WorkerLog reads the gh-ost worker log of a migration: from byte offset on, or its last tail
+// lines when tail > 0. next is the offset of the next read (follow the log with it).
+func (c *Client) WorkerLog(ctx context.Context, id string, offset int64, tail int) (text []byte, next int64, err error) {
+	q := url.Values{}
+	if tail > 0 {
+		q.Set("tail", strconv.Itoa(tail))
+	} else {
+		q.Set("offset", strconv.FormatInt(offset, 10))
+	}
+	resp, err := c.send(ctx, http.MethodGet, migrationPath(id, "/log"), q, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	text, err = io.ReadAll(io.LimitReader(resp.Body, 2<<20))
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: read worker log: %w", err)
+	}
+	next, err = strconv.ParseInt(resp.Header.Get(HeaderNextOffset), 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: worker log: bad %s header %q", HeaderNextOffset, resp.Header.Get(HeaderNextOffset))
+	}
+	return text, next, nil
 }
 
 // Participants lists the registered service instances.

@@ -3,10 +3,13 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
@@ -104,6 +107,37 @@ type MigrationView struct {
 	Interrupted bool   `json:"interrupted,omitempty"`
 	Cleanup     string `json:"cleanup,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+}
+
+// ListOptions narrow GET /v1/migrations (its query parameters). The zero value lists the
+// newest DefaultListLimit migrations of every status.
+type ListOptions struct {
+	// Status keeps the migrations in any of these statuses ("interrupted" is not a status: an
+	// interrupted migration keeps the active status its controller left).
+	Status []migration.Status
+	// Table is "table" or "schema.table".
+	Table string
+	// Limit is the most migrations to return, newest first (0: the server's default).
+	Limit int
+}
+
+// Query is the options as query parameters.
+func (o ListOptions) Query() url.Values {
+	q := url.Values{}
+	if len(o.Status) > 0 {
+		st := make([]string, len(o.Status))
+		for i, s := range o.Status {
+			st[i] = string(s)
+		}
+		q.Set("status", strings.Join(st, ","))
+	}
+	if o.Table != "" {
+		q.Set("table", o.Table)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	return q
 }
 
 // MigrationsResponse is the body of GET /v1/migrations and of a successful POST.

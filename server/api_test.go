@@ -81,7 +81,7 @@ func TestInstantThenGhostWithManualApproval(t *testing.T) {
 	list, err := f.api.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
-	require.Equal(t, inst.ID, list[0].ID)
+	require.Equal(t, gh.ID, list[0].ID, "newest first")
 	require.Nil(t, list[0].Plan, "the list leaves plans out")
 	got, err := f.api.Get(ctx, gh.ID)
 	require.NoError(t, err)

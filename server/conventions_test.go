@@ -51,3 +51,82 @@ func TestShortIDs(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code, msg)
 	assert.Contains(t, msg, `no migration id starts or ends with "ZZZZZZZZ"`)
 }
+
+// TestListFiltersNewestFirst: the list is newest first, and status, table and limit are
+// applied by the server; an unknown parameter or status is a 400, never silently ignored.
+func TestListFiltersNewestFirst(t *testing.T) {
+	f := newFixture(t, 50)
+	ctx := context.Background()
+	var ids []string
+	for _, c := range []string{"l1", "l2", "l3"} {
+		v := f.create(t, "ALTER TABLE items ADD COLUMN "+c+" INT NULL", nil)
+		f.waitStatus(t, v.ID, migration.StatusComplete, 30*time.Second)
+		ids = append(ids, v.ID)
+	}
+	list, err := f.api.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	assert.Equal(t, []string{ids[2], ids[1], ids[0]}, []string{list[0].ID, list[1].ID, list[2].ID}, "newest first")
+
+	one, err := f.api.ListWith(ctx, client.ListOptions{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, one, 1)
+	assert.Equal(t, ids[2], one[0].ID, "the limit keeps the newest")
+	for _, table := range []string{"items", f.d.Name + ".items"} {
+		got, err := f.api.ListWith(ctx, client.ListOptions{Table: table, Status: []migration.Status{migration.StatusComplete}})
+		require.NoError(t, err)
+		assert.Len(t, got, 3, table)
+	}
+	none, err := f.api.ListWith(ctx, client.ListOptions{Status: []migration.Status{migration.StatusRunning, migration.StatusFailed}})
+	require.NoError(t, err)
+	assert.Empty(t, none, "?status= is applied")
+	none, err = f.api.ListWith(ctx, client.ListOptions{Table: "other.items"})
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	for q, want := range map[string]string{
+		"?status=done":   `status "done": want one of queued, planning, running`,
+		"?state=running": `unknown query parameter "state"`,
+		"?limit=-1":      `limit "-1"`,
+	} {
+		code, msg := f.raw(t, http.MethodGet, "/v1/migrations"+q, "", "")
+		assert.Equal(t, http.StatusBadRequest, code, q)
+		assert.Contains(t, msg, want, q)
+	}
+}
+
+// TestWorkerLog: GET /v1/migrations/{id}/log serves the gh-ost worker's log (all of it, its
+// tail, or what follows an offset); a native migration has none (404 saying why).
+func TestWorkerLog(t *testing.T) {
+	f := newFixture(t, 500)
+	ctx := context.Background()
+	v := f.create(t, ghostDDL, nil)
+	f.waitStatus(t, v.ID, migration.StatusReady, 90*time.Second)
+	_, err := f.api.Cancel(ctx, v.ID)
+	require.NoError(t, err)
+
+	all, next, err := f.api.WorkerLog(ctx, v.ID[len(v.ID)-8:], 0, 0)
+	require.NoError(t, err)
+	require.NotEmpty(t, all)
+	assert.EqualValues(t, len(all), next)
+	assert.Contains(t, string(all), "gh-ost", "gh-ost's own log lines")
+	tail, _, err := f.api.WorkerLog(ctx, v.ID, 0, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(strings.TrimSuffix(string(tail), "\n"), "\n")+1, "two lines: %q", tail)
+	assert.True(t, strings.HasSuffix(string(all), string(tail)))
+	more, again, err := f.api.WorkerLog(ctx, v.ID, next, 0)
+	require.NoError(t, err)
+	assert.Empty(t, more, "nothing after the end")
+	assert.Equal(t, next, again)
+	half, _, err := f.api.WorkerLog(ctx, v.ID, next/2, 0)
+	require.NoError(t, err)
+	assert.Equal(t, string(all[next/2:]), string(half))
+
+	n := f.create(t, "ALTER TABLE items ADD COLUMN n1 INT NULL", nil)
+	f.waitStatus(t, n.ID, migration.StatusComplete, 30*time.Second)
+	_, _, err = f.api.WorkerLog(ctx, n.ID, 0, 0)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	assert.Contains(t, err.Error(), "an instant ALTER runs without a gh-ost worker")
+	code, msg := f.raw(t, http.MethodGet, "/v1/migrations/"+v.ID+"/log?tail=0", "", "")
+	assert.Equal(t, http.StatusBadRequest, code, msg)
+}

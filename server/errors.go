@@ -76,7 +76,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.As(err, &req), errors.Is(err, cutover.ErrConfig), errors.Is(err, cutover.ErrBadApproval), plannerRefusal(err):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance), errors.Is(err, ErrNoLog):
 		return http.StatusNotFound
 	case errors.As(err, &blocked), errors.As(err, &active), errors.Is(err, ErrNotLive), errors.Is(err, ErrNoGate),
 		errors.Is(err, cutover.ErrNotManual), errors.Is(err, runner.ErrNotRevertible), errors.Is(err, ghost.ErrNotResumable):

@@ -6,14 +6,17 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/wire"
 )
 
@@ -60,6 +63,7 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 	mux.Handle("GET "+client.PathMigration, a.read(a.get))
 	mux.Handle("GET "+client.PathMigration+"/checklist", a.read(a.checklist))
 	mux.Handle("GET "+client.PathMigration+"/events", a.read(a.events))
+	mux.Handle("GET "+client.PathMigration+"/log", a.read(a.log))
 	mux.Handle("GET "+client.PathStream, a.read(a.stream))
 	for verb, do := range map[string]action{"pause": c.Pause, "resume": c.Resume, "approve": c.Approve, "cancel": c.Cancel,
 		"revert": c.Revert} {
@@ -153,20 +157,57 @@ func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, client.Health{Status: "ok", Migrations: a.c.Count(), Owner: a.c.Owner().String()})
 }
 
+// list serves GET /v1/migrations[?status=a,b][&table=[schema.]t][&limit=N]. A parameter it
+// does not know, or a status that does not exist, is a 400: a filter silently ignored would
+// answer a question nobody asked (issue 13).
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if s := r.URL.Query().Get("limit"); s != "" {
-		if _, err := fmt.Sscan(s, &limit); err != nil || limit < 0 {
-			writeError(w, badRequest("limit %q: want a positive number", s))
-			return
-		}
+	o, err := listOptions(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	views, err := a.c.List(r.Context(), limit)
+	views, err := a.c.List(r.Context(), o)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, client.MigrationsResponse{Migrations: views})
+}
+
+func listOptions(q url.Values) (client.ListOptions, error) {
+	var o client.ListOptions
+	for k := range q {
+		if k != "status" && k != "table" && k != "limit" {
+			return o, badRequest("unknown query parameter %q (known: status, table, limit)", k)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return o, badRequest("limit %q: want a positive number", s)
+		}
+		o.Limit = n
+	}
+	for _, s := range strings.Split(q.Get("status"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		st := migration.Status(s)
+		if !slices.Contains(migration.Statuses, st) {
+			return o, badRequest("status %q: want one of %s", s, joinStatuses(migration.Statuses))
+		}
+		o.Status = append(o.Status, st)
+	}
+	o.Table = strings.TrimSpace(q.Get("table"))
+	return o, nil
+}
+
+func joinStatuses(ss []migration.Status) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +292,43 @@ func (a *api) act(do action) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, v)
 	}
+}
+
+// log serves GET /v1/migrations/{id}/log[?offset=B | ?tail=N] as text/plain: the gh-ost worker
+// log from byte B (at most MaxLogRead bytes), or its last N lines; X-Next-Offset is where the
+// next read goes on (follow a log by passing it as ?offset=).
+func (a *api) log(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var offset int64
+	var tail int
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, badRequest("offset %q: want a byte offset (a non-negative number)", s))
+			return
+		}
+		offset = n
+	}
+	if s := q.Get("tail"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			writeError(w, badRequest("tail %q: want a positive number of lines", s))
+			return
+		}
+		tail = n
+	}
+	text, next, err := a.c.WorkerLog(r.Context(), id, offset, tail)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set(client.HeaderNextOffset, strconv.FormatInt(next, 10))
+	_, _ = w.Write(text)
 }
 
 func (a *api) chunkSize(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
@@ -15,16 +16,24 @@ import (
 // DefaultListLimit bounds List when the caller gives no limit.
 const DefaultListLimit = 500
 
-// List returns the newest limit migrations (DefaultListLimit when 0), oldest first, each with its
-// live state; active ones not run here are marked interrupted when their controller is gone.
-func (c *Controller) List(ctx context.Context, limit int) ([]client.MigrationView, error) {
-	if limit <= 0 {
-		limit = DefaultListLimit
+// List returns the newest migrations o selects (DefaultListLimit when o.Limit is 0), newest
+// first (issue 13: oldest first put the current work at the bottom), each with its live state;
+// active ones not run here are marked interrupted when their controller is gone.
+func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.MigrationView, error) {
+	f := store.Filter{Limit: o.Limit, Status: o.Status}
+	if f.Limit <= 0 {
+		f.Limit = DefaultListLimit
 	}
-	ms, err := c.opts.Store.List(ctx, store.Filter{Limit: limit})
+	if schema, table, ok := strings.Cut(o.Table, "."); ok {
+		f.Schema, f.Table = schema, table
+	} else {
+		f.Table = o.Table
+	}
+	ms, err := c.opts.Store.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	slices.Reverse(ms) // the store lists the newest Limit oldest first
 	views := make([]client.MigrationView, len(ms))
 	for i, m := range ms {
 		views[i] = c.view(m)

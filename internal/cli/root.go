@@ -66,7 +66,7 @@ $GHOSTGATE_<FLAG> or in a --config file.`,
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		return applyDefaults(c.Flags(), configFile)
 	}
-	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams)}, newControlCmds(streams)...)...)
+	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams), newLogsCmd(streams)}, newControlCmds(streams)...)...)
 	return root
 }
 
