@@ -73,6 +73,9 @@ type CreateRequest struct {
 	// dashes may be left out).
 	Overrides      []string `json:"overrides,omitempty"`
 	AllowDropTable bool     `json:"allow_drop_table,omitempty"`
+	// RebuildMaxRows is the largest table (rows) on which a rebuilding INPLACE change stays
+	// native (the planner's option; 0: the controller's default, serve --rebuild-max-rows).
+	RebuildMaxRows int64 `json:"rebuild_max_rows,omitempty"`
 	// Approval is how the cut-over is approved: "auto", "manual" (the default) or a daily
 	// window "HH:MM-HH:MM" in TimeZone.
 	Approval string `json:"approval,omitempty"`

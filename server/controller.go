@@ -12,6 +12,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -54,6 +55,9 @@ type Options struct {
 	Location *time.Location
 	// DefaultSchema is the database for unqualified table names when a request names none.
 	DefaultSchema string
+	// RebuildMaxRows is the planner's rebuild threshold when a request gives none (0: the
+	// planner's default).
+	RebuildMaxRows int64
 }
 
 // Validate reports what cannot work.
@@ -177,7 +181,8 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]cl
 
 // plan runs the planner with the probe on the primary.
 func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
-	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable}
+	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable,
+		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows)}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {
 			o = "--" + o

@@ -130,3 +130,20 @@ func TestWorkerLog(t *testing.T) {
 	code, msg := f.raw(t, http.MethodGet, "/v1/migrations/"+v.ID+"/log?tail=0", "", "")
 	assert.Equal(t, http.StatusBadRequest, code, msg)
 }
+
+// TestRebuildMaxRowsTakesEffect: the request's rebuild_max_rows reaches the planner (issue 13:
+// it was accepted by submit and dropped): above it a rebuilding INPLACE change goes to gh-ost.
+func TestRebuildMaxRowsTakesEffect(t *testing.T) {
+	f := newFixture(t, 3000)
+	const rebuild = "ALTER TABLE items MODIFY k INT NULL DEFAULT 0" // NULL-ability: an INPLACE rebuild
+	small := f.create(t, rebuild, func(r *client.CreateRequest) { r.RebuildMaxRows = 10 })
+	assert.Equal(t, "ghost", small.Strategy, "3000 rows > 10: gh-ost")
+	_, err := f.api.Cancel(context.Background(), small.ID)
+	require.NoError(t, err)
+	big := f.create(t, rebuild, func(r *client.CreateRequest) { r.RebuildMaxRows = 1_000_000 })
+	assert.Equal(t, "inplace", big.Strategy)
+	f.waitStatus(t, big.ID, migration.StatusComplete, 30*time.Second)
+	code, msg := f.raw(t, http.MethodPost, "/v1/migrations", "Bearer "+token,
+		`{"ddl": "`+rebuild+`", "schema": "`+f.d.Name+`", "rebuild_max_rows": -1}`)
+	assert.Equal(t, http.StatusBadRequest, code, msg)
+}

@@ -97,3 +97,32 @@ func apiClient(t *testing.T, url string) *client.Client {
 	require.NoError(t, err)
 	return c
 }
+
+// TestRebuildMaxRowsFlags: serve's --rebuild-max-rows is the default of requests, submit's
+// overrides it; both reach the planner (a rebuilding INPLACE change on 200 rows goes to gh-ost
+// above the threshold, stays native below it).
+func TestRebuildMaxRowsFlags(t *testing.T) {
+	d := newOrders(t)
+	d.Exec(t, "ANALYZE TABLE orders")
+	conn := connArgs(t, d)
+	t.Setenv(EnvToken, "cli-test-token-0123456789")
+	url := serveCLI(t, conn, d.Env.Replica.Addr(), "--rebuild-max-rows", "10")
+	const rebuild = "ALTER TABLE orders MODIFY note VARCHAR(100) NOT NULL DEFAULT ''" // NULL-ability: a rebuild
+
+	r := run(t, "", "submit", "--server", url, "-d", d.Name, "-o", "json", rebuild)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	var vs []client.MigrationView
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &vs), r.stdout)
+	require.Equal(t, "ghost", vs[0].Strategy, "serve --rebuild-max-rows 10: 200 rows go to gh-ost")
+	r = run(t, "", "cancel", "--server", url, vs[0].ID)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+
+	r = run(t, "", "submit", "--server", url, "-d", d.Name, "-o", "json", "--rebuild-max-rows", "100000", rebuild)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &vs), r.stdout)
+	require.Equal(t, "inplace", vs[0].Strategy, "submit --rebuild-max-rows wins over serve's")
+
+	r = run(t, "", "serve", "--listen", "127.0.0.1:0", "--rebuild-max-rows", "-1")
+	require.Equal(t, ExitUsage, r.code)
+	require.Contains(t, r.stderr, "--rebuild-max-rows -1")
+}

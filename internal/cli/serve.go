@@ -15,6 +15,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/server"
 	"github.com/ghostgate/ghostgate/store"
@@ -43,6 +44,7 @@ type ServeOptions struct {
 	MaxThreadsRunning int
 	MaxBacklog        int64
 	MaxTransactionAge time.Duration
+	RebuildMaxRows    int64 // the planner's default for requests that give none
 }
 
 func newServeCmd(streams IO) *cobra.Command {
@@ -87,6 +89,7 @@ the event log) and exits.`,
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
+	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
 	return cmd
 }
 
@@ -108,6 +111,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	// 1. Refuse what must not start: a remote bind not asked for, no token.
 	if err := server.CheckListen(opts.Listen, opts.AllowRemote); err != nil {
 		return &UsageError{Err: err}
+	}
+	if opts.RebuildMaxRows < 0 {
+		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
 	}
 	token, err := secret(opts.TokenFile, EnvToken, "--token-file")
 	if err != nil {
@@ -167,7 +173,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 	}()
 	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
-		DefaultSchema: cfg.DBName, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {

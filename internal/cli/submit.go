@@ -80,7 +80,7 @@ func submitRun(ctx context.Context, opts *SubmitOptions, ddl string) error {
 	}
 	po := opts.Lint.options()
 	views, err := c.Create(ctx, client.CreateRequest{
-		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable,
+		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows,
 		Approval: opts.Approval, OldVersion: opts.OldVersion, NewVersion: opts.NewVersion,
 	})
 	if err != nil {

@@ -143,7 +143,7 @@ func runWithTUI(ctx context.Context, opts *RunOptions, d runTUIDeps, ddl string)
 func submit(ctx context.Context, api *client.Client, opts *RunOptions, schema, ddl string) ([]string, error) {
 	po := opts.Plan.Lint.options()
 	views, err := api.Create(ctx, client.CreateRequest{DDL: ddl, Schema: schema, Overrides: po.Overrides,
-		AllowDropTable: po.AllowDropTable, Approval: runTUIApproval})
+		AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows, Approval: runTUIApproval})
 	if err != nil {
 		return nil, err
 	}
