@@ -64,7 +64,7 @@ $GHOSTGATE_<FLAG> or in a --config file.`,
 	var configFile string
 	root.PersistentFlags().StringVar(&configFile, "config", "", "config file: one 'flag-name = value' a line (or $"+EnvConfig+"); flags and $GHOSTGATE_<FLAG> win over it")
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
-		return applyDefaults(c.Flags(), configFile)
+		return applyDefaults(c, configFile, streams.ErrOut)
 	}
 	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams), newLogsCmd(streams)}, newControlCmds(streams)...)...)
 	return root
