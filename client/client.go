@@ -21,6 +21,10 @@ import (
 	"github.com/ghostgate/ghostgate/wire"
 )
 
+// HeaderActor names the person or job a client acts for; the controller records it with every
+// action (with the token's name and the address it came from).
+const HeaderActor = "X-Ghostgate-Actor"
+
 // DefaultServer is where `migrate serve` listens unless told otherwise.
 const DefaultServer = "http://127.0.0.1:8470"
 
@@ -47,6 +51,8 @@ var (
 type APIError struct {
 	StatusCode int
 	Message    string
+	// Code is the API's machine-readable code (client.Code*; "" from an older server).
+	Code string
 	// Plans holds the blocked plans (JSON, as `migrate plan -o json`) of a 409 on create.
 	Plans json.RawMessage
 }
@@ -78,7 +84,15 @@ func (e *APIError) Is(target error) bool {
 type Client struct {
 	base  *url.URL
 	token string
+	actor string
 	hc    *http.Client
+}
+
+// WithActor returns a client that says it acts for actor (HeaderActor), e.g. "alice@laptop".
+func (c *Client) WithActor(actor string) *Client {
+	cp := *c
+	cp.actor = actor
+	return &cp
 }
 
 // New returns a client of the controller at server (e.g. DefaultServer). token is sent as a
@@ -142,6 +156,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.actor != "" {
+		req.Header.Set(HeaderActor, c.actor)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
@@ -162,7 +179,7 @@ func decodeError(resp *http.Response) error {
 			er.Error = http.StatusText(resp.StatusCode)
 		}
 	}
-	return &APIError{StatusCode: resp.StatusCode, Message: er.Error, Plans: er.Plans}
+	return &APIError{StatusCode: resp.StatusCode, Message: er.Error, Code: er.Code, Plans: er.Plans}
 }
 
 // Health checks GET /healthz.
@@ -279,8 +296,8 @@ func (c *Client) WorkerLog(ctx context.Context, id string, offset int64, tail in
 
 // Participants lists the registered service instances.
 func (c *Client) Participants(ctx context.Context) ([]wire.ParticipantStatus, error) {
-	var out []wire.ParticipantStatus
-	return out, c.do(ctx, http.MethodGet, wire.PathParticipants, nil, nil, &out)
+	var r ParticipantsResponse
+	return r.Participants, c.do(ctx, http.MethodGet, wire.PathParticipants, nil, nil, &r)
 }
 
 // Evict removes a service instance (the DBA's decision that a dead instance must not hold the

@@ -148,6 +148,11 @@ type MigrationsResponse struct {
 	Migrations []MigrationView `json:"migrations"`
 }
 
+// ParticipantsResponse is the body of GET /v1/participants.
+type ParticipantsResponse struct {
+	Participants []wire.ParticipantStatus `json:"participants"`
+}
+
 // ChunkSizeRequest is the body of POST /v1/migrations/{id}/chunk-size.
 type ChunkSizeRequest struct {
 	ChunkSize int64 `json:"chunk_size"`
@@ -164,6 +169,10 @@ type EventsResponse struct {
 // kinds are the runner's (status, progress, throttle, blocker).
 const KindChecklist runner.EventKind = "checklist"
 
+// KindGap is the kind of the stream event that says a resumed stream (Last-Event-ID) lost
+// events: read the event log of the migrations followed.
+const KindGap runner.EventKind = "gap"
+
 // StreamEvent is one server-sent event of GET /v1/stream: a runner event of a live migration,
 // or a changed checklist. Seq grows by one per event of this controller.
 type StreamEvent struct {
@@ -172,12 +181,33 @@ type StreamEvent struct {
 	Checklist *cutover.Checklist `json:"checklist,omitempty"`
 }
 
-// ErrorResponse is the body of every error answer: the message and, when a plan is blocked by
-// findings (409), the plans with their findings.
+// ErrorResponse is the body of every error answer: the message, a machine-readable code (one
+// of the Code* constants) and, when a plan is blocked by findings (409), the plans with their
+// findings; an ambiguous short id (400) lists the ids it matches.
 type ErrorResponse struct {
-	Error string          `json:"error"`
-	Plans json.RawMessage `json:"plans,omitempty"`
+	Error      string          `json:"error"`
+	Code       string          `json:"code"`
+	Plans      json.RawMessage `json:"plans,omitempty"`
+	Candidates []string        `json:"candidates,omitempty"`
 }
+
+// Error codes of ErrorResponse.Code. A client branches on these, never on the message.
+const (
+	CodeBadRequest       = "bad_request"        // 400: a malformed body or query, a bad setting
+	CodeRefused          = "refused"            // 400: DDL the planner refuses (unparsable, DML, unknown table)
+	CodeAmbiguousID      = "ambiguous_id"       // 400: a short id that matches several migrations
+	CodeUnauthorized     = "unauthorized"       // 401: a missing or wrong token, a bad signature
+	CodeNotFound         = "not_found"          // 404: no such migration, participant or endpoint
+	CodeNoLog            = "no_log"             // 404: the migration has no worker log here
+	CodeMethodNotAllowed = "method_not_allowed" // 405: see the Allow header
+	CodeBlocked          = "blocked"            // 409: findings block the plan (see plans)
+	CodeActiveMigration  = "active_migration"   // 409: the table has an active migration
+	CodeNotLive          = "not_live"           // 409: not running in this controller (ended, interrupted, another's)
+	CodeNoGate           = "no_gate"            // 409: a native migration has no cut-over to approve
+	CodeNotManual        = "not_manual"         // 409: the approval is automatic or a window
+	CodeUnavailable      = "unavailable"        // 503: shutting down, or participants are off
+	CodeInternal         = "internal"           // 500
+)
 
 // Health is the body of GET /healthz.
 type Health struct {

@@ -150,8 +150,9 @@ func TestPauseResumeCancel(t *testing.T) {
 			notes = append(notes, e.Message)
 		}
 	}
-	require.Len(t, notes, 4, "pause, chunk size, resume and cancel are recorded: %v", notes)
-	require.Contains(t, notes[3], "cancel requested by api")
+	require.Len(t, notes, 5, "submit, pause, chunk size, resume and cancel are recorded: %v", notes)
+	require.Equal(t, "submitted by token api (127.0.0.1)", notes[0])
+	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[4])
 }
 
 // TestAuthAndErrors: 401 without or with a wrong token and nothing created; 400 on malformed

@@ -141,9 +141,9 @@ func (c *Controller) Leftovers(ctx context.Context) ([]store.Leftover, error) {
 }
 
 // Create plans req.DDL, refuses blocked plans (*BlockedError) and starts one migration per
-// table, each with its cut-over gate. When one cannot start (e.g. its table has an active
+// table, each with its cut-over gate; by (who asked) is recorded in each one's event log. When one cannot start (e.g. its table has an active
 // migration: *store.ActiveMigrationError), those already started by this call are cancelled.
-func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]client.MigrationView, error) {
+func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by string) ([]client.MigrationView, error) {
 	gcfg, err := c.gateConfig(req)
 	if err != nil {
 		return nil, err
@@ -166,6 +166,7 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]cl
 			}
 			return nil, err
 		}
+		c.note(ctx, r.h.ID(), "submitted by "+by)
 		started = append(started, r)
 	}
 	views := make([]client.MigrationView, 0, len(started))

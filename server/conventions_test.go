@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/server"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // Tests of the API's conventions (issue 13, "CLI and API conventions").
@@ -146,4 +151,179 @@ func TestRebuildMaxRowsTakesEffect(t *testing.T) {
 	code, msg := f.raw(t, http.MethodPost, "/v1/migrations", "Bearer "+token,
 		`{"ddl": "`+rebuild+`", "schema": "`+f.d.Name+`", "rebuild_max_rows": -1}`)
 	assert.Equal(t, http.StatusBadRequest, code, msg)
+}
+
+// rawResp sends a request and returns the response and its body.
+func rawResp(t *testing.T, method, url string, header map[string]string, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, b
+}
+
+// TestErrorCodesMethodsLocation: every error has a machine-readable code and no package prefix;
+// a path served for other methods answers 405 with Allow; a create answers 201 with Location;
+// JSON is not HTML-escaped; lists are objects.
+func TestErrorCodesMethodsLocation(t *testing.T) {
+	f := newFixture(t, 50)
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	decode := func(b []byte) client.ErrorResponse {
+		var er client.ErrorResponse
+		require.NoError(t, json.Unmarshal(b, &er), string(b))
+		return er
+	}
+
+	resp, b := rawResp(t, http.MethodPost, f.srv.URL+"/v1/migrations", auth,
+		`{"ddl": "ALTER TABLE items ADD COLUMN c1 INT NULL COMMENT 'a<b & c>d'", "schema": "`+f.d.Name+`"}`)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	var created client.MigrationsResponse
+	require.NoError(t, json.Unmarshal(b, &created))
+	require.Len(t, created.Migrations, 1)
+	id := created.Migrations[0].ID
+	assert.Equal(t, "/v1/migrations/"+id, resp.Header.Get("Location"))
+	assert.Contains(t, string(b), `'a<b & c>d'`, "no HTML escaping")
+	f.waitStatus(t, id, migration.StatusComplete, 30*time.Second)
+	other := f.create(t, "ALTER TABLE items ADD COLUMN c2 INT NULL", nil) // shares id's first characters
+	f.waitStatus(t, other.ID, migration.StatusComplete, 30*time.Second)
+
+	for _, c := range []struct {
+		method, path string
+		allow        string
+	}{
+		{http.MethodDelete, "/v1/migrations", "GET, POST, HEAD"},
+		{http.MethodPut, "/v1/migrations/" + id, "GET, HEAD"},
+		{http.MethodGet, "/v1/migrations/" + id + "/pause", "POST"},
+	} {
+		resp, b := rawResp(t, c.method, f.srv.URL+c.path, auth, "")
+		require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "%s %s: %s", c.method, c.path, b)
+		assert.Equal(t, c.allow, resp.Header.Get("Allow"), c.path)
+		er := decode(b)
+		assert.Equal(t, client.CodeMethodNotAllowed, er.Code)
+		assert.Contains(t, er.Error, "allowed: "+c.allow)
+	}
+
+	for _, c := range []struct {
+		method, path, body string
+		header             map[string]string
+		status             int
+		code, text         string
+	}{
+		{http.MethodGet, "/v1/nothing", "", nil, 404, client.CodeNotFound, "no such endpoint"},
+		{http.MethodGet, "/v1/migrations/01JZZZZZZZZZZZZZZZZZZZZZZZ", "", nil, 404, client.CodeNotFound, `migration not found: "01JZZZZZZZZZZZZZZZZZZZZZZZ"`},
+		{http.MethodPost, "/v1/migrations", `{"ddl": "x"}`, nil, 401, client.CodeUnauthorized, "missing or wrong bearer token"},
+		{http.MethodPost, "/v1/migrations", `{"ddl": `, auth, 400, client.CodeBadRequest, "malformed JSON body"},
+		{http.MethodPost, "/v1/migrations", `{"ddl": "UPDATE items SET k = 1", "schema": "` + f.d.Name + `"}`, auth, 400, client.CodeRefused, "UPDATE changes rows"},
+		{http.MethodPost, "/v1/migrations", `{"ddl": "ALTER TABLE items DROP COLUMN c1", "schema": "` + f.d.Name + `"}`, auth, 409, client.CodeBlocked, "blocked by findings"},
+		{http.MethodPost, "/v1/migrations/" + id + "/pause", "", auth, 409, client.CodeNotLive, "has ended"},
+		{http.MethodPost, "/v1/migrations/" + id[:4] + "/pause", "", auth, 400, client.CodeAmbiguousID, other.ID},
+	} {
+		resp, b := rawResp(t, c.method, f.srv.URL+c.path, c.header, c.body)
+		require.Equal(t, c.status, resp.StatusCode, "%s %s: %s", c.method, c.path, b)
+		er := decode(b)
+		assert.Equal(t, c.code, er.Code, c.path)
+		assert.Contains(t, er.Error, c.text, c.path)
+		for _, pkg := range []string{"store:", "server:", "planner:", "runner:", "cutover:"} {
+			assert.NotContains(t, er.Error, pkg, "no package prefix: %s", er.Error)
+		}
+	}
+	// One list shape: participants too are an object naming its items.
+	resp, b = rawResp(t, http.MethodGet, f.srv.URL+"/v1/participants", nil, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	assert.JSONEq(t, `{"participants": []}`, string(b))
+}
+
+// TestActorOnEveryAction: the event log names who acted: the actor the client gives (--as),
+// the token's name, the address; named tokens are told apart.
+func TestActorOnEveryAction(t *testing.T) {
+	f := newFixture(t, 2000)
+	ctx := context.Background()
+	h, err := server.NewHandler(f.ctrl, server.HandlerOptions{Tokens: []server.Token{
+		{Name: "ops", Secret: "ops-token-0123456789"}, {Name: "ci", Secret: "ci-token-0123456789ab"}}, OpenReads: true})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ops, err := client.New(srv.URL, "ops-token-0123456789", nil)
+	require.NoError(t, err)
+	ci, err := client.New(srv.URL, "ci-token-0123456789ab", nil)
+	require.NoError(t, err)
+
+	views, err := ci.Create(ctx, client.CreateRequest{DDL: ghostDDL, Schema: f.d.Name})
+	require.NoError(t, err)
+	id := views[0].ID
+	_, err = ops.WithActor("alice@bastion").Pause(ctx, id)
+	require.NoError(t, err)
+	_, err = ops.Cancel(ctx, id)
+	require.NoError(t, err)
+	_, err = client.New(srv.URL, token, nil) // the fixture's token is not one of these
+	require.NoError(t, err)
+	_, err = f.api.WithActor("x").Pause(ctx, id)
+	require.Error(t, err)
+
+	evs, err := f.api.Events(ctx, id, 0, 0)
+	require.NoError(t, err)
+	var notes []string
+	for _, e := range evs.Events {
+		if e.Kind == store.EventNote {
+			notes = append(notes, e.Message)
+		}
+	}
+	require.Equal(t, []string{
+		"submitted by token ci (127.0.0.1)",
+		"paused by alice@bastion (token ops, 127.0.0.1)",
+		"cancel requested by token ops (127.0.0.1)",
+	}, notes)
+
+	_, err = server.NewHandler(f.ctrl, server.HandlerOptions{Tokens: []server.Token{{Name: "a", Secret: "short"}}})
+	require.ErrorContains(t, err, "at least 16 characters")
+	_, err = server.NewHandler(f.ctrl, server.HandlerOptions{Tokens: []server.Token{
+		{Name: "a", Secret: "0123456789abcdef"}, {Name: "a", Secret: "0123456789abcdeg"}}})
+	require.ErrorContains(t, err, `two API tokens are named "a"`)
+}
+
+// TestStreamResume: a client that reconnects with Last-Event-ID gets the events it missed,
+// then the live ones; an id this controller never sent gets a gap event first.
+func TestStreamResume(t *testing.T) {
+	f := newFixture(t, 50)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := f.api.Stream(ctx, "")
+	require.NoError(t, err)
+	v := f.create(t, "ALTER TABLE items ADD COLUMN r1 INT NULL", nil)
+	var seen []client.StreamEvent
+	for len(seen) == 0 || !(seen[len(seen)-1].Kind == "status" && seen[len(seen)-1].Status.Terminal()) {
+		ev, err := s.Next()
+		require.NoError(t, err)
+		seen = append(seen, ev)
+	}
+	require.NoError(t, s.Close())
+	require.GreaterOrEqual(t, len(seen), 3)
+
+	resumed, err := f.api.StreamAfter(ctx, v.ID[len(v.ID)-8:], seen[0].Seq)
+	require.NoError(t, err)
+	defer resumed.Close()
+	for _, want := range seen[1:] {
+		ev, err := resumed.Next()
+		require.NoError(t, err)
+		assert.Equal(t, want.Seq, ev.Seq)
+		assert.Equal(t, want.Kind, ev.Kind)
+	}
+
+	gap, err := f.api.StreamAfter(ctx, "", seen[len(seen)-1].Seq+1000)
+	require.NoError(t, err)
+	defer gap.Close()
+	ev, err := gap.Next()
+	require.NoError(t, err)
+	assert.Equal(t, client.KindGap, ev.Kind)
+	assert.Contains(t, ev.Reason, "read the event log")
+
+	resp, b := rawResp(t, http.MethodGet, f.srv.URL+"/v1/stream", map[string]string{"Last-Event-ID": "soon"}, "")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
 }

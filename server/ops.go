@@ -45,6 +45,22 @@ func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.M
 	return views, nil
 }
 
+// noteTables writes msg to the event log of every migration this controller runs on one of
+// tables ("schema.table"): an eviction is recorded where it changes a gate.
+func (c *Controller) noteTables(ctx context.Context, tables []string, msg string) {
+	c.mu.Lock()
+	var ids []string
+	for id, r := range c.runs {
+		if p := r.h.Plan(); !r.ended() && slices.Contains(tables, p.Schema+"."+p.Table) {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.note(ctx, id, msg)
+	}
+}
+
 // Resolve returns the full id of the migration ref names: the id, or a unique prefix or suffix
 // of it in any case (store.Resolve). Every endpoint that takes an id resolves it first.
 func (c *Controller) Resolve(ctx context.Context, ref string) (string, error) {

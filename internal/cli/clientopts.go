@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,16 +18,18 @@ const EnvServer = "GHOSTGATE_SERVER"
 type ClientOptions struct {
 	Server    string
 	TokenFile string
+	As        string // who the actions are recorded for
 }
 
 func (o *ClientOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Server, "server", client.DefaultServer, "URL of migrate serve (or $"+EnvServer+")")
-	fs.StringVar(&o.TokenFile, "token-file", "", "file whose first line is the API token (or $"+EnvToken+")")
+	fs.StringVar(&o.TokenFile, "token-file", "", "file with the API token: its first `TOKEN` or `NAME TOKEN` line (or $"+EnvToken+")")
+	fs.StringVar(&o.As, "as", "", "who the event log records for these actions, with the token's name (default: user@host)")
 }
 
 // client builds the API client; the token is optional for reads on loopback.
 func (o *ClientOptions) client() (*client.Client, error) {
-	token, err := secret(o.TokenFile, EnvToken, "--token-file")
+	token, err := clientToken(o.TokenFile)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +37,7 @@ func (o *ClientOptions) client() (*client.Client, error) {
 	if err != nil {
 		return nil, &UsageError{Err: err}
 	}
-	return c, nil
+	return c.WithActor(cmp.Or(o.As, defaultActor())), nil
 }
 
 // apiError makes a client error say which server it came from.

@@ -81,7 +81,7 @@ the event log) and exits.`,
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
-	fs.StringVar(&opts.TokenFile, "token-file", "", "file whose first line is the API bearer token (or $"+EnvToken+")")
+	fs.StringVar(&opts.TokenFile, "token-file", "", "file of API bearer tokens, one `NAME TOKEN` (or bare `TOKEN`, named api) a line; the event log records the name (or $"+EnvToken+")")
 	fs.StringVar(&opts.ParticipantSecretFile, "participant-secret-file", "", "file whose first line is the participants' shared HMAC secret (or $"+EnvParticipantSecret+")")
 	fs.StringVar(&opts.Approval, "approval", "manual", "default cut-over approval: auto, manual, or a daily window HH:MM-HH:MM (local time)")
 	fs.BoolVar(&opts.Checksum, "checksum", true, "compare the original and the ghost table before the cut-over")
@@ -115,11 +115,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
 	}
-	token, err := secret(opts.TokenFile, EnvToken, "--token-file")
+	tokens, err := serveTokens(opts.TokenFile)
 	if err != nil {
 		return err
 	}
-	if token == "" {
+	if len(tokens) == 0 {
 		return usageErrorf("no API token: give --token-file or $%s (state-changing calls need it)", EnvToken)
 	}
 	partSecret, err := secret(opts.ParticipantSecretFile, EnvParticipantSecret, "--participant-secret-file")
@@ -198,7 +198,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
 	}
 	// 5. Listen and serve until ctx ends (SIGINT/SIGTERM), then cancel what runs, cleanly.
-	h, err := server.NewHandler(ctrl, server.HandlerOptions{Token: token, OpenReads: !opts.AllowRemote,
+	h, err := server.NewHandler(ctrl, server.HandlerOptions{Tokens: tokens, OpenReads: !opts.AllowRemote,
 		Metrics: metrics.Handler(reg), Registry: registry})
 	if err != nil {
 		return &UsageError{Err: err}

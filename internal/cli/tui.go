@@ -124,6 +124,7 @@ func runWithTUI(ctx context.Context, opts *RunOptions, d runTUIDeps, ddl string)
 	if err != nil {
 		return err
 	}
+	api = api.WithActor(defaultActor())
 	// 3. Submit, watch, and judge by how the migrations ended.
 	ids, err := submit(ctx, api, opts, d.cfg.DBName, ddl)
 	if err != nil {
