@@ -106,7 +106,7 @@ func cancelledView() client.MigrationView {
 	v := gateFreshView()
 	v.Status, v.Live, v.Throttle = migration.StatusCancelled, false, nil
 	v.FinishedAt = fixedNow
-	v.Error = "cancelled by api (127.0.0.1)"
+	v.Error = "cancelled by dba@bastion (token ops, 10.0.4.2)"
 	v.Checklist.Closed = "cancelled"
 	return v
 }
@@ -167,7 +167,7 @@ func listViews() []client.MigrationView {
 func orderEvents() []store.Event {
 	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s-95) * time.Second) }
 	return []store.Event{
-		{ID: 1, MigrationID: ordersID, Time: at(0), Kind: store.EventCreated, Message: "created by api (127.0.0.1)"},
+		{ID: 1, MigrationID: ordersID, Time: at(0), Kind: store.EventCreated, Message: "created on shop.orders"},
 		{ID: 2, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "queued → planning"},
 		{ID: 3, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "planning → running: gh-ost (no shared online ALTER for MODIFY int→bigint)"},
 		{ID: 4, MigrationID: ordersID, Time: at(40), Kind: store.EventThrottle, Message: "throttled: replica 127.0.0.1:13307 lag 2140ms > 1500ms"},
@@ -182,10 +182,10 @@ func orderEvents() []store.Event {
 func cancelEvents() []store.Event {
 	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s) * time.Second) }
 	return []store.Event{
-		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: store.EventNote, Message: "cancel requested by api (127.0.0.1)"},
+		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: store.EventNote, Message: "cancel requested by dba@bastion (token ops, 10.0.4.2)"},
 		{ID: 10, MigrationID: ordersID, Time: at(0), Kind: "gate_closed", Message: "gate closed without opening: cancelled"},
 		{ID: 11, MigrationID: ordersID, Time: at(1), Kind: "participant_phase", Message: "abort sent to 0 instance(s)"},
-		{ID: 12, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "cancelled by api (127.0.0.1); the original table is unchanged",
+		{ID: 12, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "cancelled; the original table is unchanged",
 			Data: []byte(`{"from":"ready","to":"cancelled"}`)},
 	}
 }
@@ -194,7 +194,7 @@ func cancelEvents() []store.Event {
 func doneEvents() []store.Event {
 	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s) * time.Second) }
 	return []store.Event{
-		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: "approval", Message: "cut-over approved by dba (token ops)"},
+		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: "approval", Message: "cut-over approved by dba@bastion (token ops, 10.0.4.2)"},
 		{ID: 10, MigrationID: ordersID, Time: at(1), Kind: "gate_opened", Message: "gate open: all conditions hold"},
 		{ID: 11, MigrationID: ordersID, Time: at(2), Kind: store.EventTransition, Message: "cut-over", Data: []byte(`{"from":"ready","to":"cutting_over"}`)},
 		{ID: 12, MigrationID: ordersID, Time: at(3), Kind: store.EventTransition,

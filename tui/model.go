@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 )
 
 // Minimum terminal size; below it the TUI says so instead of drawing a broken layout.
@@ -155,7 +156,7 @@ func (m *Model) seen(v client.MigrationView) {
 // fetchFailed shows a polling error, or clears the last one when err is nil.
 func (m *Model) fetchFailed(err error) bool {
 	if err != nil {
-		m.status = status{text: "API: " + err.Error(), err: true, fetch: true}
+		m.status = status{text: "API: " + errtext.Text(err), err: true, fetch: true}
 		return true
 	}
 	if m.status.fetch {
@@ -166,7 +167,7 @@ func (m *Model) fetchFailed(err error) bool {
 
 func (m Model) actionDone(msg actionMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
-		m.status = failure(fmt.Sprintf("%s %s: %v", msg.act.verb, msg.act.label, msg.err))
+		m.status = failure(fmt.Sprintf("%s %s: %s", msg.act.verb, msg.act.label, errtext.Text(msg.err)))
 	} else {
 		m.status = info(msg.act.done())
 		if msg.view.ID != "" {
