@@ -35,7 +35,7 @@ func (d detailView) participants(s Styles, now time.Time) []string {
 		rows = append(rows, participantCells(ps[i], i == sel, d.view.Live, now))
 	}
 	out = append(out, grid([]string{"", "SERVICE", "INSTANCE", "HOST", "PHASE", "ANSWER", "HEARTBEAT"}, rows, d.width,
-		func(row, col int) lipgloss.Style {
+		[]int{3, 2, 1, 5}, func(row, col int) lipgloss.Style { // host, instance, service, answer
 			switch {
 			case col == 0:
 				return s.Cell

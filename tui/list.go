@@ -123,8 +123,11 @@ func (l *listView) clamp() {
 	}
 }
 
-// narrow is a width at which the id and strategy columns give way to the table name.
+// narrow is a width at which the id and strategy columns give way to the table name; below
+// narrowest the ETA and the throttle state do too.
 func (l listView) narrow() bool { return l.width < 70 }
+
+const narrowest = 50
 
 // View draws the title (with the scroll position and the filter), the header and the
 // visible rows, padded to the list's height.
@@ -140,14 +143,25 @@ func (l listView) View(s Styles, title string) string {
 	}
 	end := min(len(l.items), l.offset+l.rows())
 	headers := []string{"", "ID", "TABLE", "STRATEGY", "STATUS", "DONE", "ETA", "THROTTLED"}
-	if l.narrow() {
+	switch {
+	case l.width < narrowest:
+		headers = headers[:1:1]
+		headers = append(headers, "TABLE", "STATUS", "DONE")
+	case l.narrow():
 		headers = []string{"", "TABLE", "STATUS", "DONE", "ETA", "THROTTLED"}
 	}
 	rows := make([][]string, 0, end-l.offset)
 	for i := l.offset; i < end; i++ {
 		rows = append(rows, l.cells(l.items[i]))
 	}
-	lines = append(lines, grid(headers, rows, l.width, func(row, col int) lipgloss.Style {
+	flex := []int{7, 2} // the throttle reason, then the table's name
+	switch {
+	case l.width < narrowest:
+		flex = []int{1}
+	case l.narrow():
+		flex = []int{5, 1}
+	}
+	lines = append(lines, grid(headers, rows, l.width, flex, func(row, col int) lipgloss.Style {
 		st := s.Cell
 		switch {
 		case row == table.HeaderRow:
@@ -208,7 +222,10 @@ func (l listView) cells(v client.MigrationView) []string {
 	if v.Status == migration.StatusComplete {
 		done = "100%"
 	}
-	if l.narrow() {
+	switch {
+	case l.width < narrowest:
+		return []string{mark, label(v), statusText(v), done}
+	case l.narrow():
 		return []string{mark, label(v), statusText(v), done, eta, throttleCell(v)}
 	}
 	return []string{mark, clean(shortID(v.ID)), label(v), clean(v.Strategy), statusText(v), done, eta, throttleCell(v)}
