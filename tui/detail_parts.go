@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/lipgloss/table"
 
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/wire"
 )
 
@@ -96,7 +97,7 @@ func (d detailView) eventLog(s Styles, loc *time.Location, h int) []string {
 		kw = max(kw, lipgloss.Width(clean(string(e.Kind))))
 	}
 	for _, e := range shown {
-		out = append(out, s.Dim.Render(e.Time.In(loc).Format("15:04:05"))+" "+pad(clean(string(e.Kind)), kw)+" "+clean(e.Message))
+		out = append(out, s.Dim.Render(e.Time.In(loc).Format("15:04:05"))+" "+pad(clean(string(e.Kind)), kw)+" "+clean(errtext.Clean(e.Message)))
 	}
 	if len(d.events) == 0 {
 		out = append(out, s.Dim.Render("no events yet"))

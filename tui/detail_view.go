@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -179,8 +180,10 @@ func (d detailView) state(s Styles, now time.Time, brief bool) []string {
 			return out
 		}
 		return []string{s.OK.Render("complete") + s.Dim.Render(" in "+dur(v.FinishedAt.Sub(v.StartedAt)))}
+	case v.Status == migration.StatusFailed && brief:
+		return []string{s.Bad.Render("failed: " + clean(errtext.Clean(v.Error)))} // cut: the events say more
 	case v.Status == migration.StatusFailed:
-		return wrap(s.Bad, "failed: "+clean(v.Error), d.width)
+		return wrap(s.Bad, "failed: "+clean(errtext.Clean(v.Error)), d.width)
 	case v.Status == migration.StatusCancelled:
 		return []string{s.Bad.Render("cancelled") + s.Dim.Render("; the original table is unchanged")}
 	case v.Paused:

@@ -111,6 +111,15 @@ func cancelledView() client.MigrationView {
 	return v
 }
 
+// failedView is the migration after gh-ost refused to start.
+func failedView() client.MigrationView {
+	v := baseView()
+	v.Status, v.Live, v.Throttle = migration.StatusFailed, false, nil
+	v.FinishedAt = fixedNow
+	v.Error = "ghost: shop.orders has leftovers of an earlier gh-ost run: _orders_gho, _orders_ghc; inspect them and drop them to continue"
+	return v
+}
+
 // interruptedView is the migration whose controller died while it waited at the gate: the
 // store still says ready, nobody runs it.
 func interruptedView() client.MigrationView {

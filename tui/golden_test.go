@@ -47,6 +47,7 @@ func TestGoldenDetail(t *testing.T) {
 		{"gate_before_approval", gateFreshView(), 8, nil},
 		{"cancelled", cancelledView(), 8, cancelEvents()},
 		{"interrupted", interruptedView(), 6, nil},
+		{"failed", failedView(), 3, nil},
 		{"done", doneView(), 8, doneEvents()},
 	}
 	for _, c := range cases {

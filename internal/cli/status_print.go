@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -51,7 +52,7 @@ func noteCell(v client.MigrationView) string {
 	case v.Checklist != nil && v.Status == migration.StatusReady:
 		return "gate: " + v.Checklist.Summary()
 	case v.Error != "":
-		return v.Error
+		return errtext.Clean(v.Error)
 	case v.Reason != "":
 		return v.Reason
 	}
@@ -85,7 +86,7 @@ func writeDetail(w io.Writer, format string, v client.MigrationView) error {
 		row("throttle", "on: "+v.Throttle.Reason)
 	}
 	row("approval", v.Approval)
-	row("error", v.Error)
+	row("error", errtext.Clean(v.Error))
 	if v.Interrupted {
 		row("interrupted", v.Reason)
 		row("clean up", v.Cleanup)
@@ -127,7 +128,7 @@ func writeRecentEvents(w io.Writer, evs []store.Event, n int) {
 	}
 	fmt.Fprintln(w, "\nrecent events")
 	for _, e := range evs {
-		fmt.Fprintf(w, "  %s  %-17s %s\n", e.Time.Local().Format("15:04:05"), e.Kind, e.Message)
+		fmt.Fprintf(w, "  %s  %-17s %s\n", e.Time.Local().Format("15:04:05"), e.Kind, errtext.Clean(e.Message))
 	}
 }
 
