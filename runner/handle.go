@@ -196,7 +196,7 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 		err = h.transition(wctx, migration.StatusComplete, h.result.Summary())
 	case ctx.Err() != nil && !errors.Is(err, throttle.ErrCritical):
 		h.result.Status = migration.StatusCancelled
-		if terr := h.transition(wctx, migration.StatusCancelled, "cancelled: "+err.Error()); terr != nil {
+		if terr := h.transition(wctx, migration.StatusCancelled, cancelReason(h.Status())); terr != nil {
 			err = errors.Join(err, terr)
 		}
 		err = fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -215,6 +215,17 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 	}
 	h.r.metrics.Finished(h.labels, h.result.Status)
 	h.err = err
+}
+
+// cancelReason is the reason recorded with a cancel: where the migration was. The engine's
+// error is the cancel's echo ("context canceled", "migration aborted"), not news (issue 13);
+// Wait still returns it.
+func cancelReason(was migration.Status) string {
+	r := "cancelled while " + string(was)
+	if was == migration.StatusReady {
+		r += " (at the cut-over gate)"
+	}
+	return r + "; the original table is unchanged"
 }
 
 // transition writes the status change to the store (before it is acted on) and reports it.

@@ -194,7 +194,7 @@ func cancelEvents() []store.Event {
 		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: store.EventNote, Message: "cancel requested by dba@bastion (token ops, 10.0.4.2)"},
 		{ID: 10, MigrationID: ordersID, Time: at(0), Kind: "gate_closed", Message: "gate closed without opening: cancelled"},
 		{ID: 11, MigrationID: ordersID, Time: at(1), Kind: "participant_phase", Message: "abort sent to 0 instance(s)"},
-		{ID: 12, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "cancelled; the original table is unchanged",
+		{ID: 12, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "cancelled while ready (at the cut-over gate); the original table is unchanged",
 			Data: []byte(`{"from":"ready","to":"cancelled"}`)},
 	}
 }
