@@ -152,7 +152,7 @@ func (l listView) View(s Styles, title string) string {
 	}
 	rows := make([][]string, 0, end-l.offset)
 	for i := l.offset; i < end; i++ {
-		rows = append(rows, l.cells(l.items[i]))
+		rows = append(rows, l.cells(l.items[i], i == l.cursor))
 	}
 	flex := []int{7, 2} // the throttle reason, then the table's name
 	switch {
@@ -206,11 +206,15 @@ func (l listView) titleLine(s Styles, title string) string {
 	return fit(s.Title.Render(head)+s.Dim.Render(n), l.width)
 }
 
-// cells are the cells of one row; the first marks a migration needing action.
-func (l listView) cells(v client.MigrationView) []string {
-	mark := " "
+// cells are the cells of one row; the first marks the cursor (">", readable without colour)
+// and a migration needing action ("!").
+func (l listView) cells(v client.MigrationView, cursor bool) []string {
+	mark := []byte("  ")
+	if cursor {
+		mark[0] = '>'
+	}
 	if needsAction(v, l.now) {
-		mark = "!"
+		mark[1] = '!'
 	}
 	done, eta := "-", "-"
 	if p := v.Progress; p != nil {
@@ -224,11 +228,11 @@ func (l listView) cells(v client.MigrationView) []string {
 	}
 	switch {
 	case l.width < narrowest:
-		return []string{mark, label(v), statusText(v), done}
+		return []string{string(mark), label(v), statusText(v), done}
 	case l.narrow():
-		return []string{mark, label(v), statusText(v), done, eta, throttleCell(v)}
+		return []string{string(mark), label(v), statusText(v), done, eta, throttleCell(v)}
 	}
-	return []string{mark, clean(shortID(v.ID)), label(v), clean(v.Strategy), statusText(v), done, eta, throttleCell(v)}
+	return []string{string(mark), clean(shortID(v.ID)), label(v), clean(v.Strategy), statusText(v), done, eta, throttleCell(v)}
 }
 
 // throttleCell is the short throttle state of a row.
