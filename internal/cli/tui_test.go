@@ -31,6 +31,11 @@ func TestTUINeedsTerminal(t *testing.T) {
 			streams.In, streams.Out, streams.ErrOut = strings.NewReader(""), &out, &errOut
 			code := Execute(context.Background(), c.args, streams)
 			require.Equal(t, ExitUsage, code, errOut.String())
+			if strings.Contains(strings.Join(c.args, " "), "-o json") {
+				require.Contains(t, out.String(), c.want, "with -o json the error is JSON on stdout")
+				require.Contains(t, out.String(), `"code":"usage"`)
+				return
+			}
 			require.Contains(t, errOut.String(), c.want)
 			require.Empty(t, out.String(), "nothing is drawn on a pipe")
 		})
