@@ -42,9 +42,12 @@ func newTUICmd(streams IO) *cobra.Command {
 progress, replica lag and copy rate, the throttle state and its reason, the cut-over gate's
 checklist, the participants and the event log, refreshed every second.
 
-Keys act on the migration under the cursor: p pause/resume, s chunk size, a approve the
-cut-over, x cancel, e evict the selected participant (tab selects); approve, cancel and evict
-ask first. ? shows every key. Actions need the API token (--token-file or $` + EnvToken + `).
+The list shows what needs a person first (at the gate, interrupted, failed in the last day),
+then newest first; / filters it, g/G (Home/End) jump to the first and last row. Keys act on the
+migration under the cursor, and only those that can work on it are offered: p pause/resume,
+s chunk size, a approve the cut-over, x cancel, e evict the selected participant (tab selects);
+approve, cancel and evict ask first. ? shows every key. Actions need the API token
+(--token-file or $` + EnvToken + `) and are recorded with --as (default user@host).
 
 It needs a terminal: without one it exits with code 2 and points to 'migrate status --watch',
 which prints the same information as text or JSON.`,
