@@ -93,6 +93,32 @@ func (c Checklist) Summary() string {
 	return "waiting for " + strings.Join(names, ", ")
 }
 
+// Waiting names what the gate waits for as a front door says it: the failing conditions, then
+// ("; then …") the pending ones, which are not failures yet (issue 13). name maps a line's
+// name to the words shown (nil: the name itself).
+func (c Checklist) Waiting(name func(string) string) string {
+	if name == nil {
+		name = func(n string) string { return n }
+	}
+	var failing, pending []string
+	for _, l := range c.Failing() {
+		if l.Pending {
+			pending = append(pending, name(l.Name))
+		} else {
+			failing = append(failing, name(l.Name))
+		}
+	}
+	switch {
+	case len(failing) > 0 && len(pending) > 0:
+		return "waiting for " + strings.Join(failing, ", ") + "; then " + strings.Join(pending, ", ")
+	case len(failing) > 0:
+		return "waiting for " + strings.Join(failing, ", ")
+	case len(pending) > 0:
+		return "waiting for " + strings.Join(pending, ", ")
+	}
+	return "all conditions hold"
+}
+
 // failingNames is the state that decides whether a closed gate's reason changed: the names of
 // the failing lines only, since values and details (ages, lags) move on every check and the
 // event log must not get an entry per check.

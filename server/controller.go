@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,6 +168,9 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 			return nil, err
 		}
 		c.note(ctx, r.h.ID(), "submitted by "+by)
+		if why := noGateNote(r, req); why != "" {
+			c.note(ctx, r.h.ID(), why)
+		}
 		started = append(started, r)
 	}
 	views := make([]client.MigrationView, 0, len(started))
@@ -205,6 +209,26 @@ func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*pla
 		return nil, err
 	}
 	return plans, nil
+}
+
+// noGateNote says when the request's gate settings do not apply to a migration without a gate
+// (a native ALTER has no cut-over): accepted, so the request's other tables get them, but said
+// rather than silently ignored (issue 13).
+func noGateNote(r *run, req client.CreateRequest) string {
+	if r.gate != nil {
+		return ""
+	}
+	var what []string
+	if req.Approval != "" && req.Approval != string(cutover.ApprovalAuto) {
+		what = append(what, "approval "+req.Approval)
+	}
+	if req.Limits != (client.Limits{}) {
+		what = append(what, "the gate limits")
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return "not applied: " + strings.Join(what, ", ") + " (an " + string(r.h.Plan().Strategy) + " ALTER has no cut-over gate)"
 }
 
 // start starts one plan. A gh-ost plan gets its own gate; native plans run without one.

@@ -145,9 +145,16 @@ func TestRebuildMaxRowsTakesEffect(t *testing.T) {
 	assert.Equal(t, "ghost", small.Strategy, "3000 rows > 10: gh-ost")
 	_, err := f.api.Cancel(context.Background(), small.ID)
 	require.NoError(t, err)
-	big := f.create(t, rebuild, func(r *client.CreateRequest) { r.RebuildMaxRows = 1_000_000 })
+	big := f.create(t, rebuild, func(r *client.CreateRequest) { r.RebuildMaxRows = 1_000_000; r.Approval = "manual" })
 	assert.Equal(t, "inplace", big.Strategy)
 	f.waitStatus(t, big.ID, migration.StatusComplete, 30*time.Second)
+	evs, err := f.api.Events(context.Background(), big.ID, 0, 0)
+	require.NoError(t, err)
+	var said bool
+	for _, e := range evs.Events {
+		said = said || e.Message == "not applied: approval manual (an inplace ALTER has no cut-over gate)"
+	}
+	assert.True(t, said, "a gate setting that cannot apply is said, not silently dropped: %+v", evs.Events)
 	code, msg := f.raw(t, http.MethodPost, "/v1/migrations", "Bearer "+token,
 		`{"ddl": "`+rebuild+`", "schema": "`+f.d.Name+`", "rebuild_max_rows": -1}`)
 	assert.Equal(t, http.StatusBadRequest, code, msg)

@@ -272,25 +272,7 @@ func (d detailView) gate(s Styles, compact bool) []string {
 }
 
 // gateSummary names what the gate waits for: the failing conditions, then the pending ones.
-func gateSummary(cl cutover.Checklist) string {
-	var failing, pending []string
-	for _, l := range cl.Failing() {
-		if l.Pending {
-			pending = append(pending, lineName(l.Name))
-		} else {
-			failing = append(failing, lineName(l.Name))
-		}
-	}
-	switch {
-	case len(failing) > 0 && len(pending) > 0:
-		return "waiting for " + strings.Join(failing, ", ") + "; then " + strings.Join(pending, ", ")
-	case len(failing) > 0:
-		return "waiting for " + strings.Join(failing, ", ")
-	case len(pending) > 0:
-		return "waiting for " + strings.Join(pending, ", ")
-	}
-	return "all conditions hold"
-}
+func gateSummary(cl cutover.Checklist) string { return cl.Waiting(lineName) }
 
 // checklistRows lays the conditions out in two columns (one on a narrow terminal), top to
 // bottom, then left to right, so they read in the gate's order.

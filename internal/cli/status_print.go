@@ -50,7 +50,7 @@ func noteCell(v client.MigrationView) string {
 	case v.Throttle != nil && v.Throttle.Throttle:
 		return "throttled: " + v.Throttle.Reason
 	case v.Checklist != nil && v.Status == migration.StatusReady:
-		return "gate: " + v.Checklist.Summary()
+		return "gate: " + v.Checklist.Waiting(nil)
 	case v.Error != "":
 		return errtext.Clean(v.Error)
 	case v.Reason != "":
@@ -136,7 +136,7 @@ func writeChecklist(w io.Writer, v client.MigrationView) {
 	if v.Checklist == nil {
 		return
 	}
-	state := "closed: " + v.Checklist.Summary()
+	state := "closed: " + v.Checklist.Waiting(nil)
 	if v.Checklist.Open {
 		state = "open"
 	}
