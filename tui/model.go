@@ -127,6 +127,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.id != m.detail.id {
 			return m, nil // the user moved on while it was in flight
 		}
+		if msg.view.ID != "" && msg.view.ID != m.detail.id {
+			// Opened with a short id (`migrate tui yd9y5dhx`): the API resolved it; from now on
+			// the view, its history and the focus go by the full id.
+			if m.opts.Focus == m.detail.id {
+				m.opts.Focus = msg.view.ID
+			}
+			m.detail.id, m.detail.hist = msg.view.ID, m.history(msg.view.ID)
+		}
 		if msg.view.ID != "" {
 			m.history(msg.id).Add(msg.view.Progress)
 			m.seen(msg.view)

@@ -215,3 +215,16 @@ func lastLine(s string) string {
 	lines := strings.Split(s, "\n")
 	return lines[len(lines)-1]
 }
+
+// TestFocusByShortID: `migrate tui yd9y5dhx` opens the migration the API resolves the short id
+// to, and follows it by its full id.
+func TestFocusByShortID(t *testing.T) {
+	f := &fakeAPI{views: []client.MigrationView{copyingView()}}
+	short := strings.ToLower(ordersID[len(ordersID)-8:])
+	m := update(t, New(f, testOptions(short)), tea.WindowSizeMsg{Width: 80, Height: 24})
+	m, _ = runCmd(t, m, m.fetch())
+	assert.Contains(t, m.View(), "shop.orders  ghost  running · copying  id ORDERS01")
+	assert.Equal(t, ordersID, m.detail.id)
+	m, _ = runCmd(t, m, m.fetch())
+	assert.Contains(t, m.View(), "63.6%", "later polls go by the full id")
+}
