@@ -205,6 +205,7 @@ const (
 	CodeNotLive          = "not_live"           // 409: not running in this controller (ended, interrupted, another's)
 	CodeNoGate           = "no_gate"            // 409: a native migration has no cut-over to approve
 	CodeNotManual        = "not_manual"         // 409: the approval is automatic or a window
+	CodeNotRevertible    = "not_revertible"     // 409: nothing kept to revert or resume from
 	CodeUnavailable      = "unavailable"        // 503: shutting down, or participants are off
 	CodeInternal         = "internal"           // 500
 )

@@ -115,6 +115,8 @@ func codeOf(err error) string {
 		return client.CodeNoGate
 	case errors.Is(err, cutover.ErrNotManual):
 		return client.CodeNotManual
+	case errors.Is(err, runner.ErrNotRevertible), errors.Is(err, ghost.ErrNotResumable):
+		return client.CodeNotRevertible
 	case errors.Is(err, ErrClosed):
 		return client.CodeUnavailable
 	}
