@@ -53,6 +53,12 @@ func TestRunCommand(t *testing.T) {
 	require.Equal(t, "ghost", summary["strategy"])
 	require.EqualValues(t, 200, summary["rows_copied"])
 
+	// ghost, text: the summary line has the lock time; the kept table is named once, with advice.
+	r = run(t, "", runArgs(t, conn, append(replica, "ALTER TABLE orders MODIFY qty INT NOT NULL")...)...)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	require.Regexp(t, `\n`+d.Name+`\.orders \(ghost\): complete in .*\(table locked [0-9.]+m?s\)\n  the original table is kept as `+d.Name+`\._orders_[0-9]+_del \(drop it`, r.stdout,
+		"the summary, then the kept original table once, with what to do about it")
+
 	// a rename runs natively once its finding is overridden
 	r = run(t, "", runArgs(t, conn, append(replica, "RENAME TABLE orders TO orders_v2")...)...)
 	require.Equal(t, ExitBlocked, r.code, r.stdout+r.stderr)
