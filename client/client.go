@@ -21,6 +21,10 @@ import (
 	"github.com/ghostgate/ghostgate/wire"
 )
 
+// HeaderActor names the person or job a client acts for; the controller records it with every
+// action (with the token's name and the address it came from).
+const HeaderActor = "X-Ghostgate-Actor"
+
 // DefaultServer is where `migrate serve` listens unless told otherwise.
 const DefaultServer = "http://127.0.0.1:8470"
 
@@ -47,6 +51,8 @@ var (
 type APIError struct {
 	StatusCode int
 	Message    string
+	// Code is the API's machine-readable code (client.Code*; "" from an older server).
+	Code string
 	// Plans holds the blocked plans (JSON, as `migrate plan -o json`) of a 409 on create.
 	Plans json.RawMessage
 }
@@ -78,7 +84,15 @@ func (e *APIError) Is(target error) bool {
 type Client struct {
 	base  *url.URL
 	token string
+	actor string
 	hc    *http.Client
+}
+
+// WithActor returns a client that says it acts for actor (HeaderActor), e.g. "alice@laptop".
+func (c *Client) WithActor(actor string) *Client {
+	cp := *c
+	cp.actor = actor
+	return &cp
 }
 
 // New returns a client of the controller at server (e.g. DefaultServer). token is sent as a
@@ -142,6 +156,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.actor != "" {
+		req.Header.Set(HeaderActor, c.actor)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
@@ -162,7 +179,7 @@ func decodeError(resp *http.Response) error {
 			er.Error = http.StatusText(resp.StatusCode)
 		}
 	}
-	return &APIError{StatusCode: resp.StatusCode, Message: er.Error, Plans: er.Plans}
+	return &APIError{StatusCode: resp.StatusCode, Message: er.Error, Code: er.Code, Plans: er.Plans}
 }
 
 // Health checks GET /healthz.
@@ -171,10 +188,15 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, c.do(ctx, http.MethodGet, PathHealth, nil, nil, &h)
 }
 
-// List returns every migration the store knows, oldest first.
+// List returns the newest migrations the store knows (the server's default limit), newest first.
 func (c *Client) List(ctx context.Context) ([]MigrationView, error) {
+	return c.ListWith(ctx, ListOptions{})
+}
+
+// ListWith returns the migrations o selects, newest first.
+func (c *Client) ListWith(ctx context.Context, o ListOptions) ([]MigrationView, error) {
 	var r MigrationsResponse
-	return r.Migrations, c.do(ctx, http.MethodGet, PathMigrations, nil, nil, &r)
+	return r.Migrations, c.do(ctx, http.MethodGet, PathMigrations, o.Query(), nil, &r)
 }
 
 // Create plans req.DDL and starts one migration per table. A blocked plan is an *APIError with
@@ -243,10 +265,39 @@ func (c *Client) Events(ctx context.Context, id string, since int64, wait time.D
 	return r, c.do(ctx, http.MethodGet, migrationPath(id, "/events"), q, nil, &r)
 }
 
+// HeaderNextOffset is the header of GET /v1/migrations/{id}/log that says where the next read
+// of the log goes on.
+const HeaderNextOffset = "X-Next-Offset"
+
+// WorkerLog reads the gh-ost worker log of a migration: from byte offset on, or its last tail
+// lines when tail > 0. next is the offset of the next read (follow the log with it).
+func (c *Client) WorkerLog(ctx context.Context, id string, offset int64, tail int) (text []byte, next int64, err error) {
+	q := url.Values{}
+	if tail > 0 {
+		q.Set("tail", strconv.Itoa(tail))
+	} else {
+		q.Set("offset", strconv.FormatInt(offset, 10))
+	}
+	resp, err := c.send(ctx, http.MethodGet, migrationPath(id, "/log"), q, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	text, err = io.ReadAll(io.LimitReader(resp.Body, 2<<20))
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: read worker log: %w", err)
+	}
+	next, err = strconv.ParseInt(resp.Header.Get(HeaderNextOffset), 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: worker log: bad %s header %q", HeaderNextOffset, resp.Header.Get(HeaderNextOffset))
+	}
+	return text, next, nil
+}
+
 // Participants lists the registered service instances.
 func (c *Client) Participants(ctx context.Context) ([]wire.ParticipantStatus, error) {
-	var out []wire.ParticipantStatus
-	return out, c.do(ctx, http.MethodGet, wire.PathParticipants, nil, nil, &out)
+	var r ParticipantsResponse
+	return r.Participants, c.do(ctx, http.MethodGet, wire.PathParticipants, nil, nil, &r)
 }
 
 // Evict removes a service instance (the DBA's decision that a dead instance must not hold the

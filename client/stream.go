@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -21,9 +22,20 @@ type Stream struct {
 
 // Stream opens the event stream. migrationID, when not empty, keeps only that migration's events.
 func (c *Client) Stream(ctx context.Context, migrationID string) (*Stream, error) {
+	return c.StreamAfter(ctx, migrationID, -1)
+}
+
+// StreamAfter opens the event stream resuming after event seq after (the SSE Last-Event-ID of
+// a reconnect): the controller first sends the events after it that it still keeps, or an
+// event of kind KindGap when it cannot (the event log has the record). A negative after is
+// Stream.
+func (c *Client) StreamAfter(ctx context.Context, migrationID string, after int64) (*Stream, error) {
 	q := url.Values{}
 	if migrationID != "" {
 		q.Set("migration", migrationID)
+	}
+	if after >= 0 {
+		q.Set("last_event_id", strconv.FormatInt(after, 10))
 	}
 	resp, err := c.send(ctx, http.MethodGet, PathStream, q, nil)
 	if err != nil {

@@ -3,10 +3,13 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
@@ -70,6 +73,9 @@ type CreateRequest struct {
 	// dashes may be left out).
 	Overrides      []string `json:"overrides,omitempty"`
 	AllowDropTable bool     `json:"allow_drop_table,omitempty"`
+	// RebuildMaxRows is the largest table (rows) on which a rebuilding INPLACE change stays
+	// native (the planner's option; 0: the controller's default, serve --rebuild-max-rows).
+	RebuildMaxRows int64 `json:"rebuild_max_rows,omitempty"`
 	// Approval is how the cut-over is approved: "auto", "manual" (the default) or a daily
 	// window "HH:MM-HH:MM" in TimeZone.
 	Approval string `json:"approval,omitempty"`
@@ -91,6 +97,8 @@ type MigrationView struct {
 	Live bool `json:"live"`
 	// Paused is true while a manual pause holds it back.
 	Paused bool `json:"paused,omitempty"`
+	// ChunkSize is gh-ost's copy chunk size as last set, while it runs (0: not a gh-ost run).
+	ChunkSize int64 `json:"chunk_size,omitempty"`
 	// Approval is the gate's approval setting ("" for native migrations, which have no gate).
 	Approval string             `json:"approval,omitempty"`
 	Throttle *throttle.Decision `json:"throttle,omitempty"`
@@ -104,9 +112,45 @@ type MigrationView struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
+// ListOptions narrow GET /v1/migrations (its query parameters). The zero value lists the
+// newest DefaultListLimit migrations of every status.
+type ListOptions struct {
+	// Status keeps the migrations in any of these statuses ("interrupted" is not a status: an
+	// interrupted migration keeps the active status its controller left).
+	Status []migration.Status
+	// Table is "table" or "schema.table".
+	Table string
+	// Limit is the most migrations to return, newest first (0: the server's default).
+	Limit int
+}
+
+// Query is the options as query parameters.
+func (o ListOptions) Query() url.Values {
+	q := url.Values{}
+	if len(o.Status) > 0 {
+		st := make([]string, len(o.Status))
+		for i, s := range o.Status {
+			st[i] = string(s)
+		}
+		q.Set("status", strings.Join(st, ","))
+	}
+	if o.Table != "" {
+		q.Set("table", o.Table)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	return q
+}
+
 // MigrationsResponse is the body of GET /v1/migrations and of a successful POST.
 type MigrationsResponse struct {
 	Migrations []MigrationView `json:"migrations"`
+}
+
+// ParticipantsResponse is the body of GET /v1/participants.
+type ParticipantsResponse struct {
+	Participants []wire.ParticipantStatus `json:"participants"`
 }
 
 // ChunkSizeRequest is the body of POST /v1/migrations/{id}/chunk-size.
@@ -125,6 +169,10 @@ type EventsResponse struct {
 // kinds are the runner's (status, progress, throttle, blocker).
 const KindChecklist runner.EventKind = "checklist"
 
+// KindGap is the kind of the stream event that says a resumed stream (Last-Event-ID) lost
+// events: read the event log of the migrations followed.
+const KindGap runner.EventKind = "gap"
+
 // StreamEvent is one server-sent event of GET /v1/stream: a runner event of a live migration,
 // or a changed checklist. Seq grows by one per event of this controller.
 type StreamEvent struct {
@@ -133,12 +181,34 @@ type StreamEvent struct {
 	Checklist *cutover.Checklist `json:"checklist,omitempty"`
 }
 
-// ErrorResponse is the body of every error answer: the message and, when a plan is blocked by
-// findings (409), the plans with their findings.
+// ErrorResponse is the body of every error answer: the message, a machine-readable code (one
+// of the Code* constants) and, when a plan is blocked by findings (409), the plans with their
+// findings; an ambiguous short id (400) lists the ids it matches.
 type ErrorResponse struct {
-	Error string          `json:"error"`
-	Plans json.RawMessage `json:"plans,omitempty"`
+	Error      string          `json:"error"`
+	Code       string          `json:"code"`
+	Plans      json.RawMessage `json:"plans,omitempty"`
+	Candidates []string        `json:"candidates,omitempty"`
 }
+
+// Error codes of ErrorResponse.Code. A client branches on these, never on the message.
+const (
+	CodeBadRequest       = "bad_request"        // 400: a malformed body or query, a bad setting
+	CodeRefused          = "refused"            // 400: DDL the planner refuses (unparsable, DML, unknown table)
+	CodeAmbiguousID      = "ambiguous_id"       // 400: a short id that matches several migrations
+	CodeUnauthorized     = "unauthorized"       // 401: a missing or wrong token, a bad signature
+	CodeNotFound         = "not_found"          // 404: no such migration, participant or endpoint
+	CodeNoLog            = "no_log"             // 404: the migration has no worker log here
+	CodeMethodNotAllowed = "method_not_allowed" // 405: see the Allow header
+	CodeBlocked          = "blocked"            // 409: findings block the plan (see plans)
+	CodeActiveMigration  = "active_migration"   // 409: the table has an active migration
+	CodeNotLive          = "not_live"           // 409: not running in this controller (ended, interrupted, another's)
+	CodeNoGate           = "no_gate"            // 409: a native migration has no cut-over to approve
+	CodeNotManual        = "not_manual"         // 409: the approval is automatic or a window
+	CodeNotRevertible    = "not_revertible"     // 409: nothing kept to revert or resume from
+	CodeUnavailable      = "unavailable"        // 503: shutting down, or participants are off
+	CodeInternal         = "internal"           // 500
+)
 
 // Health is the body of GET /healthz.
 type Health struct {

@@ -29,6 +29,10 @@ type Line struct {
 	Value  string `json:"value"`            // what was observed, e.g. "3" or "1.2s"
 	Limit  string `json:"limit"`            // what it must be, e.g. "<= 8"
 	Detail string `json:"detail,omitempty"` // who or what blocks: connections, key ranges, instances
+	// Pending marks a line that is not OK because it is not decided yet, not because something
+	// is wrong: a checksum pass still running, participants not asked until every other
+	// condition holds (issue 13: a front door shows it as "running" or "not asked yet", not ✗).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Checklist is the state of every condition at one check. The gate opens only when every line
@@ -87,6 +91,32 @@ func (c Checklist) Summary() string {
 		names = append(names, l.Name)
 	}
 	return "waiting for " + strings.Join(names, ", ")
+}
+
+// Waiting names what the gate waits for as a front door says it: the failing conditions, then
+// ("; then …") the pending ones, which are not failures yet (issue 13). name maps a line's
+// name to the words shown (nil: the name itself).
+func (c Checklist) Waiting(name func(string) string) string {
+	if name == nil {
+		name = func(n string) string { return n }
+	}
+	var failing, pending []string
+	for _, l := range c.Failing() {
+		if l.Pending {
+			pending = append(pending, name(l.Name))
+		} else {
+			failing = append(failing, name(l.Name))
+		}
+	}
+	switch {
+	case len(failing) > 0 && len(pending) > 0:
+		return "waiting for " + strings.Join(failing, ", ") + "; then " + strings.Join(pending, ", ")
+	case len(failing) > 0:
+		return "waiting for " + strings.Join(failing, ", ")
+	case len(pending) > 0:
+		return "waiting for " + strings.Join(pending, ", ")
+	}
+	return "all conditions hold"
 }
 
 // failingNames is the state that decides whether a closed gate's reason changed: the names of

@@ -380,10 +380,11 @@ func (c *checksummer) line() Line {
 			parts[i] = KeyRange{Columns: c.key, From: texts(k.lo), To: texts(k.hi)}.String()
 		}
 		l.Detail = "rows under live writes, compared again until they settle: " + strings.Join(parts, "; ")
+		l.Pending = true
 	case "error":
 		l.Value, l.Detail = "error", c.err.Error()
 	default:
-		l.Value = "running: " + progress
+		l.Value, l.Pending = "running: "+progress, true
 	}
 	return l
 }

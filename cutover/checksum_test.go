@@ -71,6 +71,7 @@ func TestChecksumMismatch(t *testing.T) {
 			a := startAwait(t, g, target(d))
 			l := waitLine(t, g, cutover.LineChecksum, func(l cutover.Line) bool { return l.Value != "" && l.Detail != "" && !l.OK }, 20*time.Second)
 			assert.Contains(t, l.Value, "mismatching chunk")
+			assert.False(t, l.Pending, "a mismatch is a failure, not pending")
 			if name == "extra row (end)" {
 				assert.Contains(t, l.Detail, "+inf)")
 			} else {
@@ -97,6 +98,10 @@ func TestChecksumTransientMismatch(t *testing.T) {
 	g := checksumGate(t, d, eng, &sink{}, 20)
 	a := startAwait(t, g, target(d))
 	time.Sleep(time.Second) // the first chunk has been compared and is waiting for the backlog
+	running, _ := g.Checklist().Line(cutover.LineChecksum)
+	assert.False(t, running.OK)
+	assert.True(t, running.Pending, "a pass still running is pending, not failing: %+v", running)
+	assert.True(t, strings.HasPrefix(running.Value, "running: "), running.Value)
 	_, err := d.Primary.ExecContext(context.Background(), "UPDATE _t_gho g JOIN t USING (a, b) SET g.n = t.n WHERE a = 0 AND b = 'k1'")
 	require.NoError(t, err)
 	eng.backlog.Store(0)
@@ -136,6 +141,7 @@ func TestChecksumBusyChunkSettles(t *testing.T) {
 	a := startAwait(t, g, target(d))
 	l := waitLine(t, g, cutover.LineChecksum, func(l cutover.Line) bool { return strings.Contains(l.Value, "still changing") }, 20*time.Second)
 	assert.False(t, l.OK)
+	assert.True(t, l.Pending, "chunks under live writes are compared again: pending")
 	assert.Contains(t, l.Detail, "under live writes")
 	time.Sleep(2 * time.Second)
 	a.stillWaiting(t)

@@ -174,6 +174,34 @@ func TestGateApproval(t *testing.T) {
 	})
 }
 
+// A cancel while the gate waits ends it quietly (issue 13): the checklist says "cancelled",
+// keeps the lines of the last complete check (none reads "context canceled"), and no
+// gate_waiting event follows the cancel.
+func TestGateCancelIsQuiet(t *testing.T) {
+	d := sandboxtest.New(t)
+	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY)")
+	cfg := quiet()
+	cfg.Blockers = cutover.Blockers{} // the lock-waiter query is the one a cancel cut short
+	cfg.Approval = cutover.Approval{Mode: cutover.ApprovalManual}
+	ev := &sink{}
+	g, err := cutover.New(cfg, cutover.Deps{DB: d.Primary, Engine: readyEngine().state, Events: ev})
+	require.NoError(t, err)
+	a := startAwait(t, g, target(d))
+	waitLine(t, g, cutover.LineApproval, failing, 5*time.Second)
+	waiting := ev.kinds()[cutover.EventGateWaiting]
+	a.cancel()
+	require.ErrorIs(t, a.result(t, 5*time.Second), context.Canceled)
+	cl := g.Checklist()
+	assert.Equal(t, "cancelled", cl.Closed)
+	for _, l := range cl.Lines {
+		assert.NotContains(t, l.Detail+l.Value, "context canceled", l.Name)
+	}
+	assert.Equal(t, waiting, ev.kinds()[cutover.EventGateWaiting], "no gate_waiting after the cancel")
+	e, ok := ev.find(cutover.EventGateClosed)
+	require.True(t, ok)
+	assert.Equal(t, "gate closed without opening: cancelled", e.Message)
+}
+
 // With MariaDB's user statistics on (the sandbox runs with userstat=1), the query-rate line
 // follows the table's own writes: a burst of writes on the table closes the gate, and it opens
 // again once the rate is back to its baseline.

@@ -172,9 +172,9 @@ func (g *Gate) Await(ctx context.Context, t runner.Target) error {
 		return nil
 	}
 	cl := g.hub.get()
-	cl.Closed, cl.Time = err.Error(), time.Now()
+	cl.Closed, cl.Time = closedReason(ctx, err), time.Now()
 	g.hub.publish(cl)
-	_ = g.record(ctx, Event{Kind: EventGateClosed, Message: "gate closed without opening: " + err.Error(), Data: cl})
+	_ = g.record(ctx, Event{Kind: EventGateClosed, Message: "gate closed without opening: " + cl.Closed, Data: cl})
 	_ = g.deliverAll(context.WithoutCancel(ctx), t, wire.PhaseAbort) // named in its own event
 	return err
 }
@@ -202,6 +202,12 @@ func (g *Gate) await(ctx context.Context, t runner.Target) error {
 	defer tick.Stop()
 	for {
 		cl := g.check(ctx, t, cs, &wg)
+		if ctx.Err() != nil {
+			// A check cut short by the cancel fails its queries with "context canceled": those
+			// lines say nothing about the table and must not reach the checklist or the event
+			// log as a changed wait (issue 13).
+			return fmt.Errorf("cutover: gate of %s.%s: %w", t.Schema, t.Table, ctx.Err())
+		}
 		if cl.OK() {
 			cl.Open = true
 			// Recorded before it is acted on; if the log cannot take it, the gate waits.
@@ -223,6 +229,20 @@ func (g *Gate) await(ctx context.Context, t runner.Target) error {
 		case <-g.wake:
 		}
 	}
+}
+
+// closedReason is why Await stopped, as a checklist shows it: the cause of a cancel when one
+// was given, "cancelled" or "timed out" for a bare context end, the error otherwise.
+func closedReason(ctx context.Context, err error) string {
+	switch {
+	case ctx.Err() == nil:
+		return err.Error()
+	case context.Cause(ctx) != ctx.Err():
+		return "cancelled: " + context.Cause(ctx).Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	}
+	return "cancelled"
 }
 
 func (g *Gate) recordWaiting(ctx context.Context, cl Checklist) {

@@ -346,6 +346,8 @@ func TestPrepareWaitsForTheOtherConditions(t *testing.T) {
 		return contains(l.Detail, "prepare held until the other conditions hold")
 	}, 5*time.Second)
 	assert.False(t, l.OK)
+	assert.True(t, l.Pending, "not asked yet is pending, not a failing participant")
+	assert.Equal(t, "not asked yet", l.Value)
 	time.Sleep(300 * time.Millisecond)
 	assert.False(t, h.got(wire.PhasePrepare), "no prepare while approval is missing")
 	a.stillWaiting(t)

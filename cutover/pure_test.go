@@ -1,6 +1,7 @@
 package cutover
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,16 @@ func TestChecklistSummaryAndHub(t *testing.T) {
 	h.publish(cl) // unchanged: no second message
 	got := <-ch
 	assert.Equal(t, "waiting for checksum, approval", got.Summary())
+	assert.Equal(t, "waiting for checksum, approval", got.Waiting(nil), "no pending line: the same words")
+	pending := got
+	pending.Lines = append([]Line(nil), got.Lines...)
+	for i := range pending.Lines {
+		if pending.Lines[i].Name == LineChecksum {
+			pending.Lines[i].Pending = true
+		}
+	}
+	assert.Equal(t, "waiting for approval; then checksum", pending.Waiting(nil))
+	assert.Equal(t, "waiting for APPROVAL; then CHECKSUM", pending.Waiting(strings.ToUpper))
 	assert.Len(t, got.Failing(), 2)
 	select {
 	case <-ch:

@@ -24,6 +24,9 @@ var (
 	ErrUnknownTable = errors.New("planner: unknown table")
 	// ErrUnknownObject: the statement names a column, index or foreign key the table does not have.
 	ErrUnknownObject = errors.New("planner: unknown column, index or foreign key")
+	// ErrNoDatabase: a table named without its database while no default database is set
+	// (Options.Schema): a mistake in how the tool was called, not in the DDL.
+	ErrNoDatabase = errors.New("planner: no database")
 	// ErrServerRejected: the server refused the ALTER on the probe clone for a reason other than the
 	// algorithm (the DDL itself is wrong for this table).
 	ErrServerRejected = errors.New("planner: server rejected the ALTER")
@@ -70,6 +73,16 @@ func (e *MultipleStatementsError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrMultipleStatements) true.
 func (e *MultipleStatementsError) Unwrap() error { return ErrMultipleStatements }
+
+// NoDatabaseError names the table that has no database.
+type NoDatabaseError struct{ Table string }
+
+func (e *NoDatabaseError) Error() string {
+	return fmt.Sprintf("table %s names no database and there is no default one: qualify it (db.%s) or set the default database", e.Table, e.Table)
+}
+
+// Unwrap makes errors.Is(err, ErrNoDatabase) true.
+func (e *NoDatabaseError) Unwrap() error { return ErrNoDatabase }
 
 // UnknownTableError names the missing table.
 type UnknownTableError struct{ Schema, Table string }

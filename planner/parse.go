@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -144,7 +145,7 @@ func statementChanges(st ast.StmtNode, opts Options) ([]*change, error) {
 		c.truncate = true
 		return []*change{c}, nil
 	case ast.DMLNode:
-		return nil, refuse(ErrNotSchemaChange, "%s is DML, not a schema change", stmtKind(st))
+		return nil, refuse(ErrNotSchemaChange, "%s changes rows, not a table's definition: run it directly, there is nothing to migrate", stmtKind(st))
 	case *ast.CreateTableStmt:
 		return nil, refuse(ErrNotSchemaChange, "CREATE TABLE makes a new table; run it directly, there is nothing to migrate")
 	default:
@@ -156,9 +157,18 @@ func stmtText(st ast.StmtNode) string {
 	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(st.Text()), ";"))
 }
 
+// stmtKind names a statement as SQL writes it, not as the parser's types do (issue 13: "Update
+// is DML"): *ast.UpdateStmt is UPDATE, *ast.CreateDatabaseStmt CREATE DATABASE.
 func stmtKind(st ast.StmtNode) string {
-	k := strings.TrimPrefix(fmt.Sprintf("%T", st), "*ast.")
-	return strings.TrimSuffix(k, "Stmt")
+	k := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", st), "*ast."), "Stmt")
+	var b strings.Builder
+	for i, r := range k {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 func schemaOf(tn *ast.TableName, opts Options) string {

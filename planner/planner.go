@@ -110,6 +110,12 @@ func (p *Planner) Plan(ctx context.Context, ddl string) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, c := range changes {
+		if c.schema == "" && p.db != nil {
+			// Said before the server's "Error 1046: No database selected" would (issue 13).
+			return nil, &NoDatabaseError{Table: c.table}
+		}
+	}
 	plans := make([]*Plan, 0, len(changes))
 	for _, c := range changes {
 		plan, err := p.planChange(ctx, c)

@@ -218,7 +218,13 @@ func TestRefusalDetails(t *testing.T) {
 	var se *StatementError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, 1, se.Index)
-	require.Contains(t, se.Error(), "DML")
+	require.Contains(t, se.Error(), "INSERT changes rows, not a table's definition")
+	_, err = p.Plan(ctx, "UPDATE users SET id = 2")
+	require.ErrorAs(t, err, &se)
+	require.Contains(t, se.Reason, "UPDATE changes rows", "SQL words, not the parser's type names")
+	_, err = p.Plan(ctx, "CREATE DATABASE x")
+	require.ErrorAs(t, err, &se)
+	require.Contains(t, se.Reason, "CREATE DATABASE is not ALTER TABLE")
 
 	_, err = p.Plan(ctx, "ALTER TABLE ghost_town ADD COLUMN x INT")
 	var ue *UnknownTableError

@@ -58,6 +58,7 @@ type Handle struct {
 	throttled  time.Time // when the current throttle began; zero when not throttled
 	throttleOn bool      // a throttle "on" was reported and not yet lifted
 	last       migration.Progress
+	chunk      int64 // gh-ost's chunk size as last set (0 until a worker runs)
 	result     Result
 	lastSaved  time.Time
 
@@ -88,7 +89,27 @@ func (h *Handle) SetChunkSize(n int64) error {
 	if w == nil {
 		return errors.New("runner: chunk size applies to a running gh-ost migration only")
 	}
-	return w.SetChunkSize(n)
+	if err := w.SetChunkSize(n); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.chunk = n
+	h.mu.Unlock()
+	return nil
+}
+
+// ChunkSize is gh-ost's copy chunk size as last set: the configured one, or the operator's
+// (0 for a native migration), so a front door can show it before asking for a new one.
+func (h *Handle) ChunkSize() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chunk != 0 || h.plan.Strategy != planner.StrategyGhost {
+		return h.chunk
+	}
+	if n := h.r.cfg.Ghost.ChunkSize; n > 0 {
+		return n
+	}
+	return ghost.DefaultChunkSize // what ghost.Spec's defaults give a zero ChunkSize
 }
 
 // Status is the migration's current lifecycle status.
@@ -175,7 +196,7 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 		err = h.transition(wctx, migration.StatusComplete, h.result.Summary())
 	case ctx.Err() != nil && !errors.Is(err, throttle.ErrCritical):
 		h.result.Status = migration.StatusCancelled
-		if terr := h.transition(wctx, migration.StatusCancelled, "cancelled: "+err.Error()); terr != nil {
+		if terr := h.transition(wctx, migration.StatusCancelled, cancelReason(h.Status())); terr != nil {
 			err = errors.Join(err, terr)
 		}
 		err = fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -194,6 +215,17 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 	}
 	h.r.metrics.Finished(h.labels, h.result.Status)
 	h.err = err
+}
+
+// cancelReason is the reason recorded with a cancel: where the migration was. The engine's
+// error is the cancel's echo ("context canceled", "migration aborted"), not news (issue 13);
+// Wait still returns it.
+func cancelReason(was migration.Status) string {
+	r := "cancelled while " + string(was)
+	if was == migration.StatusReady {
+		r += " (at the cut-over gate)"
+	}
+	return r + "; the original table is unchanged"
 }
 
 // transition writes the status change to the store (before it is acted on) and reports it.

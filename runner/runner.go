@@ -226,6 +226,10 @@ func (r Result) Summary() string {
 	if n := len(r.CutOverRepairs); n > 0 {
 		s += fmt.Sprintf(", %d write(s) that reached the old table during the cut-over replayed or reported", n)
 	}
+	if r.OldTable != "" {
+		// The undo point: the TUI's final screen and `run --tui` name it (issue 13).
+		s += ", original table kept as " + r.OldTable
+	}
 	return s
 }
 

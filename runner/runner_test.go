@@ -152,6 +152,11 @@ func TestRunCancelMidCopy(t *testing.T) {
 	m, err := f.store.Get(context.Background(), res.MigrationID)
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusCancelled, m.Status)
+	evs, err := f.store.Events(context.Background(), res.MigrationID, 0, 0)
+	require.NoError(t, err)
+	last := evs[len(evs)-1]
+	require.Equal(t, "cancelled while running; the original table is unchanged", last.Message,
+		"where it was, without the context's noise")
 }
 
 // A long transaction on the table makes the INSTANT ALTER back off; the blocker is reported as

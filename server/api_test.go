@@ -81,7 +81,7 @@ func TestInstantThenGhostWithManualApproval(t *testing.T) {
 	list, err := f.api.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
-	require.Equal(t, inst.ID, list[0].ID)
+	require.Equal(t, gh.ID, list[0].ID, "newest first")
 	require.Nil(t, list[0].Plan, "the list leaves plans out")
 	got, err := f.api.Get(ctx, gh.ID)
 	require.NoError(t, err)
@@ -105,10 +105,14 @@ func TestPauseResumeCancel(t *testing.T) {
 	})
 	require.True(t, paused.Paused)
 	require.Equal(t, migration.StatusRunning, paused.Status)
+	require.EqualValues(t, 1000, paused.ChunkSize, "gh-ost's default chunk size, shown before a DBA changes it")
 	// gh-ost itself obeys: it reports the throttle, and copies nothing while paused.
 	f.waitFor(t, v.ID, 60*time.Second, "gh-ost reporting the throttle", func(v client.MigrationView) bool {
 		return v.Progress != nil && v.Progress.Throttled && v.Progress.Phase == migration.PhaseCopying
 	})
+	resized, err := f.api.SetChunkSize(ctx, v.ID, 500)
+	require.NoError(t, err)
+	require.EqualValues(t, 500, resized.ChunkSize, "the view shows the size set")
 	time.Sleep(time.Second) // a chunk already under way when the throttle came may still land
 	held, err := f.api.Get(ctx, v.ID)
 	require.NoError(t, err)
@@ -146,8 +150,9 @@ func TestPauseResumeCancel(t *testing.T) {
 			notes = append(notes, e.Message)
 		}
 	}
-	require.Len(t, notes, 3, "pause, resume and cancel are recorded: %v", notes)
-	require.Contains(t, notes[2], "cancel requested by api")
+	require.Len(t, notes, 5, "submit, pause, chunk size, resume and cancel are recorded: %v", notes)
+	require.Equal(t, "submitted by token api (127.0.0.1)", notes[0])
+	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[4])
 }
 
 // TestAuthAndErrors: 401 without or with a wrong token and nothing created; 400 on malformed

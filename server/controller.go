@@ -12,10 +12,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +56,9 @@ type Options struct {
 	Location *time.Location
 	// DefaultSchema is the database for unqualified table names when a request names none.
 	DefaultSchema string
+	// RebuildMaxRows is the planner's rebuild threshold when a request gives none (0: the
+	// planner's default).
+	RebuildMaxRows int64
 }
 
 // Validate reports what cannot work.
@@ -137,9 +142,9 @@ func (c *Controller) Leftovers(ctx context.Context) ([]store.Leftover, error) {
 }
 
 // Create plans req.DDL, refuses blocked plans (*BlockedError) and starts one migration per
-// table, each with its cut-over gate. When one cannot start (e.g. its table has an active
+// table, each with its cut-over gate; by (who asked) is recorded in each one's event log. When one cannot start (e.g. its table has an active
 // migration: *store.ActiveMigrationError), those already started by this call are cancelled.
-func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]client.MigrationView, error) {
+func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by string) ([]client.MigrationView, error) {
 	gcfg, err := c.gateConfig(req)
 	if err != nil {
 		return nil, err
@@ -162,6 +167,10 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]cl
 			}
 			return nil, err
 		}
+		c.note(ctx, r.h.ID(), "submitted by "+by)
+		if why := noGateNote(r, req); why != "" {
+			c.note(ctx, r.h.ID(), why)
+		}
 		started = append(started, r)
 	}
 	views := make([]client.MigrationView, 0, len(started))
@@ -177,7 +186,8 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest) ([]cl
 
 // plan runs the planner with the probe on the primary.
 func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
-	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable}
+	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable,
+		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows)}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {
 			o = "--" + o
@@ -199,6 +209,26 @@ func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*pla
 		return nil, err
 	}
 	return plans, nil
+}
+
+// noGateNote says when the request's gate settings do not apply to a migration without a gate
+// (a native ALTER has no cut-over): accepted, so the request's other tables get them, but said
+// rather than silently ignored (issue 13).
+func noGateNote(r *run, req client.CreateRequest) string {
+	if r.gate != nil {
+		return ""
+	}
+	var what []string
+	if req.Approval != "" && req.Approval != string(cutover.ApprovalAuto) {
+		what = append(what, "approval "+req.Approval)
+	}
+	if req.Limits != (client.Limits{}) {
+		what = append(what, "the gate limits")
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return "not applied: " + strings.Join(what, ", ") + " (an " + string(r.h.Plan().Strategy) + " ALTER has no cut-over gate)"
 }
 
 // start starts one plan. A gh-ost plan gets its own gate; native plans run without one.

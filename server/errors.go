@@ -8,6 +8,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/ghost"
@@ -57,7 +58,7 @@ func (e *BlockedError) Error() string {
 func plannerRefusal(err error) bool {
 	for _, s := range []error{planner.ErrParse, planner.ErrEmpty, planner.ErrMultipleStatements,
 		planner.ErrNotSchemaChange, planner.ErrDropTable, planner.ErrUnsupported, planner.ErrUnknownTable,
-		planner.ErrUnknownObject, planner.ErrServerRejected} {
+		planner.ErrUnknownObject, planner.ErrServerRejected, planner.ErrNoDatabase} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -70,10 +71,13 @@ func statusOf(err error) int {
 	var req *RequestError
 	var blocked *BlockedError
 	var active *store.ActiveMigrationError
+	var ambiguous *store.AmbiguousIDError
 	switch {
+	case errors.As(err, &ambiguous):
+		return http.StatusBadRequest
 	case errors.As(err, &req), errors.Is(err, cutover.ErrConfig), errors.Is(err, cutover.ErrBadApproval), plannerRefusal(err):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance), errors.Is(err, ErrNoLog):
 		return http.StatusNotFound
 	case errors.As(err, &blocked), errors.As(err, &active), errors.Is(err, ErrNotLive), errors.Is(err, ErrNoGate),
 		errors.Is(err, cutover.ErrNotManual), errors.Is(err, runner.ErrNotRevertible), errors.Is(err, ghost.ErrNotResumable):
@@ -84,14 +88,54 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is the JSON of an error answer; a blocked plan carries its plans.
+// codeOf maps an error to its machine-readable code (client.Code*).
+func codeOf(err error) string {
+	var req *RequestError
+	var blocked *BlockedError
+	var active *store.ActiveMigrationError
+	var ambiguous *store.AmbiguousIDError
+	switch {
+	case errors.As(err, &ambiguous):
+		return client.CodeAmbiguousID
+	case plannerRefusal(err):
+		return client.CodeRefused
+	case errors.As(err, &req), errors.Is(err, cutover.ErrConfig), errors.Is(err, cutover.ErrBadApproval):
+		return client.CodeBadRequest
+	case errors.Is(err, ErrNoLog):
+		return client.CodeNoLog
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, cutover.ErrUnknownInstance):
+		return client.CodeNotFound
+	case errors.As(err, &blocked):
+		return client.CodeBlocked
+	case errors.As(err, &active):
+		return client.CodeActiveMigration
+	case errors.Is(err, ErrNotLive):
+		return client.CodeNotLive
+	case errors.Is(err, ErrNoGate):
+		return client.CodeNoGate
+	case errors.Is(err, cutover.ErrNotManual):
+		return client.CodeNotManual
+	case errors.Is(err, runner.ErrNotRevertible), errors.Is(err, ghost.ErrNotResumable):
+		return client.CodeNotRevertible
+	case errors.Is(err, ErrClosed):
+		return client.CodeUnavailable
+	}
+	return client.CodeInternal
+}
+
+// errorBody is the JSON of an error answer: the message without package prefixes (errtext),
+// its code; a blocked plan carries its plans, an ambiguous id its candidates.
 func errorBody(err error) client.ErrorResponse {
-	body := client.ErrorResponse{Error: err.Error()}
+	body := client.ErrorResponse{Error: errtext.Text(err), Code: codeOf(err)}
 	var blocked *BlockedError
 	if errors.As(err, &blocked) {
 		if b, jerr := json.Marshal(blocked.Plans); jerr == nil {
 			body.Plans = b
 		}
+	}
+	var ambiguous *store.AmbiguousIDError
+	if errors.As(err, &ambiguous) {
+		body.Candidates = ambiguous.Candidates
 	}
 	return body
 }

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,8 +17,10 @@ import (
 
 // HandlerOptions configure the HTTP API.
 type HandlerOptions struct {
-	// Token is the bearer token every state-changing call must carry. Required.
-	Token string
+	// Token is the bearer token every state-changing call must carry, recorded as "api" in the
+	// event log; Tokens are more of them, each with its own name. At least one is required.
+	Token  string
+	Tokens []Token
 	// OpenReads lets read-only GETs through without the token (a loopback listener). /healthz
 	// is always open.
 	OpenReads bool
@@ -31,12 +31,7 @@ type HandlerOptions struct {
 }
 
 // Validate reports what cannot work.
-func (o HandlerOptions) Validate() error {
-	if len(o.Token) < 16 {
-		return errors.New("server: the API token must be at least 16 characters")
-	}
-	return nil
-}
+func (o HandlerOptions) Validate() error { return validateTokens(o.tokens()) }
 
 // api serves the Controller over HTTP.
 type api struct {
@@ -60,6 +55,7 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 	mux.Handle("GET "+client.PathMigration, a.read(a.get))
 	mux.Handle("GET "+client.PathMigration+"/checklist", a.read(a.checklist))
 	mux.Handle("GET "+client.PathMigration+"/events", a.read(a.events))
+	mux.Handle("GET "+client.PathMigration+"/log", a.read(a.log))
 	mux.Handle("GET "+client.PathStream, a.read(a.stream))
 	for verb, do := range map[string]action{"pause": c.Pause, "resume": c.Resume, "approve": c.Approve, "cancel": c.Cancel,
 		"revert": c.Revert} {
@@ -70,61 +66,43 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 	mux.Handle(wire.PathParticipants, parts)
 	mux.Handle(wire.PathParticipants+"/", parts)
 	mux.HandleFunc("DELETE "+wire.PathParticipant, a.evict(parts))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, client.ErrorResponse{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
-	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notRouted(mux, w, r) })
 	return mux, nil
+}
+
+// notRouted answers a request no route takes: 405 with Allow when the path exists for other
+// methods (the catch-all route would otherwise hide ServeMux's own 405), 404 when it does not.
+func notRouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeJSON(w, http.StatusNotFound, client.ErrorResponse{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: client.CodeNotFound})
+		return
+	}
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, client.ErrorResponse{
+		Error: fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")),
+		Code:  client.CodeMethodNotAllowed})
 }
 
 type action func(ctx context.Context, id, by string) (client.MigrationView, error)
 
-// authorized checks the bearer token in constant time.
-func (a *api) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.opts.Token)) == 1
-}
-
-func unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="ghostgate"`)
-	writeJSON(w, http.StatusUnauthorized, client.ErrorResponse{Error: "missing or wrong bearer token"})
-}
-
-// write guards a state-changing endpoint: the token is checked before the body is read.
-func (a *api) write(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.authorized(r) {
-			unauthorized(w)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
-		h(w, r)
-	})
-}
-
-// read guards a read-only endpoint: open on loopback, the token otherwise.
-func (a *api) read(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.opts.OpenReads && !a.authorized(r) {
-			unauthorized(w)
-			return
-		}
-		h(w, r)
-	})
-}
-
-// caller names who asked, for the event log.
-func caller(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "api (" + host + ")"
-}
-
+// writeJSON answers v as JSON, without HTML escaping (see marshal).
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -149,108 +127,13 @@ func decodeBody(r *http.Request, into any) error {
 	return nil
 }
 
-func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, client.Health{Status: "ok", Migrations: a.c.Count(), Owner: a.c.Owner().String()})
-}
-
-func (a *api) list(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if s := r.URL.Query().Get("limit"); s != "" {
-		if _, err := fmt.Sscan(s, &limit); err != nil || limit < 0 {
-			writeError(w, badRequest("limit %q: want a positive number", s))
-			return
-		}
-	}
-	views, err := a.c.List(r.Context(), limit)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, client.MigrationsResponse{Migrations: views})
-}
-
-func (a *api) create(w http.ResponseWriter, r *http.Request) {
-	var req client.CreateRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if strings.TrimSpace(req.DDL) == "" {
-		writeError(w, badRequest("ddl is empty"))
-		return
-	}
-	views, err := a.c.Create(r.Context(), req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, client.MigrationsResponse{Migrations: views})
-}
-
-func (a *api) get(w http.ResponseWriter, r *http.Request) {
-	v, err := a.c.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-func (a *api) checklist(w http.ResponseWriter, r *http.Request) {
-	cl, err := a.c.Checklist(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, cl)
-}
-
-// act runs a body-less action (pause, resume, approve, cancel). A body, if sent, must be empty
-// or a JSON object: anything else is a 400 and nothing changes.
-func (a *api) act(do action) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(r.Body); err != nil {
-			writeError(w, badRequest("read body: %v", err))
-			return
-		}
-		if b := bytes.TrimSpace(buf.Bytes()); len(b) > 0 {
-			var obj map[string]any
-			if err := json.Unmarshal(b, &obj); err != nil {
-				writeError(w, badRequest("malformed JSON body: %v", err))
-				return
-			}
-		}
-		v, err := do(r.Context(), r.PathValue("id"), caller(r))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	}
-}
-
-func (a *api) chunkSize(w http.ResponseWriter, r *http.Request) {
-	var req client.ChunkSizeRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	v, err := a.c.SetChunkSize(r.Context(), r.PathValue("id"), req.ChunkSize, caller(r))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
 // participants serves the wire endpoints through the registry (signed by the participants).
 // Without a registry they answer 503. Listing participants is a read: it needs the token when
 // reads are not open; a participant's own calls are signed and pass.
 func (a *api) participants() http.Handler {
 	if a.opts.Registry == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusServiceUnavailable, client.ErrorResponse{
+			writeJSON(w, http.StatusServiceUnavailable, client.ErrorResponse{Code: client.CodeUnavailable,
 				Error: "participants are disabled: start migrate serve with --participant-secret-file or $GHOSTGATE_PARTICIPANT_SECRET"})
 		})
 	}
@@ -259,6 +142,11 @@ func (a *api) participants() http.Handler {
 		signed := r.Header.Get(wire.HeaderSignature) != ""
 		if r.Method == http.MethodGet && !signed && !a.opts.OpenReads && !a.authorized(r) {
 			unauthorized(w)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.Path == wire.PathParticipants {
+			// Every list of the API is an object naming its items (issue 13: one list shape).
+			writeJSON(w, http.StatusOK, client.ParticipantsResponse{Participants: a.opts.Registry.Participants()})
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -277,10 +165,17 @@ func (a *api) evict(participants http.Handler) http.HandlerFunc {
 			unauthorized(w)
 			return
 		}
-		if err := a.opts.Registry.Evict(r.PathValue("id")); err != nil {
+		id := r.PathValue("id")
+		p, err := a.opts.Registry.Participant(id)
+		if err != nil {
 			writeError(w, err)
 			return
 		}
+		if err := a.opts.Registry.Evict(id); err != nil {
+			writeError(w, err)
+			return
+		}
+		a.c.noteTables(r.Context(), p.Tables, fmt.Sprintf("participant %s (%s@%s) evicted by %s", id, p.Service, p.Host, a.caller(r)))
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

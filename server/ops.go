@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
@@ -15,16 +16,24 @@ import (
 // DefaultListLimit bounds List when the caller gives no limit.
 const DefaultListLimit = 500
 
-// List returns the newest limit migrations (DefaultListLimit when 0), oldest first, each with its
-// live state; active ones not run here are marked interrupted when their controller is gone.
-func (c *Controller) List(ctx context.Context, limit int) ([]client.MigrationView, error) {
-	if limit <= 0 {
-		limit = DefaultListLimit
+// List returns the newest migrations o selects (DefaultListLimit when o.Limit is 0), newest
+// first (issue 13: oldest first put the current work at the bottom), each with its live state;
+// active ones not run here are marked interrupted when their controller is gone.
+func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.MigrationView, error) {
+	f := store.Filter{Limit: o.Limit, Status: o.Status}
+	if f.Limit <= 0 {
+		f.Limit = DefaultListLimit
 	}
-	ms, err := c.opts.Store.List(ctx, store.Filter{Limit: limit})
+	if schema, table, ok := strings.Cut(o.Table, "."); ok {
+		f.Schema, f.Table = schema, table
+	} else {
+		f.Table = o.Table
+	}
+	ms, err := c.opts.Store.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	slices.Reverse(ms) // the store lists the newest Limit oldest first
 	views := make([]client.MigrationView, len(ms))
 	for i, m := range ms {
 		views[i] = c.view(m)
@@ -34,6 +43,28 @@ func (c *Controller) List(ctx context.Context, limit int) ([]client.MigrationVie
 		return nil, err
 	}
 	return views, nil
+}
+
+// noteTables writes msg to the event log of every migration this controller runs on one of
+// tables ("schema.table"): an eviction is recorded where it changes a gate.
+func (c *Controller) noteTables(ctx context.Context, tables []string, msg string) {
+	c.mu.Lock()
+	var ids []string
+	for id, r := range c.runs {
+		if p := r.h.Plan(); !r.ended() && slices.Contains(tables, p.Schema+"."+p.Table) {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.note(ctx, id, msg)
+	}
+}
+
+// Resolve returns the full id of the migration ref names: the id, or a unique prefix or suffix
+// of it in any case (store.Resolve). Every endpoint that takes an id resolves it first.
+func (c *Controller) Resolve(ctx context.Context, ref string) (string, error) {
+	return c.opts.Store.Resolve(ctx, ref)
 }
 
 // Get returns one migration: its store row and, while it runs here, its live state.
@@ -62,6 +93,7 @@ func (c *Controller) view(m store.Migration) client.MigrationView {
 	v.Approval = r.approval
 	if v.Live {
 		v.Paused = r.isPaused()
+		v.ChunkSize = r.h.ChunkSize()
 		d := r.h.Throttle()
 		v.Throttle = &d
 		if p := r.h.Progress(); !p.Time.IsZero() {

@@ -1,37 +1,55 @@
 package tui
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // maxParticipantRows bounds the participants section; tab cycles through the rest.
 const maxParticipantRows = 3
 
+// detail levels: how much of the gate and the participants a layout shows.
+const (
+	levelFull    = iota // sparklines, every checklist line, the participants
+	levelCompact        // the failing checklist lines only
+	levelMinimal        // the gate's summary line and the participants' count only
+)
+
 // View draws the migration into the view's area. Sections give way on a short terminal in
-// this order: the sparklines, the checklist's passing lines, the participants. ok is false
-// when even the rest does not fit with two lines of events: the caller then says the terminal
-// is too small.
+// this order: the sparklines, the checklist's passing lines, the participants' rows, the
+// checklist. ok is false when even the rest does not fit with two lines of events: the caller
+// then says the terminal is too small.
 func (d detailView) View(s Styles, o Options) (body string, ok bool) {
-	for _, compact := range []bool{false, true} {
-		if body, ok = d.layout(s, o, compact); ok {
+	for _, level := range []int{levelFull, levelCompact, levelMinimal} {
+		if body, ok = d.layout(s, o, level); ok {
 			return body, true
 		}
 	}
 	return "", false
 }
 
-func (d detailView) layout(s Styles, o Options, compactGate bool) (string, bool) {
+func (d detailView) layout(s Styles, o Options, level int) (string, bool) {
 	now := o.Now()
 	head := append([]string{d.header(s)}, d.progress(s)...)
-	core := append([]string{d.state(s, now)}, d.gate(s, compactGate)...)
+	gate := d.gate(s, level >= levelCompact)
 	parts := d.participants(s, now)
+	if level == levelMinimal {
+		gate, parts = gate[:1], parts[:1]
+		if d.view.Interrupted {
+			gate = nil // nobody watches its gate: the line would only take the command's place
+		}
+	}
+	core := append(d.state(s, now, level == levelMinimal), gate...)
 	rest := d.height - len(head) - len(core) - 2
 	if rest < 0 {
 		return "", false
@@ -40,8 +58,8 @@ func (d detailView) layout(s Styles, o Options, compactGate bool) (string, bool)
 	if showParts {
 		rest -= len(parts)
 	}
-	showSpark := !compactGate && showParts && rest >= 1
-	if !showParts && !compactGate {
+	showSpark := level == levelFull && showParts && rest >= 1
+	if !showParts && level < levelMinimal {
 		return "", false // give way with the checklist only once the participants are gone
 	}
 	lines := head
@@ -60,26 +78,30 @@ func (d detailView) layout(s Styles, o Options, compactGate bool) (string, bool)
 	return padLines(lines, d.height), true
 }
 
-// header is the first line: what, how, and where in its lifecycle.
+// header is the first line: what, how, and where in its lifecycle. An interrupted migration
+// says so, whatever status its dead controller left in the store.
 func (d detailView) header(s Styles) string {
 	v := d.view
 	if v.ID == "" {
 		return s.Title.Render("migration "+clean(d.id)) + s.Dim.Render("  loading…")
 	}
 	st := string(v.Status)
-	if v.Progress != nil && v.Status == migration.StatusRunning {
-		st += " · " + string(v.Progress.Phase)
-	}
-	if v.Status == migration.StatusReady {
-		st += " · waiting at the gate"
-	}
 	style := s.Warn
-	switch v.Status {
-	case migration.StatusComplete:
+	switch {
+	case v.Interrupted:
+		st, style = "interrupted (was "+string(v.Status)+")", s.Bad
+	case v.Status == migration.StatusRunning && v.Paused:
+		st += " · paused"
+	case v.Progress != nil && v.Status == migration.StatusRunning:
+		st += " · " + string(v.Progress.Phase)
+		style = s.Header
+	case v.Status == migration.StatusReady:
+		st += " · at the gate"
+	case v.Status == migration.StatusComplete:
 		style = s.OK
-	case migration.StatusFailed, migration.StatusCancelled:
+	case v.Status == migration.StatusFailed, v.Status == migration.StatusCancelled:
 		style = s.Bad
-	case migration.StatusRunning, migration.StatusCuttingOver:
+	case v.Status == migration.StatusCuttingOver:
 		style = s.Header
 	}
 	return s.Title.Render(label(v)) + s.Dim.Render("  "+clean(v.Strategy)+"  ") + style.Render(st) +
@@ -134,36 +156,76 @@ func (d detailView) sparklines(s Styles) string {
 	return pad(left, half) + right
 }
 
-// state is the throttle line while the migration runs, its outcome once it ended.
-func (d detailView) state(s Styles, now time.Time) string {
+// state is the throttle line while the migration runs, its outcome once it ended. The
+// outcome of an interrupted migration and its cleanup command wrap onto lines of their own:
+// the command must be readable whole, to be copied (issue 13: it was cut at 80 columns).
+func (d detailView) state(s Styles, now time.Time, brief bool) []string {
 	v := d.view
 	switch {
+	case v.Interrupted && brief: // the command is what a DBA needs; the reason gives way
+		return wrap(s.Bad, "interrupted; clean up with: "+clean(v.Cleanup), d.width)
 	case v.Interrupted:
-		return s.Bad.Render("interrupted: "+clean(v.Reason)) + s.Dim.Render("  clean up: "+clean(v.Cleanup))
+		out := wrap(s.Bad, "interrupted: "+clean(v.Reason), d.width)
+		out = append(out, s.Dim.Render("clean up with:"))
+		return append(out, wrap(s.Header, "  "+clean(v.Cleanup), d.width)...)
 	case v.Status == migration.StatusComplete:
-		return s.OK.Render("complete") + s.Dim.Render(" in "+dur(v.FinishedAt.Sub(v.StartedAt)))
+		if o, ok := strings.CutPrefix(d.outcome(), "complete "); ok {
+			// The runner's summary: time, rows, cut-over and table lock; the kept original
+			// table (the undo point) on a line of its own.
+			o, old, kept := strings.Cut(o, ", original table kept as ")
+			out := wrap(s.OK, "complete "+o, d.width)
+			if kept {
+				out = append(out, wrap(s.Dim, "original table kept as "+v.Schema+"."+old+" (rename it back to undo)", d.width)...)
+			}
+			return out
+		}
+		return []string{s.OK.Render("complete") + s.Dim.Render(" in "+dur(v.FinishedAt.Sub(v.StartedAt)))}
+	case v.Status == migration.StatusFailed && brief:
+		return []string{s.Bad.Render("failed: " + clean(errtext.Clean(v.Error)))} // cut: the events say more
 	case v.Status == migration.StatusFailed:
-		return s.Bad.Render("failed: " + clean(v.Error))
+		return wrap(s.Bad, "failed: "+clean(errtext.Clean(v.Error)), d.width)
 	case v.Status == migration.StatusCancelled:
-		return s.Bad.Render("cancelled") + s.Dim.Render("; the original table is unchanged")
+		return []string{s.Bad.Render("cancelled") + s.Dim.Render("; the original table is unchanged")}
 	case v.Paused:
-		return s.Warn.Render("paused by an operator") + s.Dim.Render("  (p resumes)")
+		return []string{s.Warn.Render("paused by an operator") + s.Dim.Render("  (p resumes)")}
 	}
 	if t := v.Throttle; t != nil && t.Throttle {
 		line := s.Warn.Render("THROTTLED") + " " + string(t.Source) + ": " + clean(t.Reason)
 		if !t.Since.IsZero() {
 			line += s.Dim.Render("  for " + dur(now.Sub(t.Since).Truncate(time.Second)))
 		}
-		return line
+		return []string{line}
 	}
 	if p := v.Progress; p != nil && p.Throttled {
-		return s.Warn.Render("THROTTLED") + " " + clean(p.ThrottleReason)
+		return []string{s.Warn.Render("THROTTLED") + " " + clean(p.ThrottleReason)}
 	}
-	return "throttle: " + s.OK.Render("not throttled")
+	return []string{"throttle: " + s.OK.Render("not throttled")}
+}
+
+// outcome is the result of a completed migration as its final transition recorded it: the
+// time, the rows, the cut-over and how long the table was locked, the kept original table.
+func (d detailView) outcome() string {
+	for i := len(d.events) - 1; i >= 0; i-- {
+		e := d.events[i]
+		if e.Kind != store.EventTransition {
+			continue
+		}
+		var t struct{ To string }
+		if json.Unmarshal(e.Data, &t) == nil && t.To == string(migration.StatusComplete) {
+			return clean(e.Message)
+		}
+	}
+	return ""
+}
+
+// wrap renders text in st, wrapped at width (words longer than a line are cut into lines).
+func wrap(st lipgloss.Style, text string, width int) []string {
+	return strings.Split(st.Width(max(1, width)).Render(text), "\n")
 }
 
 // gate is the cut-over gate: its summary and one cell per condition (per failing condition
-// when compact).
+// when compact). Pending conditions (a checksum running, participants not asked until the
+// others hold) are not failures: they read as such only once they are.
 func (d detailView) gate(s Styles, compact bool) []string {
 	v := d.view
 	appr := ""
@@ -171,18 +233,27 @@ func (d detailView) gate(s Styles, compact bool) []string {
 		appr = s.Dim.Render("  approval: " + clean(v.Approval))
 	}
 	cl := v.Checklist
+	title := s.Header.Render("gate")
 	switch {
 	case v.Approval == "" && v.Strategy != "" && v.Strategy != "ghost":
-		return []string{s.Header.Render("gate") + s.Dim.Render("  none: an in-place ALTER has no cut-over")}
+		return []string{title + s.Dim.Render("  none: an in-place ALTER has no cut-over")}
+	case cl == nil && v.Interrupted:
+		return []string{title + s.Dim.Render("  not watched: the controller that ran it is gone")}
+	case cl == nil && v.Status.Terminal():
+		return []string{title + s.Dim.Render("  never reached")}
 	case cl == nil:
-		return []string{s.Header.Render("gate") + s.Dim.Render("  not reached yet: it opens after the copy") + appr}
+		return []string{title + s.Dim.Render("  not reached yet: it opens after the copy") + appr}
 	}
-	head := s.Header.Render("gate") + "  " + s.Warn.Render(clean(cl.Summary()))
-	switch {
-	case cl.Open:
-		head = s.Header.Render("gate") + "  " + s.OK.Render("open")
-	case cl.Closed != "":
-		head = s.Header.Render("gate") + "  " + s.Dim.Render("closed: "+clean(cl.Closed))
+	if cl.Closed != "" {
+		// The gate stopped waiting: its last lines are history, not a state to act on (a
+		// "running" checksum there would not be running any more).
+		return []string{title + "  " + s.Bad.Render("closed: "+clean(cl.Closed)) +
+			s.Dim.Render(" · it was "+gateSummary(*cl))}
+	}
+	appr = "" // the approval line of the checklist says it
+	head := title + "  " + s.Warn.Render(gateSummary(*cl))
+	if cl.Open {
+		head = title + "  " + s.OK.Render("open")
 	}
 	shown := cl.Lines
 	if compact {
@@ -193,12 +264,15 @@ func (d detailView) gate(s Styles, compact bool) []string {
 	}
 	lines := append([]string{head + appr}, d.checklistRows(s, shown)...)
 	for _, l := range cl.Failing() {
-		if l.Detail != "" {
+		if l.Detail != "" && !l.Pending {
 			return append(lines, s.Bad.Render("  ✗ ")+clean(lineName(l.Name)+": "+l.Detail))
 		}
 	}
 	return lines
 }
+
+// gateSummary names what the gate waits for: the failing conditions, then the pending ones.
+func gateSummary(cl cutover.Checklist) string { return cl.Waiting(lineName) }
 
 // checklistRows lays the conditions out in two columns (one on a narrow terminal), top to
 // bottom, then left to right, so they read in the gate's order.
@@ -221,13 +295,17 @@ func (d detailView) checklistRows(s Styles, ls []cutover.Line) []string {
 	return out
 }
 
+// checkCell is one condition: ✓ passing, … pending (running, not asked yet), ✗ failing.
 func checkCell(s Styles, l cutover.Line, w int) string {
 	mark := s.OK.Render("✓")
-	if !l.OK {
+	switch {
+	case l.Pending:
+		mark = s.Warn.Render("…")
+	case !l.OK:
 		mark = s.Bad.Render("✗")
 	}
 	val := clean(l.Value)
-	if l.Limit != "" {
+	if l.Limit != "" && !l.Pending {
 		val += " / " + clean(l.Limit)
 	}
 	return pad(" "+mark+" "+pad(lineName(l.Name), 12)+" "+val, w)

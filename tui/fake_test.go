@@ -54,8 +54,9 @@ func (f *fakeAPI) actions() []string {
 func (f *fakeAPI) view(id string) (client.MigrationView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	up := strings.ToUpper(id)
 	for _, v := range f.views {
-		if v.ID == id {
+		if v.ID == id || strings.HasPrefix(v.ID, up) || strings.HasSuffix(v.ID, up) { // as the API resolves ids
 			return v, nil
 		}
 	}

@@ -61,16 +61,27 @@ func throttledView() client.MigrationView {
 	return v
 }
 
-// gateView is the copy done, waiting at the gate: a long transaction and a dead participant
-// hold it closed, and nobody approved yet.
+// gateView is the copy done, waiting at the gate before approval: a long transaction holds
+// it closed, the checksum is still running, nobody approved yet, so no participant was asked;
+// one participant's lease lapsed, which is a failure of its own.
 func gateView() client.MigrationView {
+	v := gateFreshView()
+	v.Participants[1].Live = false
+	v.Participants[1].LastBeat = fixedNow.Add(-47 * time.Second)
+	v.Checklist.Lines[8] = cutover.Line{Name: cutover.LineParticipants, OK: false, Value: "0/2 ready",
+		Limit:  "every live instance acknowledged prepare",
+		Detail: "orders-api/api-c41d@web-2 (signal): lease lapsed, last heartbeat 47s ago; orders-api/api-7f3a@web-1 (http): prepare held until the other conditions hold"}
+	return v
+}
+
+// gateFreshView is the migration at the gate before approval with every participant live:
+// they are not asked yet (prepare goes out once every other condition holds).
+func gateFreshView() client.MigrationView {
 	v := baseView()
 	v.Status = migration.StatusReady
+	v.ChunkSize = 0
 	v.Progress = &migration.Progress{Time: fixedNow, Phase: migration.PhasePostponing, RowsCopied: 2_412_330,
 		RowsEstimated: 2_360_000, Ratio: 1, BacklogEvents: 3, ReplicaLag: 90 * time.Millisecond}
-	v.Participants[0].Phase, v.Participants[0].Acked, v.Participants[0].Ready = wire.PhasePrepare, true, true
-	v.Participants[1].Phase, v.Participants[1].Live = wire.PhasePrepare, false
-	v.Participants[1].LastBeat = fixedNow.Add(-47 * time.Second)
 	v.Checklist = &cutover.Checklist{MigrationID: ordersID, Schema: "shop", Table: "orders", Time: fixedNow,
 		Lines: []cutover.Line{
 			{Name: cutover.LineEngine, OK: true, Value: "ready", Limit: "copy complete, postponing cut-over"},
@@ -81,10 +92,44 @@ func gateView() client.MigrationView {
 			{Name: cutover.LineTransactions, OK: false, Value: "48s", Limit: "<= 10s",
 				Detail: "connection 4711 (app@10.0.0.7) open for 48s"},
 			{Name: cutover.LineMDLWaiters, OK: true, Value: "0", Limit: "0"},
-			{Name: cutover.LineChecksum, OK: true, Value: "match", Limit: "equal"},
-			{Name: cutover.LineParticipants, OK: false, Value: "1/2", Limit: "all ready"},
+			{Name: cutover.LineChecksum, OK: false, Pending: true, Value: "running: 212 chunks, 212,000 rows", Limit: "all chunks match"},
+			{Name: cutover.LineParticipants, OK: false, Pending: true, Value: "not asked yet",
+				Limit:  "every live instance acknowledged prepare",
+				Detail: "orders-api/api-7f3a@web-1 (http): prepare held until the other conditions hold; orders-api/api-c41d@web-2 (signal): prepare held until the other conditions hold"},
 			{Name: cutover.LineApproval, OK: false, Value: "not approved", Limit: "manual"},
 		}}
+	return v
+}
+
+// cancelledView is the migration after a DBA cancelled it at the gate.
+func cancelledView() client.MigrationView {
+	v := gateFreshView()
+	v.Status, v.Live, v.Throttle = migration.StatusCancelled, false, nil
+	v.FinishedAt = fixedNow
+	v.Error = "cancelled by dba@bastion (token ops, 10.0.4.2)"
+	v.Checklist.Closed = "cancelled"
+	return v
+}
+
+// failedView is the migration after gh-ost refused to start.
+func failedView() client.MigrationView {
+	v := baseView()
+	v.Status, v.Live, v.Throttle = migration.StatusFailed, false, nil
+	v.FinishedAt = fixedNow
+	v.Error = "ghost: shop.orders has leftovers of an earlier gh-ost run: _orders_gho, _orders_ghc; inspect them and drop them to continue"
+	return v
+}
+
+// interruptedView is the migration whose controller died while it waited at the gate: the
+// store still says ready, nobody runs it.
+func interruptedView() client.MigrationView {
+	v := baseView()
+	v.Status, v.Live, v.Throttle, v.Approval = migration.StatusReady, false, nil, ""
+	v.Progress = &migration.Progress{Time: fixedNow.Add(-3 * time.Minute), Phase: migration.PhasePostponing,
+		RowsCopied: 2_412_330, RowsEstimated: 2_360_000, Ratio: 1}
+	v.Interrupted = true
+	v.Reason = "migration " + ordersID + " is marked ready but its owner db-admin-3 pid 48213 stopped heartbeating 3m ago"
+	v.Cleanup = "migrate cleanup --migration " + ordersID
 	return v
 }
 
@@ -97,10 +142,11 @@ func doneView() client.MigrationView {
 	v.Participants = nil
 	v.Checklist.Open, v.Checklist.Closed = true, ""
 	for i := range v.Checklist.Lines {
-		v.Checklist.Lines[i].OK, v.Checklist.Lines[i].Detail = true, ""
+		v.Checklist.Lines[i].OK, v.Checklist.Lines[i].Detail, v.Checklist.Lines[i].Pending = true, "", false
 	}
 	v.Checklist.Lines[5].Value = "0s"
-	v.Checklist.Lines[8].Value = "2/2"
+	v.Checklist.Lines[7].Value = "2,360 chunks, 2,412,330 rows match"
+	v.Checklist.Lines[8].Value = "2/2 ready"
 	v.Checklist.Lines[9].Value = "approved"
 	return v
 }
@@ -114,22 +160,54 @@ func listViews() []client.MigrationView {
 	items := throttledView()
 	items.ID, items.Table = "01JTB6X0000000000ITEMS001", "order_items"
 	items.Progress.ETA = 8*time.Minute + 20*time.Second
+	copying := copyingView()
+	copying.ID = "01JTB6W0000000000ORDERS00"
+	copying.CreatedAt = fixedNow.Add(-400 * time.Second)
 	events := baseView()
 	events.ID, events.Table, events.Status = "01JTB6Y0000000000EVENTS01", "events", migration.StatusFailed
 	events.Error = "critical load Threads_running=80 held 10s"
-	return []client.MigrationView{customers, copyingView(), items, gateView(), events}
+	customers.CreatedAt = fixedNow.Add(-2 * time.Hour)
+	items.CreatedAt = fixedNow.Add(-300 * time.Second)
+	events.CreatedAt, events.FinishedAt = fixedNow.Add(-200*time.Second), fixedNow.Add(-100*time.Second)
+	return []client.MigrationView{customers, copying, items, gateView(), events}
 }
 
 // orderEvents is the event log of shop.orders.
 func orderEvents() []store.Event {
 	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s-95) * time.Second) }
 	return []store.Event{
-		{ID: 1, MigrationID: ordersID, Time: at(0), Kind: store.EventCreated, Message: "created by api (127.0.0.1)"},
+		{ID: 1, MigrationID: ordersID, Time: at(0), Kind: store.EventCreated, Message: "created on shop.orders"},
 		{ID: 2, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "queued → planning"},
 		{ID: 3, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "planning → running: gh-ost (no shared online ALTER for MODIFY int→bigint)"},
 		{ID: 4, MigrationID: ordersID, Time: at(40), Kind: store.EventThrottle, Message: "throttled: replica 127.0.0.1:13307 lag 2140ms > 1500ms"},
 		{ID: 5, MigrationID: ordersID, Time: at(52), Kind: store.EventThrottle, Message: "throttle lifted after 12s"},
 		{ID: 6, MigrationID: ordersID, Time: at(90), Kind: store.EventTransition, Message: "running → ready: copy complete, waiting at the gate"},
 		{ID: 7, MigrationID: ordersID, Time: at(92), Kind: store.EventBlocker, Message: "connection 4711 (app@10.0.0.7) open for 48s"},
+		{ID: 8, MigrationID: ordersID, Time: at(93), Kind: "gate_waiting", Message: "gate closed: waiting for transactions, checksum, participants, approval"},
+	}
+}
+
+// cancelEvents follow orderEvents when the DBA cancels at the gate.
+func cancelEvents() []store.Event {
+	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s) * time.Second) }
+	return []store.Event{
+		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: store.EventNote, Message: "cancel requested by dba@bastion (token ops, 10.0.4.2)"},
+		{ID: 10, MigrationID: ordersID, Time: at(0), Kind: "gate_closed", Message: "gate closed without opening: cancelled"},
+		{ID: 11, MigrationID: ordersID, Time: at(1), Kind: "participant_phase", Message: "abort sent to 0 instance(s)"},
+		{ID: 12, MigrationID: ordersID, Time: at(1), Kind: store.EventTransition, Message: "cancelled while ready (at the cut-over gate); the original table is unchanged",
+			Data: []byte(`{"from":"ready","to":"cancelled"}`)},
+	}
+}
+
+// doneEvents follow orderEvents when the cut-over succeeded.
+func doneEvents() []store.Event {
+	at := func(s int) time.Time { return fixedNow.Add(time.Duration(s) * time.Second) }
+	return []store.Event{
+		{ID: 9, MigrationID: ordersID, Time: at(0), Kind: "approval", Message: "cut-over approved by dba@bastion (token ops, 10.0.4.2)"},
+		{ID: 10, MigrationID: ordersID, Time: at(1), Kind: "gate_opened", Message: "gate open: all conditions hold"},
+		{ID: 11, MigrationID: ordersID, Time: at(2), Kind: store.EventTransition, Message: "cut-over", Data: []byte(`{"from":"ready","to":"cutting_over"}`)},
+		{ID: 12, MigrationID: ordersID, Time: at(3), Kind: store.EventTransition,
+			Message: "complete in 3m12.418s, 2412330 rows copied, throttled 12s, cut-over 182ms (table locked 41ms), original table kept as _orders_20260501120003_del",
+			Data:    []byte(`{"from":"cutting_over","to":"complete"}`)},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // Golden files of View() at fixed sizes with colour off. Regenerate with
@@ -16,11 +17,12 @@ import (
 //
 // and read the diff before committing it.
 
-var goldenSizes = []struct{ w, h int }{{80, 24}, {60, 16}}
+// The sizes issue 13 asks captures at, and one in between.
+var goldenSizes = []struct{ w, h int }{{120, 40}, {80, 24}, {60, 16}, {40, 10}}
 
 // detailAt returns the detail view of v after a copy's worth of polls (so the sparklines
 // have a history) and the first n events of the log.
-func detailAt(t *testing.T, v client.MigrationView, n int, w, h int) Model {
+func detailAt(t *testing.T, v client.MigrationView, n int, w, h int, more ...store.Event) Model {
 	t.Helper()
 	m := update(t, New(&fakeAPI{}, testOptions(ordersID)), tea.WindowSizeMsg{Width: w, Height: h})
 	for i := 0; i < 20; i++ {
@@ -28,7 +30,8 @@ func detailAt(t *testing.T, v client.MigrationView, n int, w, h int) Model {
 		pv.Progress = copyingProgress(i)
 		m = update(t, m, detailMsg{id: ordersID, view: pv})
 	}
-	return update(t, m, detailMsg{id: ordersID, view: v, events: client.EventsResponse{Events: orderEvents()[:n], Next: int64(n)}})
+	evs := append(orderEvents()[:n:n], more...)
+	return update(t, m, detailMsg{id: ordersID, view: v, events: client.EventsResponse{Events: evs, Next: int64(len(evs))}})
 }
 
 func TestGoldenDetail(t *testing.T) {
@@ -36,16 +39,21 @@ func TestGoldenDetail(t *testing.T) {
 		name   string
 		view   client.MigrationView
 		events int
+		more   []store.Event
 	}{
-		{"copying", copyingView(), 3},
-		{"throttled", throttledView(), 4},
-		{"gate", gateView(), 7},
-		{"done", doneView(), 7},
+		{"copying", copyingView(), 3, nil},
+		{"throttled", throttledView(), 4, nil},
+		{"gate", gateView(), 8, nil},
+		{"gate_before_approval", gateFreshView(), 8, nil},
+		{"cancelled", cancelledView(), 8, cancelEvents()},
+		{"interrupted", interruptedView(), 6, nil},
+		{"failed", failedView(), 3, nil},
+		{"done", doneView(), 8, doneEvents()},
 	}
 	for _, c := range cases {
 		for _, sz := range goldenSizes {
 			t.Run(fmt.Sprintf("%s_%dx%d", c.name, sz.w, sz.h), func(t *testing.T) {
-				m := detailAt(t, c.view, c.events, sz.w, sz.h)
+				m := detailAt(t, c.view, c.events, sz.w, sz.h, c.more...)
 				golden.RequireEqual(t, []byte(m.View()))
 			})
 		}

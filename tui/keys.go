@@ -1,10 +1,20 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"github.com/charmbracelet/bubbles/key"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/migration"
+)
 
 // KeyMap is every key of the TUI; the help bar is built from it.
 type KeyMap struct {
 	Up, Down        key.Binding // move the cursor (list) or scroll the event log (detail)
+	Top, Bottom     key.Binding // jump to the first or the last row (list)
+	PageUp          key.Binding // a screenful up or down (list)
+	PageDown        key.Binding
+	Filter          key.Binding // filter the list by text
 	Open, Back      key.Binding // list → detail → list
 	Pause           key.Binding // pause or resume (a toggle)
 	ChunkSize       key.Binding // change gh-ost's chunk size
@@ -25,6 +35,11 @@ func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		Up:              b([]string{"up", "k"}, "↑/k", "up"),
 		Down:            b([]string{"down", "j"}, "↓/j", "down"),
+		Top:             b([]string{"home", "g"}, "g/home", "first"),
+		Bottom:          b([]string{"end", "G"}, "G/end", "last"),
+		PageUp:          b([]string{"pgup"}, "pgup", "page up"),
+		PageDown:        b([]string{"pgdown"}, "pgdn", "page down"),
+		Filter:          b([]string{"/"}, "/", "filter"),
 		Open:            b([]string{"enter"}, "enter", "details"),
 		Back:            b([]string{"esc", "backspace"}, "esc", "back"),
 		Pause:           b([]string{"p"}, "p", "pause"),
@@ -40,19 +55,95 @@ func DefaultKeyMap() KeyMap {
 	}
 }
 
-// listHelp and detailHelp are the short help line of each screen: the keys a DBA needs most.
-func (k KeyMap) listHelp() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.Open, k.Pause, k.ChunkSize, k.Approve, k.Cancel, k.Help, k.Quit}
+// listHelp and detailHelp are the short help line of each screen: the keys a DBA needs most,
+// of the actions only those that can work on v now (issue 13: an interrupted migration offered
+// four keys that all answered 409).
+func (k KeyMap) listHelp(v client.MigrationView) []key.Binding {
+	return append(append([]key.Binding{k.Up, k.Down, k.Open, k.Filter}, k.actions(v)...), k.Help, k.Quit)
 }
 
-func (k KeyMap) detailHelp() []key.Binding {
-	return []key.Binding{k.Back, k.Pause, k.ChunkSize, k.Approve, k.Cancel, k.Evict, k.Help, k.Quit}
+func (k KeyMap) detailHelp(v client.MigrationView) []key.Binding {
+	out := append([]key.Binding{k.Back}, k.actions(v)...)
+	if len(v.Participants) > 0 && v.Live {
+		out = append(out, k.Evict)
+	}
+	return append(out, k.Help, k.Quit)
+}
+
+func (k KeyMap) filterHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+	}
+}
+
+// actions are the action keys that can work on v, the pause key named for what it does.
+func (k KeyMap) actions(v client.MigrationView) []key.Binding {
+	var out []key.Binding
+	if v.ID == "" {
+		return out
+	}
+	pause := k.Pause
+	if v.Paused {
+		pause.SetHelp("p", "resume")
+	}
+	for _, c := range []struct {
+		verb string
+		b    key.Binding
+	}{{verbPause, pause}, {verbChunkSize, k.ChunkSize}, {verbApprove, k.Approve}, {verbCancel, k.Cancel}} {
+		if refusal(v, c.verb) == "" {
+			out = append(out, c.b)
+		}
+	}
+	return out
+}
+
+// refusal says why verb cannot work on v now ("" when it can), in the words the status line
+// shows: the same rules the controller applies, so that no key leads to a 409.
+func refusal(v client.MigrationView, verb string) string {
+	switch {
+	case v.Interrupted:
+		return "interrupted, its controller is gone: clean up"
+	case v.Status.Terminal():
+		return "it has ended (" + string(v.Status) + ")"
+	case !v.Live:
+		if v.Reason != "" {
+			return clean(v.Reason)
+		}
+		return "not run by this controller"
+	}
+	switch verb {
+	case verbChunkSize:
+		if v.Strategy != "ghost" || v.Status != migration.StatusRunning {
+			return "the chunk size applies to a gh-ost copy while it runs"
+		}
+	case verbApprove:
+		switch {
+		case v.Approval == "":
+			return "an in-place ALTER has no cut-over to approve"
+		case v.Approval != "manual":
+			return "approval is " + clean(v.Approval) + ", not manual"
+		case approved(v):
+			return "already approved"
+		}
+	}
+	return ""
+}
+
+// approved reports whether the gate's approval line passed.
+func approved(v client.MigrationView) bool {
+	if v.Checklist == nil {
+		return false
+	}
+	l, ok := v.Checklist.Line(cutover.LineApproval)
+	return ok && l.OK
 }
 
 // fullHelp is every key, in columns (shown with ?).
 func (k KeyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Open, k.Back},
+		{k.Up, k.Down, k.Top, k.Bottom, k.Filter},
+		{k.Open, k.Back},
 		{k.Pause, k.ChunkSize, k.Approve, k.Cancel},
 		{k.NextParticipant, k.Evict},
 		{k.Help, k.Quit},

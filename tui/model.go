@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
@@ -9,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/internal/errtext"
 )
 
 // Minimum terminal size; below it the TUI says so instead of drawing a broken layout.
@@ -119,11 +121,19 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.history(v.ID).Add(v.Progress)
 			m.seen(msg.views[i])
 		}
-		m.list.SetItems(msg.views)
+		m.list.SetItems(msg.views, m.opts.Now())
 	case detailMsg:
 		m.fetching = false
 		if msg.id != m.detail.id {
 			return m, nil // the user moved on while it was in flight
+		}
+		if msg.view.ID != "" && msg.view.ID != m.detail.id {
+			// Opened with a short id (`migrate tui yd9y5dhx`): the API resolved it; from now on
+			// the view, its history and the focus go by the full id.
+			if m.opts.Focus == m.detail.id {
+				m.opts.Focus = msg.view.ID
+			}
+			m.detail.id, m.detail.hist = msg.view.ID, m.history(msg.view.ID)
 		}
 		if msg.view.ID != "" {
 			m.history(msg.id).Add(msg.view.Progress)
@@ -154,7 +164,7 @@ func (m *Model) seen(v client.MigrationView) {
 // fetchFailed shows a polling error, or clears the last one when err is nil.
 func (m *Model) fetchFailed(err error) bool {
 	if err != nil {
-		m.status = status{text: "API: " + err.Error(), err: true, fetch: true}
+		m.status = status{text: "API: " + errtext.Text(err), err: true, fetch: true}
 		return true
 	}
 	if m.status.fetch {
@@ -165,7 +175,7 @@ func (m *Model) fetchFailed(err error) bool {
 
 func (m Model) actionDone(msg actionMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
-		m.status = failure(fmt.Sprintf("%s %s: %v", msg.act.verb, msg.act.label, msg.err))
+		m.status = failure(fmt.Sprintf("%s %s: %s", msg.act.verb, msg.act.label, errtext.Text(msg.err)))
 	} else {
 		m.status = info(msg.act.done())
 		if msg.view.ID != "" {
@@ -200,6 +210,9 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	if m.screen == screenList && m.list.Filtering() {
+		return m.filterKey(k)
+	}
 	switch {
 	case key.Matches(k, m.keys.Quit):
 		return m.quit()
@@ -211,6 +224,12 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m.detailKey(k)
 	}
 	return m.listKey(k)
+}
+
+// filterKey handles a key while the list's filter is typed: every printable key is text.
+func (m Model) filterKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	m.list.FilterKey(k)
+	return m, nil
 }
 
 // quit leaves, unless the focused migration would end with the TUI (CancelOnQuit): while it
@@ -234,6 +253,19 @@ func (m Model) listKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.list.Move(-1)
 	case key.Matches(k, m.keys.Down):
 		m.list.Move(1)
+	case key.Matches(k, m.keys.Top):
+		m.list.Top()
+	case key.Matches(k, m.keys.Bottom):
+		m.list.Bottom()
+	case key.Matches(k, m.keys.PageUp):
+		m.list.Page(-1)
+	case key.Matches(k, m.keys.PageDown):
+		m.list.Page(1)
+	case key.Matches(k, m.keys.Filter):
+		m.list.StartFilter()
+	case key.Matches(k, m.keys.Back) && m.list.filter != "":
+		m.list.filter = ""
+		m.list.refilter()
 	case key.Matches(k, m.keys.Open):
 		v, ok := m.list.Selected()
 		if !ok {
@@ -289,7 +321,8 @@ func (m Model) detailKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// act handles the keys that act on migration v, asking first where it cannot be undone.
+// act handles the keys that act on migration v, asking first where it cannot be undone. A
+// key whose action cannot work on v now says why instead of calling the API for a 409.
 func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 	a := action{id: v.ID, label: label(v)}
 	switch {
@@ -298,16 +331,28 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 		if v.Paused {
 			a.verb = verbResume
 		}
-		m.status = info(a.verb + " " + a.label + "…")
-		return m, a.run(m.api, m.opts.ActionTimeout)
 	case key.Matches(k, m.keys.ChunkSize):
 		a.verb = verbChunkSize
-		m.ask = chunkQuestion(a)
 	case key.Matches(k, m.keys.Approve):
 		a.verb = verbApprove
-		m.ask = confirmQuestion(fmt.Sprintf("Approve the cut-over of %s? The tables swap once every condition holds.", a.label), a)
 	case key.Matches(k, m.keys.Cancel):
 		a.verb = verbCancel
+	default:
+		return m, nil
+	}
+	if why := refusal(v, a.verb); why != "" {
+		m.status = failure(a.verb + " " + a.label + ": " + why)
+		return m, nil
+	}
+	switch a.verb {
+	case verbPause, verbResume:
+		m.status = info(a.verb + " " + a.label + "…")
+		return m, a.run(m.api, m.opts.ActionTimeout)
+	case verbChunkSize:
+		m.ask = chunkQuestion(a, v.ChunkSize)
+	case verbApprove:
+		m.ask = confirmQuestion(fmt.Sprintf("Approve the cut-over of %s? The tables swap once every condition holds.", a.label), a)
+	case verbCancel:
 		m.ask = confirmQuestion(fmt.Sprintf("Cancel %s? The original table stays as it is.", a.label), a)
 	}
 	return m, nil
@@ -322,6 +367,12 @@ func (m Model) View() string {
 		return m.tooSmall()
 	}
 	helpBar := m.helpView()
+	if hl := strings.Split(helpBar, "\n"); len(hl) > 0 {
+		for i := range hl {
+			hl[i] = fit(hl[i], m.width) // bubbles/help does not always cut its last item
+		}
+		helpBar = strings.Join(hl, "\n")
+	}
 	bodyH := m.height - 1 - lipgloss.Height(helpBar)
 	var body string
 	if m.screen == screenDetail {
@@ -347,9 +398,12 @@ func (m Model) helpView() string {
 	case m.help.ShowAll:
 		return m.help.FullHelpView(m.keys.fullHelp())
 	case m.screen == screenDetail:
-		return m.help.ShortHelpView(m.keys.detailHelp())
+		return m.help.ShortHelpView(m.keys.detailHelp(m.detail.view))
+	case m.list.Filtering():
+		return m.help.ShortHelpView(m.keys.filterHelp())
 	}
-	return m.help.ShortHelpView(m.keys.listHelp())
+	v, _ := m.list.Selected()
+	return m.help.ShortHelpView(m.keys.listHelp(v))
 }
 
 func (m Model) statusView() string {

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/charmbracelet/lipgloss"
@@ -9,23 +10,25 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 )
 
-// numberInput is a one-line input of digits. bubbles/textinput would pull in a clipboard
-// module for a field that only ever holds a row count.
-type numberInput struct {
-	value string
-	limit int
+// lineInput is a one-line input of the runes accept lets through (digits for a chunk size,
+// printable text for the list's filter). bubbles/textinput would pull in a clipboard module
+// for fields this small.
+type lineInput struct {
+	value  string
+	limit  int // in runes
+	accept func(rune) bool
 }
 
-// update applies a key: digits are appended, backspace removes the last one.
-func (n numberInput) update(k tea.KeyMsg) numberInput {
+// update applies a key: accepted runes are appended, backspace removes the last one.
+func (n lineInput) update(k tea.KeyMsg) lineInput {
 	switch k.Type {
 	case tea.KeyBackspace:
-		if n.value != "" {
-			n.value = n.value[:len(n.value)-1]
+		if r := []rune(n.value); len(r) > 0 {
+			n.value = string(r[:len(r)-1])
 		}
-	case tea.KeyRunes:
+	case tea.KeyRunes, tea.KeySpace:
 		for _, r := range k.Runes {
-			if r >= '0' && r <= '9' && len(n.value) < n.limit {
+			if n.accept(r) && len([]rune(n.value)) < n.limit {
 				n.value += string(r)
 			}
 		}
@@ -33,14 +36,16 @@ func (n numberInput) update(k tea.KeyMsg) numberInput {
 	return n
 }
 
-func (n numberInput) view() string { return n.value + "▏" }
+func (n lineInput) view() string { return n.value + "▏" }
+
+func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 
 // question is what the status line asks while it waits for the user: a yes/no before a
 // destructive action, or a number for the chunk size. The zero value asks nothing.
 type question struct {
 	text  string
 	act   action
-	input *numberInput // set when the answer is a number
+	input *lineInput // set when the answer is a number
 }
 
 func (q question) active() bool { return q.text != "" }
@@ -50,9 +55,14 @@ func confirmQuestion(text string, a action) question {
 	return question{text: text, act: a}
 }
 
-// chunkQuestion asks for a new chunk size.
-func chunkQuestion(a action) question {
-	return question{text: "chunk size of " + a.label + " (rows; enter applies, esc keeps):", act: a, input: &numberInput{limit: 7}}
+// chunkQuestion asks for a new chunk size, saying the current one when it is known (0: not).
+func chunkQuestion(a action, current int64) question {
+	now := ""
+	if current > 0 {
+		now = fmt.Sprintf(", now %s", count(current))
+	}
+	return question{text: "chunk size of " + a.label + " (rows" + now + "; enter applies, esc keeps):", act: a,
+		input: &lineInput{limit: 7, accept: isDigit}}
 }
 
 // answer handles a key while a question is open. It returns the question that stays open

@@ -12,6 +12,7 @@ type Styles struct {
 	Title    lipgloss.Style // the top line
 	Header   lipgloss.Style // column headers and section titles
 	Selected lipgloss.Style // the row under the cursor
+	Cell     lipgloss.Style // a table cell
 	Dim      lipgloss.Style // secondary text
 	OK       lipgloss.Style // a passing condition, a live participant
 	Bad      lipgloss.Style // a failing condition, an error
@@ -33,6 +34,7 @@ func DefaultStyles(r *lipgloss.Renderer) Styles {
 		Title:    r.NewStyle().Bold(true).Foreground(lipgloss.AdaptiveColor{Light: "#5A3FC0", Dark: "#A58BFF"}),
 		Header:   r.NewStyle().Bold(true),
 		Selected: r.NewStyle().Reverse(true),
+		Cell:     r.NewStyle().PaddingRight(1),
 		Dim:      dim,
 		OK:       r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#1E7F1E", Dark: "#5FD75F"}),
 		Bad:      r.NewStyle().Bold(true).Foreground(lipgloss.AdaptiveColor{Light: "#C0262D", Dark: "#FF5F5F"}),

@@ -15,6 +15,7 @@ import (
 func main() {
 	// A gh-ost worker is this binary re-executed by the runner: it runs one migration and exits.
 	ghost.MaybeRunWorker()
+	cli.QuietDriver()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, os.Args[1:], cli.SystemIO())
 	stop()

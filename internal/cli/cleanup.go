@@ -71,6 +71,11 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.Migration != "" { // a short id, as the TUI and status show them (issue 13)
+		if opts.Migration, err = st.Resolve(ctx, opts.Migration); err != nil {
+			return err
+		}
+	}
 	var schemas []string
 	if s := firstNonEmpty(opts.Schema, cfg.DBName); s != "" {
 		schemas = []string{s}

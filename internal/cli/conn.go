@@ -31,6 +31,7 @@ type ConnOptions struct {
 	User         string
 	Database     string
 	PasswordFile string
+	DefaultsFile string // a MySQL option file whose [client] section gives defaults (see mycnf.go)
 }
 
 func (o *ConnOptions) addFlags(fs *pflag.FlagSet) {
@@ -40,10 +41,12 @@ func (o *ConnOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.User, "user", "u", "root", "user")
 	fs.StringVarP(&o.Database, "database", "d", "", "default database for unqualified table names")
 	fs.StringVar(&o.PasswordFile, "password-file", "", "file whose first line is the password (or $"+EnvPasswordFile+"; else $"+EnvPassword+")")
+	fs.StringVar(&o.DefaultsFile, "defaults-file", "", "a MySQL option file (my.cnf): host, port, user, password and database of its [client] section, where no flag, $GHOSTGATE_<FLAG> or --config says otherwise")
 }
 
 // config builds the driver config: --dsn / $GHOSTGATE_DSN wins over host/port/user; the password
-// comes from the DSN, --password-file, $GHOSTGATE_PASSWORD_FILE or $GHOSTGATE_PASSWORD, in that order.
+// comes from the DSN, --password-file, $GHOSTGATE_PASSWORD_FILE, $GHOSTGATE_PASSWORD or the
+// --defaults-file's [client] section, in that order.
 func (o *ConnOptions) config() (*mysql.Config, error) {
 	dsn := o.DSN
 	if dsn == "" {
@@ -96,7 +99,17 @@ func (o *ConnOptions) password() (string, error) {
 		line, _, _ := strings.Cut(string(b), "\n")
 		return strings.TrimRight(line, "\r"), nil
 	}
-	return os.Getenv(EnvPassword), nil
+	if pw, ok := os.LookupEnv(EnvPassword); ok {
+		return pw, nil
+	}
+	if o.DefaultsFile != "" {
+		cnf, err := readMyCnf(o.DefaultsFile)
+		if err != nil {
+			return "", err
+		}
+		return cnf.password, nil
+	}
+	return "", nil
 }
 
 // open connects and pings, with an error that names the server.

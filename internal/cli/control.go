@@ -2,10 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ghostgate/ghostgate/client"
 )
@@ -53,13 +54,44 @@ func newControlCmds(streams IO) []*cobra.Command {
 	return append(cmds, newChunkSizeCmd(streams), newEvictCmd(streams))
 }
 
+// ControlOptions are the flags of approve, pause, resume, cancel, chunk-size and evict.
+type ControlOptions struct {
+	IO     IO
+	Client ClientOptions
+	Output string
+}
+
+func (o *ControlOptions) addFlags(fs *pflag.FlagSet) {
+	o.Client.addFlags(fs)
+	fs.StringVarP(&o.Output, "output", "o", "text", "text or json (the migration as the API answers it)")
+}
+
+func (o *ControlOptions) validate() error {
+	if o.Output != "text" && o.Output != "json" {
+		return usageErrorf("--output %q: want text or json", o.Output)
+	}
+	return nil
+}
+
+// print writes the migration after an action: a line of text, or the API's JSON.
+func (o *ControlOptions) print(m client.MigrationView, text string) error {
+	if o.Output == "json" {
+		return json.NewEncoder(o.IO.Out).Encode(m)
+	}
+	_, err := fmt.Fprintf(o.IO.Out, "%s: %s (status %s)\n", m.ID, text, m.Status)
+	return err
+}
+
 func newControlCmd(streams IO, v controlVerb) *cobra.Command {
-	var opts ClientOptions
+	opts := &ControlOptions{IO: streams}
 	cmd := &cobra.Command{
-		Use: v.use, Short: v.short, Long: v.long + "\n\nIt needs the API token (--token-file or $" + EnvToken + ").",
+		Use: v.use, Short: v.short, Long: v.long + "\n\nID may be any unique prefix or suffix of the id. It needs the API token (--token-file or $" + EnvToken + ").",
 		Args: exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := opts.client()
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			api, err := opts.Client.client()
 			if err != nil {
 				return err
 			}
@@ -67,61 +99,7 @@ func newControlCmd(streams IO, v controlVerb) *cobra.Command {
 			if err != nil {
 				return apiError(api, err)
 			}
-			fmt.Fprintf(streams.Out, "%s: %s (status %s)\n", m.ID, v.done, m.Status)
-			return nil
-		},
-	}
-	opts.addFlags(cmd.Flags())
-	return cmd
-}
-
-func newChunkSizeCmd(streams IO) *cobra.Command {
-	var opts ClientOptions
-	cmd := &cobra.Command{
-		Use:   "chunk-size ID N",
-		Short: "Change gh-ost's copy chunk size of a running migration",
-		Long:  "chunk-size sets the rows gh-ost copies per chunk (10-100000) while it runs: smaller chunks\nhold row locks for less time, larger ones copy faster. It needs the API token.",
-		Args:  exactArgs(2),
-		RunE: func(c *cobra.Command, args []string) error {
-			n, err := strconv.ParseInt(args[1], 10, 64)
-			if err != nil {
-				return usageErrorf("chunk size %q: want a number", args[1])
-			}
-			api, err := opts.client()
-			if err != nil {
-				return err
-			}
-			m, err := api.SetChunkSize(c.Context(), args[0], n)
-			if err != nil {
-				return apiError(api, err)
-			}
-			fmt.Fprintf(streams.Out, "%s: chunk size set to %d (status %s)\n", m.ID, n, m.Status)
-			return nil
-		},
-	}
-	opts.addFlags(cmd.Flags())
-	return cmd
-}
-
-func newEvictCmd(streams IO) *cobra.Command {
-	var opts ClientOptions
-	cmd := &cobra.Command{
-		Use:   "evict INSTANCE",
-		Short: "Remove a dead service instance so it no longer holds a cut-over gate closed",
-		Long: "evict removes a participant registration: the DBA's decision that an instance which stopped\n" +
-			"answering (its lease lapsed) must not keep the gate closed. A live instance that heartbeats\n" +
-			"again registers anew. It needs the API token.",
-		Args: exactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			api, err := opts.client()
-			if err != nil {
-				return err
-			}
-			if err := api.Evict(c.Context(), args[0]); err != nil {
-				return apiError(api, err)
-			}
-			fmt.Fprintf(streams.Out, "%s: evicted\n", args[0])
-			return nil
+			return opts.print(m, v.done)
 		},
 	}
 	opts.addFlags(cmd.Flags())

@@ -148,7 +148,8 @@ func TestPlanUsageErrors(t *testing.T) {
 			r := run(t, "", c.args...)
 			require.Equal(t, ExitUsage, r.code, r.stderr)
 			require.Contains(t, r.stderr, c.want)
-			require.Contains(t, r.stderr, "Usage:")
+			require.Contains(t, r.stderr, "Run 'migrate plan --help' for usage.", "a hint, not the usage")
+			require.NotContains(t, r.stderr, "Usage:")
 		})
 	}
 }

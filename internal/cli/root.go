@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/ghostgate/ghostgate/planner"
 )
 
 // IO is where a command reads and writes. Tests pass buffers.
@@ -64,9 +66,9 @@ $GHOSTGATE_<FLAG> or in a --config file.`,
 	var configFile string
 	root.PersistentFlags().StringVar(&configFile, "config", "", "config file: one 'flag-name = value' a line (or $"+EnvConfig+"); flags and $GHOSTGATE_<FLAG> win over it")
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
-		return applyDefaults(c.Flags(), configFile)
+		return applyDefaults(c, configFile, streams.ErrOut)
 	}
-	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams)}, newControlCmds(streams)...)...)
+	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams), newLogsCmd(streams)}, newControlCmds(streams)...)...)
 	return root
 }
 
@@ -76,18 +78,13 @@ func Execute(ctx context.Context, args []string, streams IO) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrBlocked) {
-			err = fmt.Errorf("%w: %w", ErrCancelled, err)
-		}
-		var usage *UsageError
 		switch {
-		case errors.As(err, &usage):
-			fmt.Fprintf(streams.ErrOut, "error: %v\n\n%s", err, cmd.UsageString())
-		case errors.Is(err, ErrBlocked):
-			// The findings were printed with the plan.
-		default:
-			fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+		case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrBlocked) && !errors.Is(err, ErrCancelled):
+			err = fmt.Errorf("%w: %w", ErrCancelled, err)
+		case errors.Is(err, planner.ErrNoDatabase):
+			err = &UsageError{Err: fmt.Errorf("%w (give -d/--database)", err)}
 		}
+		reportError(streams, cmd, err, exitCode(err))
 	}
 	return exitCode(err)
 }

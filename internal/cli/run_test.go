@@ -53,6 +53,12 @@ func TestRunCommand(t *testing.T) {
 	require.Equal(t, "ghost", summary["strategy"])
 	require.EqualValues(t, 200, summary["rows_copied"])
 
+	// ghost, text: the summary line has the lock time; the kept table is named once, with advice.
+	r = run(t, "", runArgs(t, conn, append(replica, "ALTER TABLE orders MODIFY qty INT NOT NULL")...)...)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	require.Regexp(t, `\n`+d.Name+`\.orders \(ghost\): complete in .*\(table locked [0-9.]+m?s\)\n  the original table is kept as `+d.Name+`\._orders_[0-9]+_del \(drop it`, r.stdout,
+		"the summary, then the kept original table once, with what to do about it")
+
 	// a rename runs natively once its finding is overridden
 	r = run(t, "", runArgs(t, conn, append(replica, "RENAME TABLE orders TO orders_v2")...)...)
 	require.Equal(t, ExitBlocked, r.code, r.stdout+r.stderr)
@@ -114,7 +120,92 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("bogus-setting = 1\n"), 0o600))
 	r = run(t, "", "plan", "--config", cfg, "ALTER TABLE orders ADD COLUMN c INT NULL")
 	require.Equal(t, ExitUsage, r.code)
-	require.Contains(t, r.stderr, "bogus-setting")
+	require.Contains(t, r.stderr, `unknown setting "bogus-setting": no command has a flag --bogus-setting`)
+}
+
+// One config file serves every command (settings of other commands are ignored, not refused);
+// a '#' inside a value is part of it; quotes keep everything.
+func TestConfigFileServesEveryCommand(t *testing.T) {
+	d := newOrders(t)
+	dir := t.TempDir()
+	pw := dir + "/pass#word" // a '#' in a path
+	require.NoError(t, os.WriteFile(pw, []byte(d.Env.Primary.Password+"\n"), 0o600))
+	cfg := dir + "/ghostgate.conf"
+	conf := "# for every command\n" +
+		"host = " + d.Env.Primary.Host + "   # the sandbox\n" +
+		"port = " + itoa(d.Env.Primary.Port) + "\n" +
+		"user = '" + d.Env.Primary.User + "'\n" +
+		"password-file = " + pw + "\n" +
+		"database = \"" + d.Name + "\" # quoted\n" +
+		"listen = 127.0.0.1:8471\n" + // serve's
+		"token-file = /nonexistent\n" + // serve's and status's
+		"approval = manual\n" + // serve's and submit's
+		"; an old-style comment\n"
+	require.NoError(t, os.WriteFile(cfg, []byte(conf), 0o600))
+	t.Setenv(EnvPassword, "")
+	r := run(t, "", "plan", "--config", cfg, "ALTER TABLE orders ADD COLUMN c INT NULL")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "INSTANT")
+	r = run(t, "", "cleanup", "--config", cfg)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+
+	v, err := configValue(`"a # b" # c`)
+	require.NoError(t, err)
+	require.Equal(t, "a # b", v)
+	v, err = configValue(`http://h/x#frag`)
+	require.NoError(t, err)
+	require.Equal(t, "http://h/x#frag", v)
+	_, err = configValue(`"open`)
+	require.Error(t, err)
+}
+
+// --defaults-file reads the [client] section of a my.cnf as the mysql client does; flags win.
+func TestDefaultsFile(t *testing.T) {
+	d := newOrders(t)
+	dir := t.TempDir()
+	cnf := dir + "/my.cnf"
+	content := "[mysqld]\nport = 1\nuser = mysql\n\n" +
+		"[client]\n" +
+		"host=" + d.Env.Primary.Host + "\n" +
+		"port = " + itoa(d.Env.Primary.Port) + "\n" +
+		"user = " + d.Env.Primary.User + "\n" +
+		"password = \"" + d.Env.Primary.Password + "\"   # quoted, as DBAs write it\n" +
+		"default_character_set = utf8mb4\n" + // another program's option: left alone
+		"ssl-mode = DISABLED\n" +
+		"[client-mariadb]\n" +
+		"database = " + d.Name + "\n" +
+		"[mysqldump]\nuser = backup\n"
+	require.NoError(t, os.WriteFile(cnf, []byte(content), 0o600))
+	t.Setenv(EnvPassword, "")
+	os.Unsetenv(EnvPassword)
+	r := run(t, "", "plan", "--defaults-file", cnf, "ALTER TABLE orders ADD COLUMN c INT NULL")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "INSTANT")
+	r = run(t, "", "plan", "--defaults-file", cnf, "-d", "nope_db", "ALTER TABLE orders ADD COLUMN c INT NULL")
+	require.NotEqual(t, ExitOK, r.code, "-d wins over the file's database")
+	require.Contains(t, r.stderr, "nope_db")
+
+	got, err := readMyCnf(cnf)
+	require.NoError(t, err)
+	require.Equal(t, d.Env.Primary.Password, got.password)
+	require.Equal(t, map[string]string{"host": d.Env.Primary.Host, "port": itoa(d.Env.Primary.Port),
+		"user": d.Env.Primary.User, "database": d.Name}, got.values)
+	v, err := myCnfValue(`'p#ss\sword\\'`)
+	require.NoError(t, err)
+	require.Equal(t, `p#ss word\`, v)
+	v, err = myCnfValue(`secret # comment`)
+	require.NoError(t, err)
+	require.Equal(t, "secret", v)
+}
+
+// A safety override taken from the environment or a file is said on stderr.
+func TestSafetyOverrideSource(t *testing.T) {
+	t.Setenv("GHOSTGATE_ALLOW_DESTRUCTIVE", "true")
+	r := run(t, "", "plan", "--offline", "ALTER TABLE orders DROP COLUMN note")
+	require.Contains(t, r.stderr, "note: --allow-destructive is on, from $GHOSTGATE_ALLOW_DESTRUCTIVE")
+	t.Setenv("GHOSTGATE_ALLOW_DESTRUCTIVE", "false")
+	r = run(t, "", "plan", "--offline", "ALTER TABLE orders DROP COLUMN note")
+	require.NotContains(t, r.stderr, "note: --allow-destructive")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

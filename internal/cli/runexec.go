@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
@@ -178,9 +180,9 @@ func (o *runOutput) event(ev runner.Event) {
 	ts := ev.Time.Format("15:04:05")
 	switch ev.Kind {
 	case runner.EventStatus:
-		fmt.Fprintf(o.w, "%s %s  %s: %s\n", ts, short(ev.MigrationID), ev.Status, ev.Reason)
+		fmt.Fprintf(o.w, "%s %s  %s: %s\n", ts, short(ev.MigrationID), ev.Status, errtext.Clean(ev.Reason))
 	case runner.EventThrottle, runner.EventBlocker:
-		fmt.Fprintf(o.w, "%s %s  %s\n", ts, short(ev.MigrationID), ev.Reason)
+		fmt.Fprintf(o.w, "%s %s  %s\n", ts, short(ev.MigrationID), errtext.Clean(ev.Reason))
 	case runner.EventProgress:
 		p := ev.Progress
 		if time.Since(o.lastLine) < o.every && p.Phase != migration.PhaseDone {
@@ -219,7 +221,7 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 			"rows_copied": res.RowsCopied, "throttled_seconds": res.ThrottledFor.Seconds(),
 			"cut_over_seconds": res.CutOverTime.Seconds(), "cut_over_lock_seconds": res.CutOverLock.Seconds(), "old_table": res.OldTable, "attempts": res.Attempts, "cut_over_repairs": res.CutOverRepairs}
 		if err != nil {
-			sum["error"] = err.Error()
+			sum["error"] = errtext.Text(err)
 		}
 		_ = o.enc.Encode(sum)
 		return
@@ -227,7 +229,9 @@ func (o *runOutput) summary(p *planner.Plan, res runner.Result, err error) {
 	if err != nil && res.MigrationID == "" {
 		return // refused before it started: the error is printed once, by Execute
 	}
-	fmt.Fprintf(o.w, "\n%s.%s (%s): %s\n", p.Schema, p.Table, p.Strategy, res.Summary())
+	// The kept original table has a line of its own below, with what to do about it.
+	sum, _, _ := strings.Cut(res.Summary(), ", original table kept as ")
+	fmt.Fprintf(o.w, "\n%s.%s (%s): %s\n", p.Schema, p.Table, p.Strategy, sum)
 	for _, lw := range res.CutOverRepairs {
 		fmt.Fprintf(o.w, "  a write reached the old table during the cut-over: %s\n", lw)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/metrics"
+	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/server"
 	"github.com/ghostgate/ghostgate/store"
@@ -43,6 +44,7 @@ type ServeOptions struct {
 	MaxThreadsRunning int
 	MaxBacklog        int64
 	MaxTransactionAge time.Duration
+	RebuildMaxRows    int64 // the planner's default for requests that give none
 }
 
 func newServeCmd(streams IO) *cobra.Command {
@@ -79,7 +81,7 @@ the event log) and exits.`,
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
-	fs.StringVar(&opts.TokenFile, "token-file", "", "file whose first line is the API bearer token (or $"+EnvToken+")")
+	fs.StringVar(&opts.TokenFile, "token-file", "", "file of API bearer tokens, one `NAME TOKEN` (or bare `TOKEN`, named api) a line; the event log records the name (or $"+EnvToken+")")
 	fs.StringVar(&opts.ParticipantSecretFile, "participant-secret-file", "", "file whose first line is the participants' shared HMAC secret (or $"+EnvParticipantSecret+")")
 	fs.StringVar(&opts.Approval, "approval", "manual", "default cut-over approval: auto, manual, or a daily window HH:MM-HH:MM (local time)")
 	fs.BoolVar(&opts.Checksum, "checksum", true, "compare the original and the ghost table before the cut-over")
@@ -87,6 +89,7 @@ the event log) and exits.`,
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
+	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
 	return cmd
 }
 
@@ -109,11 +112,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err := server.CheckListen(opts.Listen, opts.AllowRemote); err != nil {
 		return &UsageError{Err: err}
 	}
-	token, err := secret(opts.TokenFile, EnvToken, "--token-file")
+	if opts.RebuildMaxRows < 0 {
+		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
+	}
+	tokens, err := serveTokens(opts.TokenFile)
 	if err != nil {
 		return err
 	}
-	if token == "" {
+	if len(tokens) == 0 {
 		return usageErrorf("no API token: give --token-file or $%s (state-changing calls need it)", EnvToken)
 	}
 	partSecret, err := secret(opts.ParticipantSecretFile, EnvParticipantSecret, "--participant-secret-file")
@@ -167,7 +173,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 	}()
 	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
-		DefaultSchema: cfg.DBName, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
@@ -192,7 +198,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
 	}
 	// 5. Listen and serve until ctx ends (SIGINT/SIGTERM), then cancel what runs, cleanly.
-	h, err := server.NewHandler(ctrl, server.HandlerOptions{Token: token, OpenReads: !opts.AllowRemote,
+	h, err := server.NewHandler(ctrl, server.HandlerOptions{Tokens: tokens, OpenReads: !opts.AllowRemote,
 		Metrics: metrics.Handler(reg), Registry: registry})
 	if err != nil {
 		return &UsageError{Err: err}

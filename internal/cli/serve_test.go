@@ -39,7 +39,7 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // serveCLI starts `migrate serve` in-process on a free loopback port and returns its URL; the
 // test's cleanup stops it and checks it exited cleanly.
-func serveCLI(t *testing.T, conn []string, replica string) string {
+func serveCLI(t *testing.T, conn []string, replica string, extra ...string) string {
 	t.Helper()
 	work, err := os.MkdirTemp("", "ggv")
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func serveCLI(t *testing.T, conn []string, replica string) string {
 	var out, errOut syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--work-dir", work, "--replica", replica}, conn...)
+	args := append(append([]string{"serve", "--listen", "127.0.0.1:0", "--work-dir", work, "--replica", replica}, conn...), extra...)
 	go func() { code <- Execute(ctx, args, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}) }()
 	t.Cleanup(func() {
 		cancel()
@@ -123,7 +123,11 @@ func TestServeAndControlCommands(t *testing.T) {
 	require.Contains(t, r.stdout, "cut-over gate (closed")
 	require.Regexp(t, `WAIT\s+approval`, r.stdout)
 
-	r = run(t, "", "approve", "--server", url, id)
+	// A short id, as the TUI and progress lines show it, in any case (issue 13).
+	r = run(t, "", "status", "--server", url, strings.ToLower(id[len(id)-8:]))
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, id)
+	r = run(t, "", "approve", "--server", url, strings.ToLower(id[len(id)-8:]))
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, id+": approved")
 	r = run(t, "", "status", "--server", url, "--watch", "--interval", "200ms", id)

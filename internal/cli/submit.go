@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,8 @@ type SubmitOptions struct {
 	NewVersion string
 	Output     string
 	Lint       LintOptions
+	Watch      bool
+	Interval   time.Duration
 }
 
 func newSubmitCmd(streams IO) *cobra.Command {
@@ -34,7 +37,8 @@ func newSubmitCmd(streams IO) *cobra.Command {
 		Long: `submit sends DDL to a running 'migrate serve'. The controller plans it exactly as
 'migrate plan' does, refuses plans blocked by findings (they are printed), and otherwise starts
 one migration per table and prints their ids. Follow them with 'migrate status ID --watch' or
-'migrate tui'.
+'migrate tui', or pass --watch: submit then follows each migration as 'status --watch' does and
+exits with its outcome (0 complete, 4 failed, 130 cancelled).
 
 It needs the API token (--token-file or $` + EnvToken + `).`,
 		Example: `  migrate submit -d shop --file migrations/042.sql
@@ -44,6 +48,9 @@ It needs the API token (--token-file or $` + EnvToken + `).`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if opts.Output != "text" && opts.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Output)
+			}
+			if opts.Interval <= 0 {
+				return usageErrorf("--interval must be positive")
 			}
 			ddl, err := readDDL(args, opts.File, streams.In, streams.InTTY)
 			if err != nil {
@@ -61,6 +68,8 @@ It needs the API token (--token-file or $` + EnvToken + `).`,
 	fs.StringVar(&opts.OldVersion, "old-version", "", "schema version the participants run before the change (default v1)")
 	fs.StringVar(&opts.NewVersion, "new-version", "", "schema version after the change (default v2)")
 	fs.StringVarP(&opts.Output, "output", "o", "text", "text or json")
+	fs.BoolVarP(&opts.Watch, "watch", "w", false, "follow the migrations until they end; the exit code is their outcome")
+	fs.DurationVar(&opts.Interval, "interval", 2*time.Second, "refresh interval of --watch")
 	return cmd
 }
 
@@ -71,7 +80,7 @@ func submitRun(ctx context.Context, opts *SubmitOptions, ddl string) error {
 	}
 	po := opts.Lint.options()
 	views, err := c.Create(ctx, client.CreateRequest{
-		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable,
+		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows,
 		Approval: opts.Approval, OldVersion: opts.OldVersion, NewVersion: opts.NewVersion,
 	})
 	if err != nil {
@@ -85,16 +94,42 @@ func submitRun(ctx context.Context, opts *SubmitOptions, ddl string) error {
 		}
 		return apiError(c, err)
 	}
-	if opts.Output == "json" {
-		return json.NewEncoder(opts.IO.Out).Encode(views)
-	}
-	for _, v := range views {
-		fmt.Fprintf(opts.IO.Out, "%s\t%s.%s\t%s\t%s\n", v.ID, v.Schema, v.Table, v.Strategy, v.Status)
-	}
 	ids := make([]string, len(views))
 	for i, v := range views {
 		ids[i] = v.ID
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "follow with: migrate status %s --watch\n", strings.Join(ids, " "))
-	return nil
+	if opts.Output == "json" {
+		if err := json.NewEncoder(opts.IO.Out).Encode(views); err != nil {
+			return err
+		}
+	} else {
+		for _, v := range views {
+			fmt.Fprintf(opts.IO.Out, "%s\t%s.%s\t%s\t%s\n", v.ID, v.Schema, v.Table, v.Strategy, v.Status)
+		}
+		if !opts.Watch {
+			fmt.Fprintf(opts.IO.ErrOut, "follow with: migrate status %s --watch\n", strings.Join(ids, " "))
+		}
+	}
+	if !opts.Watch {
+		return nil
+	}
+	return watchAll(ctx, opts, ids)
+}
+
+// watchAll follows each migration to its end, in order, and returns the worst outcome: failed
+// before cancelled before complete.
+func watchAll(ctx context.Context, opts *SubmitOptions, ids []string) error {
+	var worst error
+	for _, id := range ids {
+		so := &StatusOptions{IO: opts.IO, Client: opts.Client, Output: opts.Output, Watch: true, Interval: opts.Interval}
+		err := runStatus(ctx, so, id)
+		var failed *MigrationFailedError
+		switch {
+		case errors.Is(err, ErrCancelled) && ctx.Err() != nil:
+			return err // interrupted: stop watching
+		case errors.As(err, &failed) || err != nil && worst == nil:
+			worst = err
+		}
+	}
+	return worst
 }

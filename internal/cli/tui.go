@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
@@ -40,9 +42,12 @@ func newTUICmd(streams IO) *cobra.Command {
 progress, replica lag and copy rate, the throttle state and its reason, the cut-over gate's
 checklist, the participants and the event log, refreshed every second.
 
-Keys act on the migration under the cursor: p pause/resume, s chunk size, a approve the
-cut-over, x cancel, e evict the selected participant (tab selects); approve, cancel and evict
-ask first. ? shows every key. Actions need the API token (--token-file or $` + EnvToken + `).
+The list shows what needs a person first (at the gate, interrupted, failed in the last day),
+then newest first; / filters it, g/G (Home/End) jump to the first and last row. Keys act on the
+migration under the cursor, and only those that can work on it are offered: p pause/resume,
+s chunk size, a approve the cut-over, x cancel, e evict the selected participant (tab selects);
+approve, cancel and evict ask first. ? shows every key. Actions need the API token
+(--token-file or $` + EnvToken + `) and are recorded with --as (default user@host).
 
 It needs a terminal: without one it exits with code 2 and points to 'migrate status --watch',
 which prints the same information as text or JSON.`,
@@ -122,6 +127,7 @@ func runWithTUI(ctx context.Context, opts *RunOptions, d runTUIDeps, ddl string)
 	if err != nil {
 		return err
 	}
+	api = api.WithActor(defaultActor())
 	// 3. Submit, watch, and judge by how the migrations ended.
 	ids, err := submit(ctx, api, opts, d.cfg.DBName, ddl)
 	if err != nil {
@@ -141,7 +147,7 @@ func runWithTUI(ctx context.Context, opts *RunOptions, d runTUIDeps, ddl string)
 func submit(ctx context.Context, api *client.Client, opts *RunOptions, schema, ddl string) ([]string, error) {
 	po := opts.Plan.Lint.options()
 	views, err := api.Create(ctx, client.CreateRequest{DDL: ddl, Schema: schema, Overrides: po.Overrides,
-		AllowDropTable: po.AllowDropTable, Approval: runTUIApproval})
+		AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows, Approval: runTUIApproval})
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +161,8 @@ func submit(ctx context.Context, api *client.Client, opts *RunOptions, schema, d
 	return ids, nil
 }
 
-// outcome prints how each migration ended and maps the worst to an error: failed before
+// outcome prints how each migration ended, as the runner summed it up (time, rows, cut-over
+// and table lock, the kept original table), and maps the worst to an error: failed before
 // cancelled before still running (which the shutdown then cancels).
 func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string) error {
 	var failed, cancelled error
@@ -164,7 +171,7 @@ func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s.%s (%s): %s\n", v.Schema, v.Table, v.Strategy, v.Status)
+		fmt.Fprintf(w, "%s.%s (%s): %s\n", v.Schema, v.Table, v.Strategy, finalSummary(ctx, api, v))
 		switch {
 		case v.Status == migration.StatusFailed:
 			failed = &MigrationFailedError{Err: errors.New(v.Error)}
@@ -176,6 +183,29 @@ func outcome(ctx context.Context, w io.Writer, api *client.Client, ids []string)
 		return failed
 	}
 	return cancelled
+}
+
+// finalSummary is the reason of v's last transition (the runner's summary of a complete run,
+// the error of a failed one), or its status when the log cannot be read.
+func finalSummary(ctx context.Context, api *client.Client, v client.MigrationView) string {
+	if v.Status == migration.StatusFailed && v.Error != "" {
+		return "failed: " + v.Error
+	}
+	evs, err := api.Events(ctx, v.ID, 0, 0)
+	if err != nil {
+		return string(v.Status)
+	}
+	for i := len(evs.Events) - 1; i >= 0; i-- {
+		e := evs.Events[i]
+		var t struct{ To string }
+		if e.Kind == store.EventTransition && json.Unmarshal(e.Data, &t) == nil && t.To == string(v.Status) {
+			if strings.HasPrefix(e.Message, string(v.Status)) {
+				return e.Message
+			}
+			return string(v.Status) + ": " + e.Message
+		}
+	}
+	return string(v.Status)
 }
 
 // randomToken is the bearer token of an in-process API: 128 random bits.
