@@ -29,7 +29,7 @@ type analysis struct {
 	changes []columnChange
 }
 
-func analyze(old *table, specs []*ast.AlterTableSpec) analysis {
+func analyze(old *table, specs []spec) analysis {
 	var a analysis
 	for _, sp := range specs {
 		switch sp.Tp {
@@ -52,7 +52,7 @@ func analyze(old *table, specs []*ast.AlterTableSpec) analysis {
 				name = sp.OldColumnName.Name.O
 			}
 			if before := old.column(name); before != nil {
-				a.changes = append(a.changes, columnChange{before: before, after: old.newColumn(sp.NewColumns[0])})
+				a.changes = append(a.changes, columnChange{before: before, after: old.newColumn(sp.NewColumns[0], sp.fix)})
 				a.uniques = append(a.uniques, inlineUniques(before, sp.NewColumns[0])...)
 			}
 		}
@@ -211,7 +211,10 @@ func charsetChange(c columnChange) string {
 // widening nor a narrowing the planner understands.
 func typeClassChange(c columnChange) bool {
 	a, b := c.before.ft, c.after.ft
-	if a == nil || b == nil || sameType(a, b) {
+	if a == nil || b == nil {
+		return c.before.typeName() != c.after.typeName()
+	}
+	if sameType(a, b) {
 		return false
 	}
 	family := func(ft *types.FieldType) string {

@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinels callers branch on (with errors.Is). The typed errors below wrap them.
@@ -30,7 +31,28 @@ var (
 	// ErrServerRejected: the server refused the ALTER on the probe clone for a reason other than the
 	// algorithm (the DDL itself is wrong for this table).
 	ErrServerRejected = errors.New("planner: server rejected the ALTER")
+	// ErrProtectedSchema: a change of ghostgate's own store schema or of a system schema (mysql,
+	// information_schema, performance_schema, sys), also as a rename target.
+	ErrProtectedSchema = errors.New("planner: ghostgate's own and the system schemas are not changed")
+	// ErrNotOnline: the user's explicit ALGORITHM/LOCK cannot be done online on this server (see
+	// *NotOnlineError for the server's reason).
+	ErrNotOnline = errors.New("planner: the requested algorithm is not available online")
+	// ErrInternal: a bug in the planner (a recovered panic); the error names the input position.
+	ErrInternal = errors.New("planner: internal error")
 )
+
+// IsRefusal reports whether err is the planner refusing its input (the caller's fault: an HTTP
+// 400, a CLI usage-class error) rather than a failure to reach or read the server.
+func IsRefusal(err error) bool {
+	for _, s := range []error{ErrParse, ErrEmpty, ErrMultipleStatements, ErrNotSchemaChange, ErrDropTable,
+		ErrUnsupported, ErrUnknownTable, ErrUnknownObject, ErrServerRejected, ErrProtectedSchema, ErrNotOnline,
+		ErrInvalidOptions, ErrNoDatabase} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // ParseError says where the DDL text stops parsing.
 type ParseError struct {
@@ -40,6 +62,9 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string {
+	if e.Line != 0 && !strings.Contains(e.Msg, "line ") {
+		return fmt.Sprintf("planner: cannot parse DDL at line %d column %d: %s (near %q)", e.Line, e.Column, e.Msg, e.Near)
+	}
 	if e.Line == 0 {
 		return fmt.Sprintf("planner: cannot parse DDL: %s", e.Msg)
 	}
@@ -51,14 +76,15 @@ func (e *ParseError) Unwrap() error { return ErrParse }
 
 // StatementError is a refusal of one input statement.
 type StatementError struct {
-	Index     int    // 1-based position in the input
-	Statement string // the statement text
-	Reason    string // why, for people
-	Err       error  // a sentinel: ErrNotSchemaChange, ErrDropTable, ErrUnsupported, ...
+	Index        int    // 1-based position in the input
+	Line, Column int    // where the statement starts in the input (1-based)
+	Statement    string // the statement text
+	Reason       string // why, for people
+	Err          error  // a sentinel: ErrNotSchemaChange, ErrDropTable, ErrUnsupported, ...
 }
 
 func (e *StatementError) Error() string {
-	return fmt.Sprintf("statement %d (%s): %s: %v", e.Index, abbreviate(e.Statement, 60), e.Reason, e.Err)
+	return fmt.Sprintf("statement %d at line %d column %d (%s): %s: %v", e.Index, e.Line, e.Column, abbreviate(e.Statement, 60), e.Reason, e.Err)
 }
 
 // Unwrap returns the sentinel.
@@ -121,6 +147,34 @@ func (e *ServerRejectedError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrServerRejected) true.
 func (e *ServerRejectedError) Unwrap() error { return ErrServerRejected }
+
+// NotOnlineError is the server's refusal of the user's explicit ALGORITHM/LOCK on the probe clone.
+type NotOnlineError struct {
+	Schema, Table string
+	Algorithm     Algorithm
+	Reason        string // the server's text, e.g. "ALGORITHM=INSTANT is not supported. Reason: …"
+}
+
+func (e *NotOnlineError) Error() string {
+	return fmt.Sprintf("planner: %s of %s was asked for, and the server refuses it with LOCK=NONE: %s", algName(e.Algorithm), qualified(e.Schema, e.Table), e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrNotOnline) true.
+func (e *NotOnlineError) Unwrap() error { return ErrNotOnline }
+
+// InternalError is a panic inside the planner, recovered: a bug, reported with where in the input
+// it happened instead of crashing the process.
+type InternalError struct {
+	Where string // e.g. "statement 1 at line 1 column 1"
+	Value any    // the panic value
+}
+
+func (e *InternalError) Error() string {
+	return fmt.Sprintf("planner: internal error while planning %s: %v (please report it with the DDL)", e.Where, e.Value)
+}
+
+// Unwrap makes errors.Is(err, ErrInternal) true.
+func (e *InternalError) Unwrap() error { return ErrInternal }
 
 func qualified(schema, table string) string {
 	if schema == "" {

@@ -8,15 +8,13 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/pingcap/tidb/pkg/parser"
-	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
 const erNoSuchTable = 1146
 
-// loadTable reads the table's definition with SHOW CREATE TABLE and models it with the same parser
-// that reads the DDL, so both sides agree on names and types.
-func loadTable(ctx context.Context, db *sql.DB, schema, name string) (*table, error) {
+// loadTable reads the table's definition with SHOW CREATE TABLE and models it with the same lexer
+// and parser that read the DDL, so both sides agree on names and types.
+func loadTable(ctx context.Context, db *sql.DB, srv Server, schema, name string) (*table, error) {
 	var got, create string
 	err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteTable(schema, name)).Scan(&got, &create)
 	var me *mysql.MySQLError
@@ -26,17 +24,16 @@ func loadTable(ctx context.Context, db *sql.DB, schema, name string) (*table, er
 	if err != nil {
 		return nil, fmt.Errorf("planner: show create table %s: %w", qualified(schema, name), err)
 	}
-	stmts, _, err := parser.New().Parse(create, "", "")
-	if err != nil {
-		return nil, fmt.Errorf("planner: cannot model %s from SHOW CREATE TABLE: %w", qualified(schema, name), err)
+	lx, err := lexSQL(create, srv, false)
+	if err != nil || len(lx.stmts) != 1 {
+		return nil, fmt.Errorf("planner: cannot read SHOW CREATE TABLE of %s: %w", qualified(schema, name), cmpOr(err, error(ErrParse)))
 	}
-	ct, ok := stmts[0].(*ast.CreateTableStmt)
-	if !ok {
+	if !lx.stmts[0].toks[0].is("CREATE") || indexWord(lx.stmts[0].toks, "VIEW") >= 0 && indexWord(lx.stmts[0].toks, "TABLE") < 0 {
 		return nil, fmt.Errorf("planner: %s is not a base table: %w", qualified(schema, name), ErrNotSchemaChange)
 	}
-	t, err := tableFromCreate(ct, schema)
+	t, err := modelCreate(lx.stmts[0], schema)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("planner: cannot model %s from SHOW CREATE TABLE: %w", qualified(schema, name), err)
 	}
 	t.schema, t.name = schema, got
 	return t, nil

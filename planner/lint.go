@@ -49,7 +49,7 @@ type facts struct {
 }
 
 // clauseFindings are the findings that follow from the clauses alone and the data checks.
-func clauseFindings(old *table, specs []*ast.AlterTableSpec, an analysis, f facts) []Finding {
+func clauseFindings(old *table, specs []spec, an analysis, f facts) []Finding {
 	var out []Finding
 	for _, sp := range specs {
 		if absent(old, sp) {
@@ -66,7 +66,7 @@ func clauseFindings(old *table, specs []*ast.AlterTableSpec, an analysis, f fact
 	return out
 }
 
-func absent(old *table, sp *ast.AlterTableSpec) bool {
+func absent(old *table, sp spec) bool {
 	switch sp.Tp {
 	case ast.AlterTableDropColumn:
 		return old.column(sp.OldColumnName.Name.O) == nil
@@ -76,7 +76,7 @@ func absent(old *table, sp *ast.AlterTableSpec) bool {
 	return false
 }
 
-func specFindings(sp *ast.AlterTableSpec) []Finding {
+func specFindings(sp spec) []Finding {
 	switch sp.Tp {
 	case ast.AlterTableDropColumn:
 		return []Finding{{Code: CodeDropColumn, Severity: SeverityError, Override: FlagAllowDestructive,
@@ -97,7 +97,7 @@ func specFindings(sp *ast.AlterTableSpec) []Finding {
 		for _, o := range sp.Options {
 			if o.Tp == ast.TableOptionCharset && o.UintValue == ast.TableOptionCharsetWithConvertTo {
 				return []Finding{{Code: CodeCharsetChange, Severity: SeverityWarning, Message: fmt.Sprintf(
-					"CONVERT TO CHARACTER SET %s rewrites every string column: characters the new set lacks are lost, and values that become equal under the new collation collide in unique keys (gh-ost's INSERT IGNORE drops the colliding rows silently)", o.StrValue)}}
+					"CONVERT TO CHARACTER SET %s rewrites every string column: characters the new set lacks are lost, and values that become equal under the new collation collide in unique keys (gh-ost runs with PanicOnWarnings: a collision fails the run cleanly, the original table intact)", o.StrValue)}}
 			}
 		}
 	}
@@ -118,17 +118,17 @@ func uniqueFinding(u uniqueAdd, f facts) Finding {
 	switch {
 	case counted && n > 0:
 		return Finding{Code: CodeUniqueDuplicates, Severity: SeverityError, Override: FlagAllowDataLoss, Message: fmt.Sprintf(
-			"adding %s over (%s): %d existing row(s) duplicate another; a native ALTER fails, gh-ost (INSERT IGNORE) silently drops them", what, strings.Join(u.cols, ", "), n)}
+			"adding %s over (%s): %d existing row(s) duplicate another, so the change cannot succeed: a native ALTER fails, and gh-ost (run with PanicOnWarnings) fails its copy on the first duplicate with the original table intact; remove the duplicates first", what, strings.Join(u.cols, ", "), n)}
 	case counted:
 		return Finding{Code: CodeUniqueChecked, Severity: SeverityInfo, Message: fmt.Sprintf(
-			"adding %s: no duplicates in the existing rows (rows written before the cut-over are still checked by the server)", what)}
+			"adding %s: no duplicates in the existing rows; a duplicate written during the migration fails it cleanly (the server refuses it natively; gh-ost runs with PanicOnWarnings), the original table intact", what)}
 	}
 	why := "not checked offline"
 	if f.connected {
 		why = "could not be counted (new column or expression key part)"
 	}
 	return Finding{Code: CodeUniqueUnchecked, Severity: SeverityWarning, Message: fmt.Sprintf(
-		"adding %s: duplicates %s; gh-ost (INSERT IGNORE) would silently drop duplicate rows", what, why)}
+		"adding %s: duplicates %s; a duplicate fails the run cleanly with the original table intact (gh-ost runs with PanicOnWarnings, so its INSERT IGNORE cannot drop a row silently)", what, why)}
 }
 
 func changeFindings(c columnChange, f facts) []Finding {
@@ -139,11 +139,11 @@ func changeFindings(c columnChange, f facts) []Finding {
 		out = append(out, notNullFinding(c, f))
 	} else if typeClassChange(c) {
 		out = append(out, Finding{Code: CodeTypeChange, Severity: SeverityWarning, Message: fmt.Sprintf(
-			"%s changes type family (%s -> %s): values are converted, check that every one converts", c.before.name, typeString(c.before.ft), typeString(c.after.ft))})
+			"%s changes type family (%s -> %s): values are converted, check that every one converts", c.before.name, c.before.typeName(), c.after.typeName())})
 	}
 	if cs := charsetChange(c); cs != "" {
 		out = append(out, Finding{Code: CodeCharsetChange, Severity: SeverityWarning, Message: cs +
-			": characters the new set lacks are lost, and values that become equal collide in unique keys (gh-ost's INSERT IGNORE drops such rows silently)"})
+			": characters the new set lacks are lost, and values that become equal collide in unique keys (gh-ost runs with PanicOnWarnings: a collision fails the run cleanly, the original table intact)"})
 	}
 	return out
 }
@@ -152,17 +152,17 @@ func narrowingFinding(c columnChange, n narrowing, f facts) Finding {
 	if bad, ok := f.misfits[c.before.name]; ok {
 		if bad > 0 {
 			return Finding{Code: CodeNarrowingDataLoss, Severity: SeverityError, Override: FlagAllowDataLoss, Message: fmt.Sprintf(
-				"narrowing %s: %d existing row(s) do not fit (or are NULL for a NOT NULL column); gh-ost would truncate or drop them", n.desc, bad)}
+				"narrowing %s: %d existing row(s) do not fit (or are NULL for a NOT NULL column), so the change cannot succeed: gh-ost (PanicOnWarnings) fails on the first truncation with the original table intact", n.desc, bad)}
 		}
 		return Finding{Code: CodeNarrowing, Severity: SeverityWarning, Message: fmt.Sprintf(
-			"narrowing %s: every existing row fits; rows written during the migration are not checked", n.desc)}
+			"narrowing %s: every existing row fits; a row written during the migration that does not fit fails the run cleanly (gh-ost runs with PanicOnWarnings), the original table intact", n.desc)}
 	}
 	why := "existing data not checked offline"
 	if f.connected {
 		why = "existing data cannot be checked for this type"
 	}
 	return Finding{Code: CodeNarrowing, Severity: SeverityWarning, Message: fmt.Sprintf(
-		"narrowing %s: %s; values that do not fit would be truncated by gh-ost", n.desc, why)}
+		"narrowing %s: %s; a value that does not fit fails the run cleanly with the original table intact (gh-ost runs with PanicOnWarnings, so nothing is truncated silently)", n.desc, why)}
 }
 
 func notNullFinding(c columnChange, f facts) Finding {
@@ -174,12 +174,13 @@ func notNullFinding(c columnChange, f facts) Finding {
 		"%s becomes NOT NULL (needs strict sql_mode to stay online; existing NULLs checked only when connected)", c.before.name)}
 }
 
-// ghostFindings are gh-ost v1.1.6's prerequisites, checked for ghost plans only.
-func ghostFindings(old, nw *table, f facts) []Finding {
+// ghostFindings are gh-ost's prerequisites and risks, checked for ghost plans only.
+func ghostFindings(srv Server, old, nw *table, f facts, perf *bool) []Finding {
 	var out []Finding
-	if _, ok := sharedKey(old, nw); !ok {
-		out = append(out, Finding{Code: CodeNoSharedKey, Severity: SeverityError, Message: "gh-ost needs a PRIMARY KEY or a UNIQUE key on NOT NULL columns that both the old and the new table have (same columns); there is none"})
+	if _, err := sharedKey(old, nw); err != nil {
+		out = append(out, Finding{Code: CodeNoSharedKey, Severity: SeverityError, Message: err.Error()})
 	}
+	out = append(out, performanceSchemaFinding(srv, perf)...)
 	fks := slices.Clone(f.fks)
 	for _, fk := range nw.fks {
 		if !slices.ContainsFunc(old.fks, func(o foreignKey) bool { return strings.EqualFold(o.name, fk.name) }) {

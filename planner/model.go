@@ -19,11 +19,15 @@ type table struct {
 	fks              []foreignKey
 	engine           string
 	charset, collate string
+	notes            []string // elements of the definition the parser could not read
+	triggers         []string // offline: triggers a schema dump declares on the table
 }
 
 type column struct {
 	name              string
-	ft                *types.FieldType
+	ft                *types.FieldType // nil: a type the planner cannot model
+	native            string           // a MariaDB type the parser lacks (UUID, INET6, POINT, …); ft is a stand-in
+	invisible         bool
 	nullable          bool
 	autoInc           bool
 	generated, stored bool
@@ -43,22 +47,6 @@ type foreignKey struct {
 	name                string
 	schema, table       string // the child (the table holding the constraint)
 	refSchema, refTable string // the parent
-}
-
-// tableFromCreate builds the model from a CREATE TABLE statement.
-func tableFromCreate(st *ast.CreateTableStmt, defSchema string) (*table, error) {
-	t := &table{schema: st.Table.Schema.O, name: st.Table.Name.O, engine: "InnoDB"}
-	if t.schema == "" {
-		t.schema = defSchema
-	}
-	t.setOptions(st.Options)
-	for _, cd := range st.Cols {
-		t.addColumn(cd)
-	}
-	for _, cons := range st.Constraints {
-		t.addConstraint(cons)
-	}
-	return t, nil
 }
 
 func (t *table) clone() *table {
@@ -131,9 +119,10 @@ func (t *table) primary() *index {
 	return nil
 }
 
-// newColumn reads a column definition; charset defaults to the table's.
-func (t *table) newColumn(cd *ast.ColumnDef) *column {
-	c := &column{name: cd.Name.Name.O, ft: cd.Tp, nullable: true}
+// newColumn reads a column definition; charset defaults to the table's. fix holds what the
+// parser did not see (MariaDB types and attributes).
+func (t *table) newColumn(cd *ast.ColumnDef, fix *fixups) *column {
+	c := &column{name: cd.Name.Name.O, ft: cd.Tp, nullable: true, native: fix.typeOf(cd.Name.Name.O), invisible: fix != nil && fix.invisible}
 	if cd.Tp != nil {
 		c.charset, c.collate = strings.ToLower(cd.Tp.GetCharset()), strings.ToLower(cd.Tp.GetCollate())
 		if mysql.HasNotNullFlag(cd.Tp.GetFlag()) {
@@ -154,6 +143,9 @@ func (t *table) newColumn(cd *ast.ColumnDef) *column {
 			c.collate = strings.ToLower(o.StrValue)
 		}
 	}
+	if c.native != "" {
+		c.ft, c.charset, c.collate = nil, "", "" // the stand-in type says nothing of the column
+	}
 	if c.ft != nil && isString(c.ft) && c.charset == "" {
 		c.charset = t.charset
 		if c.collate == "" {
@@ -164,8 +156,8 @@ func (t *table) newColumn(cd *ast.ColumnDef) *column {
 }
 
 // addColumn appends a column and the keys its inline options declare.
-func (t *table) addColumn(cd *ast.ColumnDef) {
-	t.columns = append(t.columns, t.newColumn(cd))
+func (t *table) addColumn(cd *ast.ColumnDef, fix *fixups) {
+	t.columns = append(t.columns, t.newColumn(cd, fix))
 	t.inlineKeys(cd)
 }
 
@@ -192,7 +184,7 @@ func (t *table) foreignKey(name string, ref *ast.ReferenceDef) foreignKey {
 }
 
 // addConstraint adds a key or foreign key declared in CREATE TABLE or ALTER TABLE ADD.
-func (t *table) addConstraint(cons *ast.Constraint) {
+func (t *table) addConstraint(cons *ast.Constraint, fix *fixups) {
 	switch cons.Tp {
 	case ast.ConstraintForeignKey:
 		t.fks = append(t.fks, t.foreignKey(cons.Name, cons.Refer))
@@ -208,6 +200,9 @@ func (t *table) addConstraint(cons *ast.Constraint) {
 		ix.unique = true
 	case ast.ConstraintFulltext:
 		ix.kind = "fulltext"
+	}
+	if fix != nil && fix.spatial {
+		ix.kind = "spatial"
 	}
 	for _, k := range cons.Keys {
 		if k.Expr != nil {
@@ -231,7 +226,7 @@ func (t *table) addConstraint(cons *ast.Constraint) {
 }
 
 // apply changes the model as the clause would change the table.
-func (t *table) apply(sp *ast.AlterTableSpec) error {
+func (t *table) apply(sp spec) error {
 	missing := func(kind, name string) error {
 		if sp.IfExists {
 			return nil
@@ -244,13 +239,13 @@ func (t *table) apply(sp *ast.AlterTableSpec) error {
 			if t.column(cd.Name.Name.O) != nil && sp.IfNotExists {
 				continue
 			}
-			t.addColumn(cd)
+			t.addColumn(cd, sp.fix)
 		}
 		for _, cons := range sp.NewConstraints {
-			t.addConstraint(cons)
+			t.addConstraint(cons, sp.fix)
 		}
 	case ast.AlterTableAddConstraint:
-		t.addConstraint(sp.Constraint)
+		t.addConstraint(sp.Constraint, sp.fix)
 	case ast.AlterTableDropColumn:
 		name := sp.OldColumnName.Name.O
 		if t.column(name) == nil {
@@ -265,7 +260,7 @@ func (t *table) apply(sp *ast.AlterTableSpec) error {
 		if t.column(old) == nil {
 			return missing("column", old)
 		}
-		t.replaceColumn(old, sp.NewColumns[0])
+		t.replaceColumn(old, sp.NewColumns[0], sp.fix)
 	case ast.AlterTableRenameColumn:
 		if t.column(sp.OldColumnName.Name.O) == nil {
 			return missing("column", sp.OldColumnName.Name.O)
@@ -313,8 +308,8 @@ func (t *table) dropColumn(name string) {
 	t.indexes = slices.DeleteFunc(t.indexes, func(ix *index) bool { return len(ix.cols) == 0 && !ix.expr })
 }
 
-func (t *table) replaceColumn(old string, cd *ast.ColumnDef) {
-	nc := t.newColumn(cd)
+func (t *table) replaceColumn(old string, cd *ast.ColumnDef, fix *fixups) {
+	nc := t.newColumn(cd, fix)
 	for i, c := range t.columns {
 		if strings.EqualFold(c.name, old) {
 			t.columns[i] = nc
@@ -352,34 +347,86 @@ func (t *table) dropForeignKey(name string, missing func(kind, name string) erro
 	return nil
 }
 
-// usableKey reports whether gh-ost can iterate the table by ix: unique, no prefix or expression
-// parts, every column NOT NULL (v1.1.6 needs --allow-nullable-unique-key otherwise).
-func (t *table) usableKey(ix *index) bool {
-	if !ix.unique || ix.expr || ix.kind != "" {
-		return false
+// sharedKey is gh-ost v1.1.10's choice of the key it iterates by, followed step by step (its
+// go/logic/inspect.go): the candidates of each table are its unique keys (getCandidateUniqueKeys:
+// NON_UNIQUE=0 in information_schema.STATISTICS, prefixes allowed), ordered PRIMARY first, then
+// without nullable columns, then fewest columns; an original key is shared when its columns are a
+// subset of some ghost-table unique key's columns, by name (getSharedUniqueKeys, with
+// ColumnList.IsSubsetOf in go/sql/types.go), so DROP PRIMARY KEY, ADD PRIMARY KEY (id, i) keeps
+// PRIMARY (id) shared; the first shared key without a FLOAT or JSON column is chosen
+// (InspectOriginalAndGhostTables), and a chosen key with a nullable column makes gh-ost bail out
+// without --allow-nullable-unique-key, which ghostgate never sets. It returns the chosen key's
+// name, or why there is none.
+func sharedKey(old, nw *table) (string, error) {
+	for _, a := range old.candidateKeys() {
+		if !slices.ContainsFunc(nw.candidateKeys(), func(b *index) bool { return subset(a.cols, b.cols) }) {
+			continue
+		}
+		if old.floatOrJSON(a) {
+			continue
+		}
+		if old.nullableKey(a) {
+			return a.name, fmt.Errorf("gh-ost would iterate by %s, which has a nullable column: it bails out (--allow-nullable-unique-key is not used; NULLs would corrupt the copy)", a.name)
+		}
+		return a.name, nil
 	}
-	for i, name := range ix.cols {
-		c := t.column(name)
-		if c == nil || c.nullable || ix.prefix[i] != 0 {
+	return "", fmt.Errorf("gh-ost needs a unique key of the original table whose columns are all in one unique key of the new table (PRIMARY KEY or UNIQUE, no FLOAT or JSON column); there is none")
+}
+
+// candidateKeys are the unique keys in gh-ost's order of preference.
+func (t *table) candidateKeys() []*index {
+	var out []*index
+	for _, ix := range t.indexes {
+		if ix.unique && !ix.expr && len(ix.cols) > 0 {
+			out = append(out, ix)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *index) int {
+		switch {
+		case a.primary != b.primary:
+			return boolRank(a.primary)
+		case t.nullableKey(a) != t.nullableKey(b):
+			return -boolRank(t.nullableKey(a))
+		}
+		return len(a.cols) - len(b.cols)
+	})
+	return out
+}
+
+func boolRank(first bool) int {
+	if first {
+		return -1
+	}
+	return 1
+}
+
+func subset(a, b []string) bool {
+	for _, c := range a {
+		if !slices.ContainsFunc(b, func(o string) bool { return strings.EqualFold(o, c) }) {
 			return false
 		}
 	}
 	return true
 }
 
-// sharedKey returns the name of a key usable by gh-ost in both shapes over the same columns.
-func sharedKey(old, nw *table) (string, bool) {
-	for _, a := range old.indexes {
-		if !old.usableKey(a) {
-			continue
-		}
-		for _, b := range nw.indexes {
-			if nw.usableKey(b) && slices.EqualFunc(a.cols, b.cols, strings.EqualFold) {
-				return a.name, true
-			}
+func (t *table) nullableKey(ix *index) bool {
+	for _, name := range ix.cols {
+		if c := t.column(name); c == nil || c.nullable {
+			return true
 		}
 	}
-	return "", false
+	return false
+}
+
+// floatOrJSON: gh-ost skips keys with a column whose type contains "float" or "json".
+func (t *table) floatOrJSON(ix *index) bool {
+	for _, name := range ix.cols {
+		c := t.column(name)
+		if c != nil && c.ft != nil && (c.ft.GetType() == mysql.TypeFloat || c.ft.GetType() == mysql.TypeJSON) {
+			return true
+		}
+	}
+	return false
 }
 
 func isString(ft *types.FieldType) bool {
@@ -405,4 +452,16 @@ func charsetMaxLen(cs string) int {
 	}
 }
 
-func (c *column) String() string { return fmt.Sprintf("%s %s", c.name, c.ft) }
+func (c *column) String() string { return c.name + " " + c.typeName() }
+
+// typeName is the column's type for messages and comparisons: the MariaDB name when the parser
+// lacks the type, "?" when it is not modelled at all.
+func (c *column) typeName() string {
+	switch {
+	case c.native != "":
+		return c.native
+	case c.ft == nil:
+		return "?"
+	}
+	return typeString(c.ft)
+}

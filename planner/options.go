@@ -28,7 +28,7 @@ const (
 var Overrides = []Override{
 	{FlagAllowDestructive, "allow changes that destroy data or structure: DROP COLUMN, DROP PRIMARY KEY, DROP TABLE"},
 	{FlagAllowIncompatible, "allow backward-incompatible renames of columns or tables (applications using the old name break)"},
-	{FlagAllowDataLoss, "allow changes under which gh-ost may silently lose or truncate rows: ADD UNIQUE over duplicates, narrowing a column"},
+	{FlagAllowDataLoss, "allow changes that existing rows may not survive: ADD UNIQUE over duplicates, narrowing a column below existing values (a run then fails cleanly rather than lose rows)"},
 }
 
 // Defaults for the INPLACE-rebuild threshold: above either, a rebuilding INPLACE change goes to gh-ost
@@ -61,6 +61,12 @@ type Options struct {
 	RebuildMaxBytes int64
 	// Capability, when set, replaces the server probe (tests; also works offline).
 	Capability Capability
+	// StoreSchema is the schema of ghostgate's state store ("" = DefaultStoreSchema). Changes of
+	// it, of DefaultStoreSchema and of the system schemas are refused.
+	StoreSchema string
+	// PerformanceSchema, offline only, says whether the target server runs with
+	// performance_schema=ON (nil: unknown, no finding). A connected Planner reads it.
+	PerformanceSchema *bool
 }
 
 // Capability answers, for one ALTER (clauses as for "ALTER TABLE t <clauses>"), which of algs the
@@ -134,6 +140,9 @@ type Server struct {
 func (s Server) String() string {
 	return fmt.Sprintf("%s-%d.%d.%d", s.Flavor, s.Major, s.Minor, s.Patch)
 }
+
+// number is the version as executable comments write it: major*10000 + minor*100 + patch.
+func (s Server) number() int { return s.Major*10000 + s.Minor*100 + s.Patch }
 
 // AtLeast reports whether the version is >= major.minor.patch.
 func (s Server) AtLeast(major, minor, patch int) bool {

@@ -107,7 +107,7 @@ func TestWriteText(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"app.users", "INSTANT", "BLOCKED", "ALGORITHM=INSTANT, LOCK=NONE", "[override: --allow-destructive]",
-		"app.nopk", "GHOST", `gh-ost --alter  "MODIFY COLUMN ` + "`a`" + ` BIGINT"`, "ghost_no_shared_key",
+		"app.nopk", "GHOST", `gh-ost --alter  "MODIFY a BIGINT"`, "ghost_no_shared_key",
 		"app.parent", "error (overridden)", "3 plan(s), 2 blocked",
 	} {
 		require.Contains(t, out, want)

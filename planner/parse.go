@@ -5,63 +5,146 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/format"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 )
+
+// spec is one clause the parser read, with the MariaDB details it did not see.
+type spec struct {
+	*ast.AlterTableSpec
+	fix *fixups
+}
+
+// clause is one comma-separated part of an ALTER TABLE as the user wrote it. The text is what
+// runs; specs are the parser's reading of it, nil when the parser cannot read it.
+type clause struct {
+	text  string
+	pos   int // byte offset in the input
+	specs []spec
+	note  string // why it was not analysed
+}
 
 // change is everything the input asks of one table, merged from one or more statements.
 type change struct {
 	schema, table string
 	statements    []string
-	specs         []*ast.AlterTableSpec // ALGORITHM/LOCK clauses of the input removed: the planner chooses
-	dropTable     bool                  // DROP TABLE
-	truncate      bool                  // TRUNCATE TABLE
-	renameTo      *ast.TableName        // RENAME TABLE / ALTER TABLE ... RENAME TO
+	clauses       []clause
+	algorithm     Algorithm // the user's explicit ALGORITHM, "" when none (or DEFAULT)
+	lockNone      bool      // the user asked for LOCK=NONE (or ALTER ONLINE)
+	wait          string    // the user's WAIT n / NOWAIT, for the native statement
+	dropTable     bool      // DROP TABLE
+	truncate      bool      // TRUNCATE TABLE
+	rename        bool      // RENAME TABLE / ALTER TABLE ... RENAME TO
+	renameSchema  string
+	renameTable   string
+	at            int // byte offset of the (first) statement in the input
 }
 
-func (c *change) special() bool { return c.dropTable || c.truncate || c.renameTo != nil }
+func (c *change) pos() int { return c.at }
 
-// parseDDL splits text into statements and groups them by table, refusing what cannot be planned.
-func parseDDL(text string, opts Options) ([]*change, error) {
-	stmts, _, err := parser.New().Parse(text, "", "")
+// waitPrefix is the user's "WAIT n " / "NOWAIT ", "" when none.
+func (c *change) waitPrefix() string {
+	if c.wait == "" {
+		return ""
+	}
+	return c.wait + " "
+}
+
+func (c *change) special() bool { return c.dropTable || c.truncate || c.rename }
+
+// specs are the clauses the parser read, in order.
+func (c *change) specs() []spec {
+	var out []spec
+	for _, cl := range c.clauses {
+		out = append(out, cl.specs...)
+	}
+	return out
+}
+
+// body is the ALTER body: every clause as written, comma-separated, without ALGORITHM/LOCK.
+func (c *change) body() string {
+	parts := make([]string, len(c.clauses))
+	for i, cl := range c.clauses {
+		parts[i] = cl.text
+	}
+	return strings.Join(parts, ", ")
+}
+
+// merge adds the clauses of o (the same table) to c.
+func (c *change) merge(o *change) error {
+	switch {
+	case c.special() || o.special():
+		return refuse(ErrUnsupported, "a RENAME, DROP or TRUNCATE TABLE cannot be merged with other changes of %s; plan it on its own", qualified(o.schema, o.table))
+	case c.algorithm != "" && o.algorithm != "" && c.algorithm != o.algorithm:
+		return refuse(ErrUnsupported, "statements on %s ask for different algorithms (%s, %s)", qualified(o.schema, o.table), c.algorithm, o.algorithm)
+	case c.wait != "" && o.wait != "" && !strings.EqualFold(c.wait, o.wait):
+		return refuse(ErrUnsupported, "statements on %s ask for different lock waits (%s, %s)", qualified(o.schema, o.table), c.wait, o.wait)
+	}
+	c.statements = append(c.statements, o.statements...)
+	c.clauses = append(c.clauses, o.clauses...)
+	c.algorithm = cmpOr(c.algorithm, o.algorithm)
+	c.wait = cmpOr(c.wait, o.wait)
+	c.lockNone = c.lockNone || o.lockNone
+	return nil
+}
+
+func cmpOr[T comparable](a, b T) T {
+	var zero T
+	if a != zero {
+		return a
+	}
+	return b
+}
+
+// parsed is the input's changes and what the lexer saw on the way.
+type parsed struct {
+	changes []*change
+	execs   []execComment
+}
+
+// parseDDL splits text into statements for srv and groups them by table, refusing what cannot be
+// planned.
+func parseDDL(text string, opts Options, srv Server) (parsed, error) {
+	lx, err := lexSQL(text, srv, false)
 	if err != nil {
-		return nil, parseError(err)
+		return parsed{}, err
 	}
-	if len(stmts) == 0 {
-		return nil, ErrEmpty
+	if len(lx.stmts) == 0 {
+		return parsed{}, ErrEmpty
 	}
-	if opts.SingleStatement && len(stmts) > 1 {
-		return nil, &MultipleStatementsError{Count: len(stmts)}
+	if opts.SingleStatement && len(lx.stmts) > 1 {
+		return parsed{}, &MultipleStatementsError{Count: len(lx.stmts)}
 	}
-	var order []*change
+	out := parsed{execs: lx.execs}
 	byTable := map[string]*change{}
-	for i, st := range stmts {
+	for i, st := range lx.stmts {
 		parts, err := statementChanges(st, opts)
+		if err == nil {
+			err = protect(parts, opts)
+		}
 		if err != nil {
-			return nil, &StatementError{Index: i + 1, Statement: stmtText(st), Reason: reasonOf(err), Err: unwrapReason(err)}
+			return parsed{}, stmtError(text, i, st, err)
 		}
 		for _, p := range parts {
-			key := p.schema + "\x00" + strings.ToLower(p.table)
+			key := tableKey(p.schema, p.table)
 			prev, ok := byTable[key]
 			if !ok {
 				byTable[key] = p
-				order = append(order, p)
+				out.changes = append(out.changes, p)
 				continue
 			}
-			if prev.special() || p.special() {
-				return nil, &StatementError{Index: i + 1, Statement: stmtText(st),
-					Reason: "a RENAME, DROP or TRUNCATE TABLE cannot be merged with other changes of " + qualified(p.schema, p.table) + "; plan it on its own",
-					Err:    ErrUnsupported}
+			if err := prev.merge(p); err != nil {
+				return parsed{}, stmtError(text, i, st, err)
 			}
-			prev.statements = append(prev.statements, p.statements...)
-			prev.specs = append(prev.specs, p.specs...)
 		}
 	}
-	return order, nil
+	return out, nil
+}
+
+func stmtError(in string, i int, st sqlStmt, err error) error {
+	line, col := lineCol(in, st.pos)
+	return &StatementError{Index: i + 1, Line: line, Column: col, Statement: st.text, Reason: reasonOf(err), Err: unwrapReason(err)}
 }
 
 // reasonError carries a human reason with a sentinel.
@@ -91,138 +174,83 @@ func unwrapReason(err error) error {
 }
 
 // statementChanges turns one statement into per-table changes.
-func statementChanges(st ast.StmtNode, opts Options) ([]*change, error) {
-	text := stmtText(st)
-	mk := func(tn *ast.TableName) *change {
-		return &change{schema: schemaOf(tn, opts), table: tn.Name.O, statements: []string{text}}
+func statementChanges(st sqlStmt, opts Options) ([]*change, error) {
+	t := st.toks
+	mk := func(schema, name string) *change {
+		if schema == "" {
+			schema = opts.Schema
+		}
+		return &change{schema: schema, table: name, statements: []string{st.text}, at: st.pos}
 	}
-	switch s := st.(type) {
-	case *ast.AlterTableStmt:
-		return alterChanges(mk(s.Table), s.Specs)
-	case *ast.CreateIndexStmt:
-		spec, err := createIndexSpec(s)
-		if err != nil {
-			return nil, err
-		}
-		c := mk(s.Table)
-		c.specs = []*ast.AlterTableSpec{spec}
-		return []*change{c}, nil
-	case *ast.DropIndexStmt:
-		c := mk(s.Table)
-		spec := &ast.AlterTableSpec{Tp: ast.AlterTableDropIndex, Name: s.IndexName, IfExists: s.IfExists}
-		if strings.EqualFold(s.IndexName, "PRIMARY") {
-			spec = &ast.AlterTableSpec{Tp: ast.AlterTableDropPrimaryKey}
-		}
-		c.specs = []*ast.AlterTableSpec{spec}
-		return []*change{c}, nil
-	case *ast.RenameTableStmt:
-		var out []*change
-		for _, tt := range s.TableToTables {
-			c := mk(tt.OldTable)
-			c.renameTo = tt.NewTable
-			out = append(out, c)
-		}
-		return out, nil
-	case *ast.DropTableStmt:
-		if s.IsView || s.TemporaryKeyword != ast.TemporaryNone {
-			return nil, refuse(ErrNotSchemaChange, "DROP VIEW / DROP TEMPORARY TABLE is not a schema change of a table")
-		}
-		if !opts.AllowDropTable {
-			return nil, refuse(ErrDropTable, "DROP TABLE destroys the table and its data")
-		}
-		var out []*change
-		for _, tn := range s.Tables {
-			c := mk(tn)
-			c.dropTable = true
-			out = append(out, c)
-		}
-		return out, nil
-	case *ast.TruncateTableStmt:
+	switch {
+	case t[0].is("ALTER"):
+		return alterStatement(t, mk)
+	case t[0].is("CREATE"):
+		return createStatement(t, mk)
+	case t[0].is("DROP"):
+		return dropStatement(t, mk, opts)
+	case t[0].is("RENAME") && len(t) > 1 && t[1].is("TABLE"):
+		return renameStatement(t[2:], mk)
+	case t[0].is("TRUNCATE"):
 		if !opts.AllowDropTable {
 			return nil, refuse(ErrDropTable, "TRUNCATE TABLE deletes every row")
 		}
-		c := mk(s.Table)
+		rest := t[1:]
+		if len(rest) > 0 && rest[0].is("TABLE") {
+			rest = rest[1:]
+		}
+		schema, name, rest, ok := tableRef(rest)
+		if !ok || !onlyWait(rest) {
+			return nil, refuse(ErrUnsupported, "TRUNCATE TABLE takes one table name")
+		}
+		c := mk(schema, name)
 		c.truncate = true
 		return []*change{c}, nil
-	case ast.DMLNode:
-		return nil, refuse(ErrNotSchemaChange, "%s changes rows, not a table's definition: run it directly, there is nothing to migrate", stmtKind(st))
-	case *ast.CreateTableStmt:
-		return nil, refuse(ErrNotSchemaChange, "CREATE TABLE makes a new table; run it directly, there is nothing to migrate")
-	default:
-		return nil, refuse(ErrNotSchemaChange, "%s is not ALTER TABLE, CREATE/DROP INDEX or RENAME TABLE", stmtKind(st))
+	case isDML(t[0]):
+		return nil, refuse(ErrNotSchemaChange, "%s changes rows, not a table's definition: run it directly, there is nothing to migrate", strings.ToUpper(t[0].text))
 	}
+	return nil, refuse(ErrNotSchemaChange, "%s is not ALTER TABLE, CREATE/DROP INDEX or RENAME TABLE", head(t))
 }
 
-func stmtText(st ast.StmtNode) string {
-	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(st.Text()), ";"))
+func isDML(t tok) bool {
+	switch strings.ToUpper(t.text) {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD", "CALL", "DO", "WITH", "HANDLER", "VALUES", "TABLE":
+		return t.kind == tokWord
+	}
+	return false
 }
 
-// stmtKind names a statement as SQL writes it, not as the parser's types do (issue 13: "Update
-// is DML"): *ast.UpdateStmt is UPDATE, *ast.CreateDatabaseStmt CREATE DATABASE.
-func stmtKind(st ast.StmtNode) string {
-	k := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", st), "*ast."), "Stmt")
-	var b strings.Builder
-	for i, r := range k {
-		if i > 0 && unicode.IsUpper(r) {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return b.String()
+// head is the statement's first words, for messages.
+func head(t []tok) string {
+	n := min(len(t), 2)
+	return strings.ToUpper(render(t[:n]))
 }
 
-func schemaOf(tn *ast.TableName, opts Options) string {
-	if tn.Schema.O != "" {
-		return tn.Schema.O
+// tableRef reads `schema`.`table` or table at the start of toks.
+func tableRef(toks []tok) (schema, name string, rest []tok, ok bool) {
+	if len(toks) == 0 || !toks[0].ident() {
+		return "", "", toks, false
 	}
-	return opts.Schema
+	if len(toks) >= 3 && toks[1].punct(".") && toks[2].ident() && !toks[1].gap && !toks[2].gap {
+		return toks[0].name(), toks[2].name(), toks[3:], true
+	}
+	return "", toks[0].name(), toks[1:], true
 }
 
-// alterChanges validates the clauses of one ALTER TABLE and drops ALGORITHM/LOCK.
-func alterChanges(c *change, specs []*ast.AlterTableSpec) ([]*change, error) {
-	for _, sp := range specs {
-		switch sp.Tp {
-		case ast.AlterTableAlgorithm, ast.AlterTableLock:
-			continue // the planner chooses the algorithm and always asks for LOCK=NONE
-		case ast.AlterTableRenameTable:
-			if len(specs) != 1 {
-				return nil, refuse(ErrUnsupported, "ALTER TABLE ... RENAME TO cannot be combined with other clauses (gh-ost refuses table renames); plan the rename on its own")
-			}
-			c.renameTo = sp.NewTable
-			return []*change{c}, nil
-		case ast.AlterTableOption, ast.AlterTableAddColumns, ast.AlterTableDropColumn, ast.AlterTableDropPrimaryKey,
-			ast.AlterTableDropIndex, ast.AlterTableDropForeignKey, ast.AlterTableModifyColumn, ast.AlterTableChangeColumn,
-			ast.AlterTableRenameColumn, ast.AlterTableAlterColumn, ast.AlterTableRenameIndex, ast.AlterTableForce:
-		case ast.AlterTableAddConstraint:
-			if sp.Constraint.Tp == ast.ConstraintVector || sp.Constraint.Tp == ast.ConstraintColumnar {
-				return nil, refuse(ErrUnsupported, "this index type is TiDB-only")
-			}
-		default:
-			return nil, refuse(ErrUnsupported, "clause %q is not planned (partitions, tablespaces, ORDER BY and the like)", restoreSpec(sp))
-		}
-		c.specs = append(c.specs, sp)
+// waitClause reads MariaDB's WAIT n / NOWAIT at the start of toks.
+func waitClause(toks []tok) (string, []tok) {
+	switch {
+	case len(toks) > 0 && toks[0].is("NOWAIT"):
+		return "NOWAIT", toks[1:]
+	case len(toks) > 1 && toks[0].is("WAIT") && toks[1].kind == tokWord:
+		return "WAIT " + toks[1].text, toks[2:]
 	}
-	if len(c.specs) == 0 {
-		return nil, refuse(ErrUnsupported, "the ALTER TABLE changes nothing")
-	}
-	return []*change{c}, nil
+	return "", toks
 }
 
-// createIndexSpec turns CREATE [UNIQUE|FULLTEXT] INDEX into the equivalent ALTER TABLE ADD clause.
-func createIndexSpec(s *ast.CreateIndexStmt) (*ast.AlterTableSpec, error) {
-	tp := ast.ConstraintIndex
-	switch s.KeyType {
-	case ast.IndexKeyTypeNone:
-	case ast.IndexKeyTypeUnique:
-		tp = ast.ConstraintUniq
-	case ast.IndexKeyTypeFulltext:
-		tp = ast.ConstraintFulltext
-	default:
-		return nil, refuse(ErrUnsupported, "only plain, UNIQUE and FULLTEXT indexes are planned")
-	}
-	return &ast.AlterTableSpec{Tp: ast.AlterTableAddConstraint, Constraint: &ast.Constraint{
-		IfNotExists: s.IfNotExists, Tp: tp, Name: s.IndexName, Keys: s.IndexPartSpecifications, Option: s.IndexOption,
-	}}, nil
+func onlyWait(toks []tok) bool {
+	_, rest := waitClause(toks)
+	return len(rest) == 0
 }
 
 var parseErrRE = regexp.MustCompile(`line (\d+) column (\d+) near "((?s).*)"`)
@@ -237,30 +265,6 @@ func parseError(err error) error {
 		pe.Near = abbreviate(strings.TrimSpace(m[3]), 40)
 	}
 	return pe
-}
-
-const restoreFlags = format.RestoreStringSingleQuotes | format.RestoreKeyWordUppercase |
-	format.RestoreNameBackQuotes | format.RestoreStringWithoutDefaultCharset | format.RestoreSpacesAroundBinaryOperation
-
-// restoreSpec prints one clause back as SQL, identifiers escaped by the parser's restorer.
-func restoreSpec(sp *ast.AlterTableSpec) string {
-	if sp.Tp == ast.AlterTableForce {
-		return "FORCE" // the restorer prints a TiDB comment for FORCE
-	}
-	var b strings.Builder
-	if err := sp.Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
-		return fmt.Sprintf("/* cannot print clause: %v */", err)
-	}
-	return b.String()
-}
-
-// clauses is the ALTER body: every clause, comma-separated, without ALGORITHM/LOCK.
-func (c *change) clauses() string {
-	parts := make([]string, len(c.specs))
-	for i, sp := range c.specs {
-		parts[i] = restoreSpec(sp)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // quoteIdent escapes one identifier with backticks, doubling inner backticks.

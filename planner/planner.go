@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
@@ -26,9 +25,12 @@ type Planner struct {
 	db         *sql.DB // nil offline
 	opts       Options
 	srv        Server
-	tables     map[string]*table // offline definitions, by tableKey
-	capability Capability        // nil: rules only
-	prober     *serverProbe      // the real probe when it is the capability (tests reach its hook)
+	defs       schemaDefs // offline definitions
+	capability Capability // nil: rules only
+	// perfSchema is the server's performance_schema setting (nil: unknown). gh-ost v1.1.10's
+	// race-free atomic cut-over on MariaDB needs it (see ghostFindings).
+	perfSchema *bool
+	prober     *serverProbe // the real probe when it is the capability (tests reach its hook)
 }
 
 // New returns a connected Planner. It reads the flavor and version from the server; opts.Schema is
@@ -41,7 +43,8 @@ func New(db *sql.DB, opts Options) (*Planner, error) {
 	defer cancel()
 	var version string
 	var current sql.NullString
-	if err := db.QueryRowContext(ctx, "SELECT VERSION(), DATABASE()").Scan(&version, &current); err != nil {
+	var perf bool
+	if err := db.QueryRowContext(ctx, "SELECT VERSION(), DATABASE(), @@GLOBAL.performance_schema").Scan(&version, &current, &perf); err != nil {
 		return nil, fmt.Errorf("planner: read server version: %w", err)
 	}
 	srv, err := serverFromVersion(version)
@@ -51,7 +54,7 @@ func New(db *sql.DB, opts Options) (*Planner, error) {
 	if opts.Schema == "" {
 		opts.Schema = current.String
 	}
-	p := &Planner{db: db, opts: opts, srv: srv, capability: opts.Capability}
+	p := &Planner{db: db, opts: opts, srv: srv, capability: opts.Capability, perfSchema: &perf}
 	if p.capability == nil && !opts.NoProbe {
 		p.prober = &serverProbe{db: db, srv: srv}
 		p.capability = p.prober.probe
@@ -59,10 +62,12 @@ func New(db *sql.DB, opts Options) (*Planner, error) {
 	return p, nil
 }
 
-// NewOffline returns a Planner that reads table definitions from createTables (one or more CREATE
-// TABLE statements, e.g. a schema dump) and plans by rules only (or by opts.Capability when set).
-// opts.Server names the flavor and version, e.g. "mariadb-10.11".
-func NewOffline(createTables string, opts Options) (*Planner, error) {
+// NewOffline returns a Planner that reads table definitions from createTables (CREATE TABLE
+// statements, or a mysqldump / mariadb-dump --no-data file as is, see readSchema) and plans by
+// rules only (or by opts.Capability when set). opts.Server names the flavor and version, e.g.
+// "mariadb-10.11".
+func NewOffline(createTables string, opts Options) (_ *Planner, err error) {
+	defer recoverInternal(&err, "the table definitions")
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -73,23 +78,19 @@ func NewOffline(createTables string, opts Options) (*Planner, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmts, _, err := parser.New().Parse(createTables, "", "")
+	defs, err := readSchema(createTables, srv, opts.Schema)
 	if err != nil {
-		return nil, fmt.Errorf("planner: table definitions: %w", parseError(err))
+		return nil, err
 	}
-	p := &Planner{opts: opts, srv: srv, tables: map[string]*table{}, capability: opts.Capability}
-	for i, st := range stmts {
-		ct, ok := st.(*ast.CreateTableStmt)
-		if !ok || ct.ReferTable != nil || ct.Select != nil {
-			return nil, fmt.Errorf("planner: table definitions: statement %d is not a plain CREATE TABLE: %w", i+1, ErrUnsupported)
-		}
-		t, err := tableFromCreate(ct, opts.Schema)
-		if err != nil {
-			return nil, err
-		}
-		p.tables[tableKey(t.schema, t.name)] = t
+	return &Planner{opts: opts, srv: srv, defs: defs, capability: opts.Capability, perfSchema: opts.PerformanceSchema}, nil
+}
+
+// recoverInternal turns a panic into an *InternalError naming where it happened (issue 11: a
+// panic must never crash plan, run or serve).
+func recoverInternal(err *error, where string) {
+	if r := recover(); r != nil {
+		*err = &InternalError{Where: where, Value: r}
 	}
-	return p, nil
 }
 
 // Server is the flavor and version the planner plans for.
@@ -105,33 +106,46 @@ func tableKey(schema, name string) string {
 // Plan parses ddl and returns one Plan per table, in the order the tables first appear. Statements on
 // the same table are merged into one ALTER. It returns an error (see the sentinels in errors.go)
 // when the text cannot be planned at all; findings never make it fail.
-func (p *Planner) Plan(ctx context.Context, ddl string) ([]*Plan, error) {
-	changes, err := parseDDL(ddl, p.opts)
+func (p *Planner) Plan(ctx context.Context, ddl string) (_ []*Plan, err error) {
+	defer recoverInternal(&err, "the DDL")
+	in, err := parseDDL(ddl, p.opts, p.srv)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range changes {
+	for _, c := range in.changes {
 		if c.schema == "" && p.db != nil {
 			// Said before the server's "Error 1046: No database selected" would (issue 13).
 			return nil, &NoDatabaseError{Table: c.table}
 		}
 	}
-	plans := make([]*Plan, 0, len(changes))
-	for _, c := range changes {
-		plan, err := p.planChange(ctx, c)
+	plans := make([]*Plan, 0, len(in.changes))
+	for _, c := range in.changes {
+		plan, err := p.planOne(ctx, ddl, c)
 		if err != nil {
 			return nil, err
 		}
+		plan.Findings = append(execFindings(ddl, in.execs, p.srv), plan.Findings...)
 		plans = append(plans, plan)
 	}
 	return plans, nil
 }
 
+// planOne plans one change, turning a panic into an error that names the statement.
+func (p *Planner) planOne(ctx context.Context, ddl string, c *change) (_ *Plan, err error) {
+	line, col := lineCol(ddl, c.pos())
+	defer recoverInternal(&err, fmt.Sprintf("the change of %s (statement at line %d column %d)", qualified(c.schema, c.table), line, col))
+	return p.planChange(ctx, c)
+}
+
 func (p *Planner) table(ctx context.Context, schema, name string) (*table, error) {
 	if p.db != nil {
-		return loadTable(ctx, p.db, schema, name)
+		return loadTable(ctx, p.db, p.srv, schema, name)
 	}
-	t, ok := p.tables[tableKey(schema, name)]
+	key := tableKey(schema, name)
+	if p.defs.views[key] {
+		return nil, fmt.Errorf("planner: %s is a view, not a table: %w", qualified(schema, name), ErrNotSchemaChange)
+	}
+	t, ok := p.defs.tables[key]
 	if !ok {
 		return nil, &UnknownTableError{Schema: schema, Table: name}
 	}
@@ -149,63 +163,105 @@ func (p *Planner) planChange(ctx context.Context, c *change) (*Plan, error) {
 	if c.special() {
 		return p.planTableStatement(ctx, plan, old, c)
 	}
+	specs := c.specs()
 	// 2. the new shape (also checks that named columns and indexes exist).
 	nw := old.clone()
-	for _, sp := range c.specs {
+	for _, sp := range specs {
 		if err := nw.apply(sp); err != nil {
 			return nil, err
 		}
 	}
 	// 3. facts: size, triggers, foreign keys, data checks.
-	an := analyze(old, c.specs)
+	an := analyze(old, specs)
 	f, err := p.facts(ctx, old, an)
 	if err != nil {
 		return nil, err
 	}
 	// 4. rules, then the probe.
-	rules := rulesVerdict(p.srv, old, c.specs)
+	rules := rulesVerdict(p.srv, old, c)
 	plan.RulesAlgorithm = rules.alg
 	plan.RulesStrategy, _, _ = decide(rules.alg, rules.rebuild, f.size, p.opts)
 	alg, rebuild := rules.alg, rules.rebuild
-	if err := p.probe(ctx, plan, c, f, rules, &alg, &rebuild); err != nil {
+	if err := p.probe(ctx, plan, c, rules, &alg, &rebuild); err != nil {
 		return nil, err
 	}
-	// 5. strategy and statement.
+	// 5. strategy and statement: the user's clauses as written, with ghostgate's ALGORITHM/LOCK.
 	strategy, reason, warn := decide(alg, rebuild, f.size, p.opts)
+	if c.algorithm != "" {
+		strategy, reason, warn = explicit(c, alg, rebuild, rules, plan.Probe != nil)
+	}
 	plan.Strategy, plan.Algorithm, plan.Rebuild = strategy, alg, rebuild
 	plan.Reason = reason + "; " + decidedBy(plan.Probe, rules)
 	if strategy == StrategyGhost {
-		plan.GhostAlter = c.clauses()
+		plan.GhostAlter = c.body()
 	} else {
-		plan.SQL = "ALTER TABLE " + quoteTable(old.schema, old.name) + " " + c.clauses() + ", " + algorithmClause(p.srv, alg)
+		plan.SQL = "ALTER TABLE " + quoteTable(old.schema, old.name) + " " + c.waitPrefix() + c.body() + ", " + algorithmClause(p.srv, alg)
 	}
 	// 6. findings.
 	if warn != nil {
 		plan.Findings = append(plan.Findings, *warn)
 	}
-	plan.Findings = append(plan.Findings, clauseFindings(old, c.specs, an, f)...)
+	plan.Findings = append(plan.Findings, notAnalysed(old, c)...)
+	plan.Findings = append(plan.Findings, clauseFindings(old, specs, an, f)...)
 	if strategy == StrategyGhost {
-		plan.Findings = append(plan.Findings, ghostFindings(old, nw, f)...)
+		plan.Findings = append(plan.Findings, ghostFindings(p.srv, old, nw, f, p.perfSchema)...)
 	}
 	p.finish(plan, f)
 	return plan, nil
 }
 
-// probe asks the server (or the injected capability) and lets its answer overrule the rules.
-func (p *Planner) probe(ctx context.Context, plan *Plan, c *change, f facts, rules verdict, alg *Algorithm, rebuild *bool) error {
+// explicit is the strategy for a user's own ALGORITHM: it is honoured as given (never replaced by
+// a cheaper one or by gh-ost); the probe has already refused it when the server cannot do it.
+func explicit(c *change, alg Algorithm, rebuild bool, rules verdict, probed bool) (Strategy, string, *Finding) {
+	reason := "the statement asks for " + algName(c.algorithm) + " and runs natively as written"
+	var warn *Finding
+	if !probed && rules.alg.rank() > c.algorithm.rank() {
+		warn = &Finding{Code: CodeExplicitAlgorithm, Severity: SeverityWarning, Message: fmt.Sprintf(
+			"the rules expect the server to refuse %s (%s); not probed, so the server decides when it runs", algName(c.algorithm), rules.why)}
+	}
+	if alg == AlgorithmInstant {
+		return StrategyInstant, reason, warn
+	}
+	if rebuild && alg == AlgorithmInplace && warn == nil {
+		warn = &Finding{Code: CodeRebuildLag, Severity: SeverityWarning,
+			Message: "INPLACE rebuilds the table: replicas replay it as one statement after the primary finished and lag for as long as the rebuild takes"}
+	}
+	return StrategyInplace, reason, warn
+}
+
+// probe asks the server (or the injected capability) and lets its answer overrule the rules. A
+// user's explicit ALGORITHM is the only one tried, and its refusal is the plan's error.
+func (p *Planner) probe(ctx context.Context, plan *Plan, c *change, rules verdict, alg *Algorithm, rebuild *bool) error {
+	if c.algorithm != "" {
+		*alg, *rebuild = c.algorithm, c.algorithm == AlgorithmInplace && (p.srv.Flavor == MariaDB || rules.rebuild)
+	}
 	if p.capability == nil {
 		return nil
 	}
-	if fk := touchesForeignKeys(c.specs); fk {
+	if fk := touchesForeignKeys(c.specs()); fk {
 		plan.Findings = append(plan.Findings, Finding{Code: CodeProbeSkipped, Severity: SeverityInfo,
 			Message: "probe skipped: CREATE TABLE … LIKE does not copy foreign keys, so the clone cannot answer for FOREIGN KEY clauses; the rules decide"})
 		return nil
 	}
-	answers, err := p.capability(ctx, plan.Schema, plan.Table, c.clauses(), algorithmsFor(p.srv))
+	algs := algorithmsFor(p.srv)
+	if c.algorithm != "" {
+		algs = []Algorithm{c.algorithm}
+	}
+	answers, err := p.capability(ctx, plan.Schema, plan.Table, c.body(), algs)
 	if err != nil {
 		return err
 	}
 	plan.Probe = answers
+	if c.algorithm != "" {
+		if len(answers) == 0 || !answers[len(answers)-1].Accepted {
+			reason := "no answer"
+			if len(answers) > 0 {
+				reason = answers[len(answers)-1].Reason
+			}
+			return &NotOnlineError{Schema: plan.Schema, Table: plan.Table, Algorithm: c.algorithm, Reason: reason}
+		}
+		return nil
+	}
 	*alg = probeAlgorithm(answers)
 	switch {
 	case *alg != AlgorithmInplace:
@@ -247,7 +303,7 @@ func algName(a Algorithm) string {
 	return "ALGORITHM=" + strings.ToUpper(string(a))
 }
 
-func touchesForeignKeys(specs []*ast.AlterTableSpec) bool {
+func touchesForeignKeys(specs []spec) bool {
 	for _, sp := range specs {
 		if sp.Tp == ast.AlterTableDropForeignKey || (sp.Tp == ast.AlterTableAddConstraint && sp.Constraint.Tp == ast.ConstraintForeignKey) {
 			return true
@@ -261,7 +317,8 @@ func (p *Planner) facts(ctx context.Context, t *table, an analysis) (facts, erro
 		return gatherFacts(ctx, p.db, t, an)
 	}
 	f := facts{fks: t.fks}
-	for _, other := range p.tables {
+	f.triggers = t.triggers
+	for _, other := range p.defs.tables {
 		for _, fk := range other.fks {
 			if other != t && strings.EqualFold(fk.refSchema, t.schema) && strings.EqualFold(fk.refTable, t.name) {
 				f.fks = append(f.fks, fk)
@@ -337,14 +394,11 @@ func (p *Planner) planTableStatement(ctx context.Context, plan *Plan, old *table
 		plan.Findings = append(plan.Findings, Finding{Code: CodeTruncateTable, Severity: SeverityError, Override: FlagAllowDestructive,
 			Message: "TRUNCATE TABLE deletes every row of " + qualified(old.schema, old.name)})
 	default:
-		toSchema := c.renameTo.Schema.O
-		if toSchema == "" {
-			toSchema = p.opts.Schema
-		}
-		plan.SQL = "RENAME TABLE " + target + " TO " + quoteTable(toSchema, c.renameTo.Name.O)
+		toSchema := cmpOr(c.renameSchema, old.schema)
+		plan.SQL = "RENAME TABLE " + target + " TO " + quoteTable(toSchema, c.renameTable)
 		plan.Reason = "RENAME TABLE is a metadata change the server does atomically; gh-ost refuses renames"
 		plan.Findings = append(plan.Findings, Finding{Code: CodeRenameTable, Severity: SeverityError, Override: FlagAllowIncompatible,
-			Message: fmt.Sprintf("renaming %s to %s breaks every query that uses the old name", qualified(old.schema, old.name), qualified(toSchema, c.renameTo.Name.O))})
+			Message: fmt.Sprintf("renaming %s to %s breaks every query that uses the old name", qualified(old.schema, old.name), qualified(toSchema, c.renameTable))})
 	}
 	p.finish(plan, f)
 	return plan, nil

@@ -108,7 +108,7 @@ func TestProbeRebuildThreshold(t *testing.T) {
 	require.Equal(t, AlgorithmInplace, pl.Algorithm)
 	require.True(t, pl.Rebuild)
 	require.Contains(t, pl.Reason, "replica")
-	require.Equal(t, "MODIFY COLUMN `c` INT NULL", pl.GhostAlter)
+	require.Equal(t, "MODIFY c INT NULL", pl.GhostAlter)
 	requireNoClone(t, d)
 }
 

@@ -70,10 +70,17 @@ type verdict struct {
 	why     string // the clause that decided
 }
 
-// rulesVerdict classifies every clause against the old shape and combines them.
-func rulesVerdict(srv Server, old *table, specs []*ast.AlterTableSpec) verdict {
+// rulesVerdict classifies every clause against the old shape and combines them. A clause the
+// parser could not read is assumed to need a copy: only the probe can say better.
+func rulesVerdict(srv Server, old *table, c *change) verdict {
+	specs := c.specs()
 	var ops []op
-	addsPK := slices.ContainsFunc(specs, func(sp *ast.AlterTableSpec) bool {
+	for _, cl := range c.clauses {
+		if cl.specs == nil {
+			ops = append(ops, op{alg: AlgorithmCopy, what: "a clause the rules cannot read (" + abbreviate(cl.text, 40) + ") is assumed to copy"})
+		}
+	}
+	addsPK := slices.ContainsFunc(specs, func(sp spec) bool {
 		return sp.Tp == ast.AlterTableAddConstraint && sp.Constraint.Tp == ast.ConstraintPrimaryKey
 	})
 	for _, sp := range specs {
@@ -100,7 +107,7 @@ func rulesVerdict(srv Server, old *table, specs []*ast.AlterTableSpec) verdict {
 }
 
 // classify is the rule for one clause.
-func classify(srv Server, old *table, sp *ast.AlterTableSpec, addsPK bool) []op {
+func classify(srv Server, old *table, sp spec, addsPK bool) []op {
 	maria := srv.Flavor == MariaDB
 	switch sp.Tp {
 	case ast.AlterTableAddColumns:
@@ -154,11 +161,11 @@ func renameColumnOp(srv Server) op {
 	return instantSince(srv, "RENAME COLUMN", 10, 3, 8, 0)
 }
 
-func addColumnOps(srv Server, sp *ast.AlterTableSpec) []op {
+func addColumnOps(srv Server, sp spec) []op {
 	var ops []op
 	positioned := sp.Position != nil && sp.Position.Tp != ast.ColumnPositionNone
 	for _, cd := range sp.NewColumns {
-		c := (&table{}).newColumn(cd)
+		c := (&table{}).newColumn(cd, sp.fix)
 		switch {
 		case c.autoInc:
 			ops = append(ops, op{alg: AlgorithmCopy, what: "adding an AUTO_INCREMENT column needs a table copy"})
@@ -243,7 +250,7 @@ func optionOps(srv Server, old *table, opts []*ast.TableOption) []op {
 }
 
 // modifyOps compares the column's old and new definitions (MODIFY / CHANGE).
-func modifyOps(srv Server, old *table, sp *ast.AlterTableSpec) []op {
+func modifyOps(srv Server, old *table, sp spec) []op {
 	oldName := sp.NewColumns[0].Name.Name.O
 	if sp.OldColumnName != nil {
 		oldName = sp.OldColumnName.Name.O
@@ -252,7 +259,7 @@ func modifyOps(srv Server, old *table, sp *ast.AlterTableSpec) []op {
 	if before == nil {
 		return []op{{alg: AlgorithmCopy, what: "MODIFY of an unknown column"}}
 	}
-	after := old.newColumn(sp.NewColumns[0])
+	after := old.newColumn(sp.NewColumns[0], sp.fix)
 	var ops []op
 	if !strings.EqualFold(before.name, after.name) {
 		ops = append(ops, renameColumnOp(srv))
@@ -282,7 +289,10 @@ func typeChangeOp(srv Server, before, after *column) op {
 	maria := srv.Flavor == MariaDB
 	a, b := before.ft, after.ft
 	if a == nil || b == nil {
-		return op{alg: AlgorithmInstant, what: "column attributes"}
+		if before.typeName() == after.typeName() && before.typeName() != "?" {
+			return instantSince(srv, "column default/comment", 10, 3, 8, 0)
+		}
+		return op{alg: AlgorithmCopy, what: fmt.Sprintf("changing %s from %s to %s (a type the rules do not model) is assumed to copy the table", after.name, before.typeName(), after.typeName())}
 	}
 	charsetSame := !isString(a) || (strings.EqualFold(before.charset, after.charset))
 	collSame := !isString(a) || after.collate == "" || before.collate == "" || strings.EqualFold(before.collate, after.collate)

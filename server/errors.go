@@ -54,17 +54,9 @@ func (e *BlockedError) Error() string {
 	return fmt.Sprintf("server: blocked by findings: %v", codes)
 }
 
-// plannerRefusal reports whether err is the planner refusing the input (a 400, not a 500).
-func plannerRefusal(err error) bool {
-	for _, s := range []error{planner.ErrParse, planner.ErrEmpty, planner.ErrMultipleStatements,
-		planner.ErrNotSchemaChange, planner.ErrDropTable, planner.ErrUnsupported, planner.ErrUnknownTable,
-		planner.ErrUnknownObject, planner.ErrServerRejected, planner.ErrNoDatabase} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
-}
+// plannerRefusal reports whether err is the planner refusing the input (a 400, not a 500): the
+// planner's own error types decide (planner.IsRefusal).
+func plannerRefusal(err error) bool { return planner.IsRefusal(err) }
 
 // statusOf maps an error to its HTTP status.
 func statusOf(err error) int {

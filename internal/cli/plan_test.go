@@ -60,7 +60,7 @@ func TestPlanConnected(t *testing.T) {
 		{"inplace from stdin", nil, "CREATE INDEX ix_c ON orders (customer_id)", ExitOK,
 			[]string{"INPLACE", "LOCK=NONE"}, nil},
 		{"ghost", []string{"ALTER TABLE orders MODIFY qty BIGINT NOT NULL"}, "", ExitOK,
-			[]string{"GHOST", "MODIFY COLUMN `qty` BIGINT NOT NULL"}, nil},
+			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL"}, nil},
 		{"destructive blocks", []string{"ALTER TABLE orders DROP COLUMN note"}, "", ExitBlocked,
 			[]string{"BLOCKED", "--allow-destructive"}, nil},
 		{"override unblocks", []string{"--allow-destructive", "ALTER TABLE orders DROP COLUMN note"}, "", ExitOK,
@@ -107,7 +107,7 @@ func TestPlanJSON(t *testing.T) {
 	require.Equal(t, "orders", p["table"])
 	require.Equal(t, d.Name, p["schema"])
 	require.Equal(t, "ghost", p["strategy"])
-	require.Contains(t, p["ghost_alter"], "ADD COLUMN `c` INT NULL")
+	require.Contains(t, p["ghost_alter"], "ADD COLUMN c INT NULL, MODIFY qty BIGINT NOT NULL")
 	require.Equal(t, false, p["blocked"])
 	for _, k := range []string{"statements", "reason", "rules_strategy", "probe", "findings", "size", "estimated_seconds"} {
 		require.Contains(t, p, k)
