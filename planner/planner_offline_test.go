@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/store"
 )
 
 const fixture = `
@@ -26,6 +28,8 @@ CREATE TABLE nopk (a INT, b INT);
 CREATE TABLE parent (id INT NOT NULL PRIMARY KEY, v INT);
 CREATE TABLE child (id INT NOT NULL PRIMARY KEY, parent_id INT, CONSTRAINT fk_p FOREIGN KEY (parent_id) REFERENCES parent (id));
 CREATE TABLE other.t2 (id INT NOT NULL PRIMARY KEY, v VARCHAR(10));
+CREATE TABLE nullu (a INT, b INT, UNIQUE KEY ua (a));
+CREATE TABLE fl (f FLOAT NOT NULL, v INT, UNIQUE KEY uf (f));
 `
 
 type offlineCase struct {
@@ -93,6 +97,14 @@ func offlineCases() []offlineCase {
 		{name: "auto_increment column", ddl: "ALTER TABLE nopk ADD COLUMN id BIGINT NOT NULL AUTO_INCREMENT UNIQUE", strategy: StrategyGhost, codes: []string{CodeNoSharedKey}, blocked: true},
 		{name: "varchar across 255 bytes on mysql", server: "mysql-8.0.30", ddl: "ALTER TABLE users MODIFY name VARCHAR(100)", strategy: StrategyGhost},
 		{name: "no shared key", ddl: "ALTER TABLE nopk MODIFY a BIGINT", strategy: StrategyGhost, codes: []string{CodeNoSharedKey}, blocked: true},
+		{name: "gh-ost: old primary key within the new one is shared", ddl: "ALTER TABLE users DROP PRIMARY KEY, ADD PRIMARY KEY (id, email), MODIFY age BIGINT",
+			overrides: []string{FlagAllowDestructive}, strategy: StrategyGhost, notCodes: []string{CodeNoSharedKey}},
+		{name: "gh-ost: unique key within the new primary key is shared", ddl: "ALTER TABLE users DROP PRIMARY KEY, DROP INDEX u_email, ADD PRIMARY KEY (email), MODIFY age BIGINT",
+			overrides: []string{FlagAllowDestructive}, strategy: StrategyGhost, notCodes: []string{CodeNoSharedKey}},
+		{name: "gh-ost: new key narrower than the old one is not shared", ddl: "ALTER TABLE users DROP PRIMARY KEY, DROP INDEX u_email, ADD PRIMARY KEY (age), MODIFY score INT",
+			overrides: []string{FlagAllowDestructive, FlagAllowDataLoss}, strategy: StrategyGhost, codes: []string{CodeNoSharedKey}, blocked: true},
+		{name: "gh-ost: nullable shared key bails out", ddl: "ALTER TABLE nullu MODIFY b BIGINT", strategy: StrategyGhost, codes: []string{CodeNoSharedKey}, blocked: true},
+		{name: "gh-ost: float key is skipped", ddl: "ALTER TABLE fl MODIFY v BIGINT", strategy: StrategyGhost, codes: []string{CodeNoSharedKey}, blocked: true},
 		{name: "drop primary key keeps a shared unique key", ddl: "DROP INDEX `PRIMARY` ON users", strategy: StrategyGhost, codes: []string{CodeDropPrimaryKey}, notCodes: []string{CodeNoSharedKey}, blocked: true},
 		{name: "outgoing foreign key", ddl: "ALTER TABLE child CONVERT TO CHARACTER SET latin1", strategy: StrategyGhost, codes: []string{CodeForeignKeys}, blocked: true},
 		{name: "incoming foreign key", ddl: "ALTER TABLE parent MODIFY v BIGINT", strategy: StrategyGhost, codes: []string{CodeForeignKeys}, blocked: true},
@@ -326,5 +338,66 @@ func TestDecideThreshold(t *testing.T) {
 				require.Contains(t, reason, "replica")
 			}
 		})
+	}
+}
+
+// ghostgate's own store schema and the system schemas are refused at plan time, as targets and as
+// rename destinations (issue 10).
+func TestProtectedSchemas(t *testing.T) {
+	require.Equal(t, store.DefaultDatabase, DefaultStoreSchema)
+	defs := fixture + "CREATE TABLE _ghostgate.migrations (id INT PRIMARY KEY, ddl TEXT); CREATE TABLE mystate.m (id INT PRIMARY KEY);" +
+		"CREATE TABLE mysql.user2 (id INT PRIMARY KEY); CREATE TABLE sys.x (id INT PRIMARY KEY);"
+	p, err := NewOffline(defs, Options{Server: "mariadb-10.11", Schema: "app", StoreSchema: "mystate", AllowDropTable: true})
+	require.NoError(t, err)
+	for _, ddl := range []string{
+		"ALTER TABLE _ghostgate.migrations DROP COLUMN ddl",
+		"ALTER TABLE `_GHOSTGATE`.migrations ADD COLUMN x INT",
+		"ALTER TABLE mystate.m ADD COLUMN x INT",
+		"ALTER TABLE mysql.user2 ADD COLUMN x INT",
+		"ALTER TABLE information_schema.tables ADD COLUMN x INT",
+		"ALTER TABLE performance_schema.threads ADD COLUMN x INT",
+		"CREATE INDEX k ON sys.x (id)",
+		"DROP INDEX k ON sys.x",
+		"DROP TABLE app.users, _ghostgate.migrations",
+		"TRUNCATE TABLE mysql.user2",
+		"RENAME TABLE app.users TO mysql.users",
+		"RENAME TABLE _ghostgate.migrations TO app.m",
+		"ALTER TABLE users RENAME TO _ghostgate.users",
+	} {
+		_, err := p.Plan(context.Background(), ddl)
+		require.ErrorIs(t, err, ErrProtectedSchema, ddl)
+		require.True(t, IsRefusal(err))
+		require.Contains(t, err.Error(), "schema", ddl)
+	}
+}
+
+// The performance_schema finding of gh-ost plans follows the server's setting (the connected
+// side, P_S=ON on the sandbox, is in TestPerformanceSchemaConnected).
+func TestPerformanceSchemaFinding(t *testing.T) {
+	off, on := false, true
+	for _, tc := range []struct {
+		perf    *bool
+		server  string
+		ddl     string
+		finding bool
+	}{
+		{&off, "mariadb-10.11", "ALTER TABLE users MODIFY age BIGINT", true},
+		{&on, "mariadb-10.11", "ALTER TABLE users MODIFY age BIGINT", false},
+		{nil, "mariadb-10.11", "ALTER TABLE users MODIFY age BIGINT", false},
+		{&off, "mariadb-10.11", "ALTER TABLE users ADD COLUMN x INT", false}, // native: no gh-ost cut-over
+		{&off, "mysql-8.0.30", "ALTER TABLE users MODIFY age BIGINT", false}, // the MariaDB race only
+	} {
+		p, err := NewOffline(fixture, Options{Server: tc.server, Schema: "app", PerformanceSchema: tc.perf})
+		require.NoError(t, err)
+		plans, err := p.Plan(context.Background(), tc.ddl)
+		require.NoError(t, err)
+		require.Equal(t, tc.finding, slices.Contains(findingCodes(plans[0]), CodePerformanceSchemaOff), "%+v", tc)
+		if tc.finding {
+			msg := plans[0].Findings[slices.Index(findingCodes(plans[0]), CodePerformanceSchemaOff)].Message
+			for _, w := range []string{"performance_schema=OFF", "lost", "binlog", "performance_schema=ON", "restart"} {
+				require.Contains(t, msg, w)
+			}
+			require.False(t, plans[0].Blocked, "a warning, not a block")
+		}
 	}
 }
