@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/migrate
 PKGS := ./...
 
-.PHONY: all build demo test bench lint sandbox-up sandbox-down sandbox-status clean
+.PHONY: all build demo test bench fuzz lint sandbox-up sandbox-down sandbox-status clean
 
 all: build
 
@@ -30,6 +30,11 @@ test: ## the whole suite: gofmt, vet, race-enabled tests against the sandbox (le
 
 bench: build sandbox-up ## benchmarks that print figures (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+FUZZTIME ?= 1m
+fuzz: ## fuzz offline planning for FUZZTIME each (default 1m; `make test` runs the seed corpus)
+	$(GO) test ./planner -run '^$$' -fuzz '^FuzzPlanOffline$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./planner -run '^$$' -fuzz '^FuzzSchemaFile$$' -fuzztime $(FUZZTIME)
 
 lint: ## gofmt + go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -38,6 +38,9 @@ func modelCreate(st sqlStmt, defSchema string) (*table, error) {
 	var keys []*ast.Constraint
 	var keyFix []*fixups
 	for _, el := range splitTop(rest[1:end]) {
+		if len(el) == 0 {
+			continue // "()" or a stray comma: nothing to model (the server refuses it anyway)
+		}
 		ct, fix, err := parseElement(el)
 		if err != nil {
 			tb.opaqueElement(el, err)
