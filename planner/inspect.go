@@ -15,8 +15,18 @@ const erNoSuchTable = 1146
 // loadTable reads the table's definition with SHOW CREATE TABLE and models it with the same lexer
 // and parser that read the DDL, so both sides agree on names and types.
 func loadTable(ctx context.Context, db *sql.DB, srv Server, schema, name string) (*table, error) {
+	var kind string
+	err := db.QueryRowContext(ctx, `SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, name).Scan(&kind)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, &UnknownTableError{Schema: schema, Table: name}
+	case err != nil:
+		return nil, fmt.Errorf("planner: look up %s: %w", qualified(schema, name), err)
+	case kind != "BASE TABLE":
+		return nil, fmt.Errorf("planner: %s is a %s, not a base table: %w", qualified(schema, name), strings.ToLower(kind), ErrNotSchemaChange)
+	}
 	var got, create string
-	err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteTable(schema, name)).Scan(&got, &create)
+	err = db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteTable(schema, name)).Scan(&got, &create)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == erNoSuchTable {
 		return nil, &UnknownTableError{Schema: schema, Table: name}

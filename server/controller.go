@@ -187,7 +187,7 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 // plan runs the planner with the probe on the primary.
 func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
 	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable,
-		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows)}
+		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows), StoreSchema: c.opts.Store.Database()}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {
 			o = "--" + o
