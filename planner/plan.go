@@ -62,9 +62,10 @@ type Size struct {
 //	  "algorithm": "instant",                // "instant" | "nocopy" | "inplace" | "copy" (copy => ghost)
 //	  "rebuild": false,                      // an INPLACE change that rebuilds the table
 //	  "reason": "…",                         // why this strategy, in words
-//	  "sql": "ALTER TABLE `shop`.`orders` ADD COLUMN `note` TEXT, ALGORITHM=INSTANT, LOCK=NONE",
-//	                                         // the exact native statement (instant/inplace; DROP/RENAME TABLE)
-//	  "ghost_alter": "",                     // the clause for gh-ost --alter (ghost only)
+//	  "sql": "ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT, ALGORITHM=INSTANT, LOCK=NONE",
+//	                                         // the exact native statement (instant/inplace; DROP/RENAME TABLE):
+//	                                         // the user's clauses as written plus ghostgate's ALGORITHM/LOCK
+//	  "ghost_alter": "",                     // the clauses for gh-ost --alter as written (ghost only)
 //	  "rules_strategy": "instant",           // what the flavor/version rules alone would choose
 //	  "rules_algorithm": "instant",
 //	  "probe": [{"algorithm": "instant", "accepted": true}],

@@ -6,8 +6,14 @@
 // The strategy comes from rules per flavor and version (see rules.go for the docs they follow) and,
 // when connected, from a probe: the ALTER is run on an empty clone of the table (CREATE TABLE …
 // LIKE) with ALGORITHM=INSTANT, NOCOPY (MariaDB) and INPLACE, LOCK=NONE, and the server's answer
-// wins. The clone is always dropped. Offline, table definitions come from CREATE TABLE text and
-// only the rules decide, for CI without a database.
+// wins. The clone is always dropped. Offline, table definitions come from CREATE TABLE text (a
+// schema dump as is, see schema.go) and only the rules decide, for CI without a database.
+//
+// What runs is the user's own text (issue 11): a MariaDB-aware lexer (lex.go) finds statements,
+// clauses and the target table and resolves executable comments for the target server; the
+// executed statement is the user's clauses plus ghostgate's ALGORITHM/LOCK. The TiDB parser only
+// helps understand each clause (mariadb.go covers what it lacks); a clause it cannot read is still
+// planned, the probe decides, and the plan says it was not analysed.
 package planner
 
 import (
