@@ -39,3 +39,31 @@ func BenchmarkPlanProbe1M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanInstant is the instant path end to end (reading the table, the probe, the plan) on
+// a small table; BenchmarkPlanOffline the parsing and rules alone. Run them beside a baseline
+// checkout for a ratio (BENCHMARKS.md), never as a timed test.
+func BenchmarkPlanInstant(b *testing.B) {
+	d := sandboxtest.New(b)
+	seed(b, d, "small", 1000)
+	p, err := New(d.Primary, Options{})
+	require.NoError(b, err)
+	for b.Loop() {
+		plans, err := p.Plan(context.Background(), "ALTER TABLE small ADD COLUMN note VARCHAR(100)")
+		if err != nil || plans[0].Strategy != StrategyInstant {
+			b.Fatalf("unexpected plan: %v %+v", err, plans)
+		}
+	}
+	requireNoClone(b, d)
+}
+
+func BenchmarkPlanOffline(b *testing.B) {
+	p, err := NewOffline(fixture, Options{Server: "mariadb-10.11", Schema: "app"})
+	require.NoError(b, err)
+	const ddl = "ALTER TABLE users ADD COLUMN note TEXT, MODIFY name VARCHAR(100), ADD INDEX k_age (age); CREATE INDEX k2 ON parent (v)"
+	for b.Loop() {
+		if _, err := p.Plan(context.Background(), ddl); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

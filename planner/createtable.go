@@ -12,7 +12,7 @@ import (
 // MariaDB-only attribute) costs only that element, never the whole table (issue 11: "cannot model
 // … Unknown character set", "near "geometry DEFAULT NULL""). Table options are read from the
 // tokens: only ENGINE, CHARSET and COLLATE matter to the rules.
-func modelCreate(st sqlStmt, defSchema string) (*table, error) {
+func modelCreate(ps *sqlParser, st sqlStmt, defSchema string) (*table, error) {
 	t := st.toks
 	i := 1
 	for i < len(t) && (t[i].is("OR") || t[i].is("REPLACE") || t[i].is("TEMPORARY")) {
@@ -41,7 +41,7 @@ func modelCreate(st sqlStmt, defSchema string) (*table, error) {
 		if len(el) == 0 {
 			continue // "()" or a stray comma: nothing to model (the server refuses it anyway)
 		}
-		ct, fix, err := parseElement(el)
+		ct, fix, err := parseElement(ps, el)
 		if err != nil {
 			tb.opaqueElement(el, err)
 			continue
@@ -77,24 +77,24 @@ func closing(toks []tok) int {
 }
 
 // parseElement reads one column or key definition, as written or normalized.
-func parseElement(el []tok) (*ast.CreateTableStmt, *fixups, error) {
+func parseElement(ps *sqlParser, el []tok) (*ast.CreateTableStmt, *fixups, error) {
 	if len(el) == 0 {
 		return nil, nil, fmt.Errorf("empty element")
 	}
-	ct, err := createStmt(render(el))
+	ct, err := createStmt(ps, render(el))
 	if err == nil {
 		return ct, nil, nil
 	}
 	if text, fix, changed := normalize(el); changed {
-		if ct, err2 := createStmt(text); err2 == nil {
+		if ct, err2 := createStmt(ps, text); err2 == nil {
 			return ct, fix, nil
 		}
 	}
 	return nil, nil, err
 }
 
-func createStmt(element string) (*ast.CreateTableStmt, error) {
-	stmts, err := safeParse("CREATE TABLE t (" + element + ")")
+func createStmt(ps *sqlParser, element string) (*ast.CreateTableStmt, error) {
+	stmts, err := ps.parse("CREATE TABLE t (" + element + ")")
 	if err != nil {
 		return nil, err
 	}

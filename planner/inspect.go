@@ -41,7 +41,7 @@ func loadTable(ctx context.Context, db *sql.DB, srv Server, schema, name string)
 	if !lx.stmts[0].toks[0].is("CREATE") || indexWord(lx.stmts[0].toks, "VIEW") >= 0 && indexWord(lx.stmts[0].toks, "TABLE") < 0 {
 		return nil, fmt.Errorf("planner: %s is not a base table: %w", qualified(schema, name), ErrNotSchemaChange)
 	}
-	t, err := modelCreate(lx.stmts[0], schema)
+	t, err := modelCreate(&sqlParser{}, lx.stmts[0], schema)
 	if err != nil {
 		return nil, fmt.Errorf("planner: cannot model %s from SHOW CREATE TABLE: %w", qualified(schema, name), err)
 	}

@@ -118,8 +118,9 @@ func parseDDL(text string, opts Options, srv Server) (parsed, error) {
 	}
 	out := parsed{execs: lx.execs}
 	byTable := map[string]*change{}
+	ps := &sqlParser{}
 	for i, st := range lx.stmts {
-		parts, err := statementChanges(st, opts)
+		parts, err := statementChanges(ps, st, opts)
 		if err == nil {
 			err = protect(parts, opts)
 		}
@@ -174,7 +175,7 @@ func unwrapReason(err error) error {
 }
 
 // statementChanges turns one statement into per-table changes.
-func statementChanges(st sqlStmt, opts Options) ([]*change, error) {
+func statementChanges(ps *sqlParser, st sqlStmt, opts Options) ([]*change, error) {
 	t := st.toks
 	mk := func(schema, name string) *change {
 		if schema == "" {
@@ -184,11 +185,11 @@ func statementChanges(st sqlStmt, opts Options) ([]*change, error) {
 	}
 	switch {
 	case t[0].is("ALTER"):
-		return alterStatement(t, mk)
+		return alterStatement(ps, t, mk)
 	case t[0].is("CREATE"):
-		return createStatement(t, mk)
+		return createStatement(ps, t, mk)
 	case t[0].is("DROP"):
-		return dropStatement(t, mk, opts)
+		return dropStatement(ps, t, mk, opts)
 	case t[0].is("RENAME") && len(t) > 1 && t[1].is("TABLE"):
 		return renameStatement(t[2:], mk)
 	case t[0].is("TRUNCATE"):

@@ -23,8 +23,9 @@ func readSchema(text string, srv Server, defSchema string) (schemaDefs, error) {
 	}
 	d := schemaDefs{tables: map[string]*table{}, views: map[string]bool{}}
 	current := defSchema
+	ps := &sqlParser{}
 	for i, st := range lx.stmts {
-		if err := d.statement(st, &current); err != nil {
+		if err := d.statement(ps, st, &current); err != nil {
 			line, _ := lineCol(text, st.pos)
 			return schemaDefs{}, fmt.Errorf("planner: table definitions: statement %d at line %d (%q): %w", i+1, line, abbreviate(st.text, 80), err)
 		}
@@ -32,7 +33,7 @@ func readSchema(text string, srv Server, defSchema string) (schemaDefs, error) {
 	return d, nil
 }
 
-func (d *schemaDefs) statement(st sqlStmt, current *string) error {
+func (d *schemaDefs) statement(ps *sqlParser, st sqlStmt, current *string) error {
 	t := st.toks
 	first := strings.ToUpper(t[0].text)
 	switch {
@@ -47,13 +48,13 @@ func (d *schemaDefs) statement(st sqlStmt, current *string) error {
 	case first == "ALTER" && len(t) > 1 && t[1].is("DATABASE"), first == "ALTER" && (indexWord(t, "DISABLE") > 0 || indexWord(t, "ENABLE") > 0) && indexWord(t, "KEYS") > 0:
 		return nil // ALTER DATABASE … CHARACTER SET around routines; ALTER TABLE … DISABLE KEYS
 	case first == "CREATE":
-		return d.create(st, *current)
+		return d.create(ps, st, *current)
 	}
 	return fmt.Errorf("not a table definition (CREATE TABLE), view, trigger or routine: %w", ErrUnsupported)
 }
 
 // create handles CREATE TABLE, VIEW, TRIGGER, and skips the rest of what a dump creates.
-func (d *schemaDefs) create(st sqlStmt, current string) error {
+func (d *schemaDefs) create(ps *sqlParser, st sqlStmt, current string) error {
 	t := st.toks
 	for i := 1; i < len(t); i++ {
 		if t[i].kind != tokWord {
@@ -61,7 +62,7 @@ func (d *schemaDefs) create(st sqlStmt, current string) error {
 		}
 		switch strings.ToUpper(t[i].text) {
 		case "TABLE":
-			tb, err := modelCreate(st, current)
+			tb, err := modelCreate(ps, st, current)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 
 // alterStatement reads ALTER [ONLINE] TABLE [IF EXISTS] t [WAIT n|NOWAIT] clause, clause, …
 // (MariaDB "ALTER TABLE", https://mariadb.com/kb/en/alter-table/).
-func alterStatement(t []tok, mk func(string, string) *change) ([]*change, error) {
+func alterStatement(ps *sqlParser, t []tok, mk func(string, string) *change) ([]*change, error) {
 	i := 1
 	online := i < len(t) && t[i].is("ONLINE")
 	if online {
@@ -35,7 +35,7 @@ func alterStatement(t []tok, mk func(string, string) *change) ([]*change, error)
 		return nil, refuse(ErrUnsupported, "the ALTER TABLE changes nothing")
 	}
 	for _, part := range splitTop(rest) {
-		if err := c.addClause(part); err != nil {
+		if err := c.addClause(ps, part); err != nil {
 			return nil, err
 		}
 	}
@@ -46,7 +46,7 @@ func alterStatement(t []tok, mk func(string, string) *change) ([]*change, error)
 }
 
 // addClause takes one clause: ALGORITHM and LOCK are the user's choice of how, the rest is what.
-func (c *change) addClause(part []tok) error {
+func (c *change) addClause(ps *sqlParser, part []tok) error {
 	if len(part) == 0 {
 		return refuse(ErrParse, "an empty clause (two commas, or a trailing one)")
 	}
@@ -54,7 +54,7 @@ func (c *change) addClause(part []tok) error {
 		return c.how(part)
 	}
 	cl := clause{text: render(part), pos: part[0].pos}
-	specs, fix, err := parseClause(part)
+	specs, fix, err := parseClause(ps, part)
 	switch {
 	case err != nil:
 		cl.note = parserReason(err)
@@ -148,7 +148,7 @@ func (c *change) checkRename() error {
 // createStatement reads CREATE [OR REPLACE] [UNIQUE|FULLTEXT|SPATIAL] INDEX [IF NOT EXISTS] name
 // [USING type] ON t [WAIT n|NOWAIT] (parts) [options] [ALGORITHM [=] x] [LOCK [=] x] and turns it
 // into the equivalent ALTER TABLE clause, from the user's own tokens.
-func createStatement(t []tok, mk func(string, string) *change) ([]*change, error) {
+func createStatement(ps *sqlParser, t []tok, mk func(string, string) *change) ([]*change, error) {
 	i := 1
 	replace := i+1 < len(t) && t[i].is("OR") && t[i+1].is("REPLACE")
 	if replace {
@@ -181,18 +181,18 @@ func createStatement(t []tok, mk func(string, string) *change) ([]*change, error
 	}
 	idx := render(t[i+1 : on]) // [IF NOT EXISTS] name [USING type]
 	if replace {
-		if err := c.addClause(retok("DROP INDEX IF EXISTS " + indexName(t[i+1:on]))); err != nil {
+		if err := c.addClause(ps, retok("DROP INDEX IF EXISTS "+indexName(t[i+1:on]))); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.addClause(retok("ADD " + kind + "INDEX " + idx + " " + render(def))); err != nil {
+	if err := c.addClause(ps, retok("ADD "+kind+"INDEX "+idx+" "+render(def))); err != nil {
 		return nil, err
 	}
 	return []*change{c}, nil
 }
 
 // dropStatement reads DROP INDEX [IF EXISTS] name ON t … and DROP [TEMPORARY] TABLE.
-func dropStatement(t []tok, mk func(string, string) *change, opts Options) ([]*change, error) {
+func dropStatement(ps *sqlParser, t []tok, mk func(string, string) *change, opts Options) ([]*change, error) {
 	switch {
 	case len(t) > 1 && t[1].is("INDEX"):
 		on := indexWord(t, "ON")
@@ -212,7 +212,7 @@ func dropStatement(t []tok, mk func(string, string) *change, opts Options) ([]*c
 		if len(rest) > 0 {
 			return nil, refuse(ErrParse, "unexpected %q after DROP INDEX … ON %s", render(rest), name)
 		}
-		if err := c.addClause(retok("DROP INDEX " + render(t[2:on]))); err != nil {
+		if err := c.addClause(ps, retok("DROP INDEX "+render(t[2:on]))); err != nil {
 			return nil, err
 		}
 		return []*change{c}, nil
