@@ -31,7 +31,6 @@ type change struct {
 	statements    []string
 	clauses       []clause
 	algorithm     Algorithm // the user's explicit ALGORITHM, "" when none (or DEFAULT)
-	lockNone      bool      // the user asked for LOCK=NONE (or ALTER ONLINE)
 	wait          string    // the user's WAIT n / NOWAIT, for the native statement
 	dropTable     bool      // DROP TABLE
 	truncate      bool      // TRUNCATE TABLE
@@ -85,7 +84,6 @@ func (c *change) merge(o *change) error {
 	c.clauses = append(c.clauses, o.clauses...)
 	c.algorithm = cmpOr(c.algorithm, o.algorithm)
 	c.wait = cmpOr(c.wait, o.wait)
-	c.lockNone = c.lockNone || o.lockNone
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +169,9 @@ func (p *Planner) planChange(ctx context.Context, c *change) (*Plan, error) {
 	plan := &Plan{Schema: old.schema, Table: old.name, Statements: c.statements, Findings: []Finding{}}
 	if c.special() {
 		return p.planTableStatement(ctx, plan, old, c)
+	}
+	if c.algorithm != "" && !slices.Contains(algorithmsFor(p.srv), c.algorithm) {
+		return nil, fmt.Errorf("planner: the change of %s asks for %s, which %s does not have: %w", qualified(old.schema, old.name), algName(c.algorithm), p.srv, ErrUnsupported)
 	}
 	specs := c.specs()
 	// 2. the new shape (also checks that named columns and indexes exist).

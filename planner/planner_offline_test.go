@@ -67,6 +67,8 @@ func offlineCases() []offlineCase {
 		{name: "lock shared refused", ddl: "ALTER TABLE users ADD COLUMN x INT, LOCK=SHARED", err: ErrUnsupported},
 		{name: "explicit inplace honoured", ddl: "ALTER TABLE users ADD COLUMN x INT, ALGORITHM=INPLACE, LOCK=NONE", strategy: StrategyInplace, alg: AlgorithmInplace, sqlHas: "ALTER TABLE `app`.`users` ADD COLUMN x INT, ALGORITHM=INPLACE, LOCK=NONE"},
 		{name: "explicit instant the rules doubt", ddl: "ALTER TABLE users MODIFY age BIGINT, ALGORITHM=INSTANT", strategy: StrategyInstant, codes: []string{CodeExplicitAlgorithm}},
+		{name: "nocopy is MariaDB's", server: "mysql-8.0.30", ddl: "ALTER TABLE users ADD INDEX k (age), ALGORITHM=NOCOPY", err: ErrUnsupported},
+		{name: "no instant on mysql 5.7", server: "mysql-5.7", ddl: "ALTER TABLE users ADD COLUMN x INT, ALGORITHM=INSTANT", err: ErrUnsupported},
 		{name: "algorithm default is no choice", ddl: "ALTER TABLE users ADD COLUMN x INT, ALGORITHM=DEFAULT, LOCK=DEFAULT", strategy: StrategyInstant, sqlHas: "x INT, ALGORITHM=INSTANT, LOCK=NONE"},
 		{name: "create index with options", ddl: "CREATE INDEX k_age ON users (age) COMMENT 'by age' ALGORITHM=INPLACE LOCK=NONE", strategy: StrategyInplace, alg: AlgorithmInplace, sqlHas: "ADD INDEX k_age (age) COMMENT 'by age', ALGORITHM=INPLACE, LOCK=NONE"},
 		// inplace

@@ -10,8 +10,9 @@ import (
 // (MariaDB "ALTER TABLE", https://mariadb.com/kb/en/alter-table/).
 func alterStatement(ps *sqlParser, t []tok, mk func(string, string) *change) ([]*change, error) {
 	i := 1
-	online := i < len(t) && t[i].is("ONLINE")
-	if online {
+	// ALTER ONLINE is LOCK=NONE (MariaDB), which every native statement of ghostgate asks for,
+	// and gh-ost is online: nothing to record.
+	if i < len(t) && t[i].is("ONLINE") {
 		i++
 	}
 	if i < len(t) && t[i].is("IGNORE") {
@@ -29,7 +30,6 @@ func alterStatement(ps *sqlParser, t []tok, mk func(string, string) *change) ([]
 		return nil, refuse(ErrUnsupported, "ALTER TABLE without a table name")
 	}
 	c := mk(schema, name)
-	c.lockNone = online
 	c.wait, rest = waitClause(rest)
 	if len(rest) == 0 {
 		return nil, refuse(ErrUnsupported, "the ALTER TABLE changes nothing")
@@ -88,8 +88,7 @@ func (c *change) how(part []tok) error {
 	case v == "DEFAULT":
 		return nil
 	case kw == "LOCK" && v == "NONE":
-		c.lockNone = true
-		return nil
+		return nil // ghostgate asks for LOCK=NONE anyway
 	case kw == "LOCK":
 		return refuse(ErrUnsupported, "LOCK=%s blocks writes for the whole change; ghostgate runs online changes only (LOCK=NONE, or gh-ost)", v)
 	}
