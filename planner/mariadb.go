@@ -12,8 +12,9 @@ import (
 // here, for understanding only (the statement that runs is always the user's text):
 //   - column types UUID, INET4, INET6 and the spatial types (GEOMETRY, POINT, …) are read through a
 //     stand-in type the parser knows and modelled as an opaque type under their own name;
-//   - the attributes INVISIBLE (columns), COMPRESSED (columns), IGNORED / NOT IGNORED (indexes)
-//     and SPATIAL (indexes) are taken out before the parse and recorded;
+//   - the attributes INVISIBLE (columns), COMPRESSED (columns) and SPATIAL (indexes) are taken out
+//     before the parse and recorded; IGNORED / NOT IGNORED (indexes) are read as MySQL's
+//     INVISIBLE / VISIBLE, the same thing under another name;
 //   - what still does not parse is a clause "not analysed": the probe decides its strategy and
 //     the plan says so (CodeNotAnalysed).
 // MariaDB "Data Types", https://mariadb.com/kb/en/data-types/; "Invisible Columns",
@@ -73,12 +74,10 @@ func normalize(toks []tok) (text string, fix *fixups, changed bool) {
 				i += 2 // COMPRESSED=zlib
 			}
 			continue
-		case t.is("IGNORED"):
-			changed = true
-			continue
+		case t.is("IGNORED"): // MariaDB's name for MySQL's invisible index, which the parser reads
+			t.text, changed = "INVISIBLE", true
 		case t.is("NOT") && next("IGNORED"):
-			changed, i = true, i+1
-			continue
+			t.text, changed, i = "VISIBLE", true, i+1
 		case t.is("SPATIAL") && (next("KEY") || next("INDEX")):
 			fix.spatial, changed = true, true
 			continue

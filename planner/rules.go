@@ -137,6 +137,12 @@ func classify(srv Server, old *table, sp spec, addsPK bool) []op {
 		return []op{{alg: AlgorithmNoCopy, what: "DROP FOREIGN KEY"}}
 	case ast.AlterTableRenameIndex:
 		return []op{instantSince(srv, "RENAME INDEX", 10, 5, 8, 0)}
+	case ast.AlterTableDropCheck:
+		// Seen on MariaDB 10.11 (TestStrategyMatchesServer): DROP CONSTRAINT of a CHECK is instant.
+		return []op{instantSince(srv, "DROP CONSTRAINT (CHECK)", 10, 2, 99, 0)}
+	case ast.AlterTableIndexInvisible:
+		// MariaDB 10.6 "Ignored Indexes"; MySQL 8.0 invisible indexes: metadata only.
+		return []op{instantSince(srv, "ALTER INDEX … IGNORED / INVISIBLE", 10, 6, 8, 0)}
 	case ast.AlterTableForce:
 		return []op{{alg: AlgorithmInplace, what: "FORCE rebuilds the table"}}
 	case ast.AlterTableOption:

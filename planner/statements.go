@@ -114,7 +114,7 @@ func analysable(specs []*ast.AlterTableSpec) bool {
 		case ast.AlterTableOption, ast.AlterTableAddColumns, ast.AlterTableDropColumn, ast.AlterTableDropPrimaryKey,
 			ast.AlterTableDropIndex, ast.AlterTableDropForeignKey, ast.AlterTableModifyColumn, ast.AlterTableChangeColumn,
 			ast.AlterTableRenameColumn, ast.AlterTableAlterColumn, ast.AlterTableRenameIndex, ast.AlterTableForce,
-			ast.AlterTableRenameTable:
+			ast.AlterTableRenameTable, ast.AlterTableDropCheck, ast.AlterTableIndexInvisible:
 		case ast.AlterTableAddConstraint:
 			if sp.Constraint.Tp == ast.ConstraintVector || sp.Constraint.Tp == ast.ConstraintColumnar {
 				return false
