@@ -58,6 +58,8 @@ func (t tok) name() string {
 type sqlStmt struct {
 	text string // the statement as written (comments included), without its delimiter
 	pos  int    // byte offset of its first token
+	from int    // byte offset where its text starts (after the previous delimiter)
+	end  int    // byte offset of its end (its delimiter, or the end of the input)
 	toks []tok
 }
 
@@ -226,7 +228,7 @@ func (l *lexer) add(kind tokKind, text string, pos int) {
 
 func (l *lexer) endStmt(end int) {
 	if len(l.cur) > 0 {
-		l.res.stmts = append(l.res.stmts, sqlStmt{text: strings.TrimSpace(l.in[l.start:end]), pos: l.cur[0].pos, toks: l.cur})
+		l.res.stmts = append(l.res.stmts, sqlStmt{text: strings.TrimSpace(l.in[l.start:end]), pos: l.cur[0].pos, from: l.start, end: end, toks: l.cur})
 	}
 	l.cur, l.gap = nil, false
 }

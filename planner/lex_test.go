@@ -69,3 +69,25 @@ func TestLexerDelimiter(t *testing.T) {
 	require.Equal(t, "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", render(lx.stmts[1].toks))
 	require.Equal(t, "CREATE TABLE u (id INT)", lx.stmts[2].text)
 }
+
+// An executable comment is reported on the plan of the statement it belongs to.
+func TestExecFindingsPerTable(t *testing.T) {
+	p, err := NewOffline(fixture, Options{Server: "mariadb-10.11", Schema: "app"})
+	require.NoError(t, err)
+	plans, err := p.Plan(t.Context(), "/*!50000 ALTER TABLE users ADD COLUMN x INT */; ALTER TABLE parent ADD COLUMN y INT /*M!100000 , ADD COLUMN z INT */")
+	require.NoError(t, err)
+	require.Len(t, plans, 2)
+	require.Equal(t, 1, count(findingCodes(plans[0]), CodeExecComment))
+	require.Equal(t, 1, count(findingCodes(plans[1]), CodeExecComment))
+	require.Contains(t, plans[1].SQL, "ADD COLUMN y INT, ADD COLUMN z INT, ALGORITHM=INSTANT")
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
+}

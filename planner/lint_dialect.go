@@ -38,9 +38,12 @@ func notAnalysed(old *table, c *change) []Finding {
 
 // execFindings say which executable comments the target server runs, and which it ignores: what
 // ghostgate plans is what the server would run from the same text.
-func execFindings(in string, execs []execComment, srv Server) []Finding {
+func execFindings(in string, execs []execComment, srv Server, c *change) []Finding {
 	var out []Finding
 	for _, e := range execs {
+		if !c.covers(e.pos) {
+			continue // a comment of another table's statement
+		}
 		line, col := lineCol(in, e.pos)
 		verb := "ignores"
 		if e.active {

@@ -37,10 +37,21 @@ type change struct {
 	rename        bool      // RENAME TABLE / ALTER TABLE ... RENAME TO
 	renameSchema  string
 	renameTable   string
-	at            int // byte offset of the (first) statement in the input
+	spans         [][2]int // byte ranges of its statements in the input
+	at            int      // byte offset of the first statement's first token
 }
 
 func (c *change) pos() int { return c.at }
+
+// covers reports whether byte offset pos lies in one of the change's statements.
+func (c *change) covers(pos int) bool {
+	for _, s := range c.spans {
+		if pos >= s[0] && pos < s[1] {
+			return true
+		}
+	}
+	return false
+}
 
 // waitPrefix is the user's "WAIT n " / "NOWAIT ", "" when none.
 func (c *change) waitPrefix() string {
@@ -81,6 +92,7 @@ func (c *change) merge(o *change) error {
 		return refuse(ErrUnsupported, "statements on %s ask for different lock waits (%s, %s)", qualified(o.schema, o.table), c.wait, o.wait)
 	}
 	c.statements = append(c.statements, o.statements...)
+	c.spans = append(c.spans, o.spans...)
 	c.clauses = append(c.clauses, o.clauses...)
 	c.algorithm = cmpOr(c.algorithm, o.algorithm)
 	c.wait = cmpOr(c.wait, o.wait)
@@ -179,7 +191,7 @@ func statementChanges(ps *sqlParser, st sqlStmt, opts Options) ([]*change, error
 		if schema == "" {
 			schema = opts.Schema
 		}
-		return &change{schema: schema, table: name, statements: []string{st.text}, at: st.pos}
+		return &change{schema: schema, table: name, statements: []string{st.text}, at: st.pos, spans: [][2]int{{st.from, st.end}}}
 	}
 	switch {
 	case t[0].is("ALTER"):

@@ -131,7 +131,7 @@ func (p *Planner) Plan(ctx context.Context, ddl string) (_ []*Plan, err error) {
 		if err != nil {
 			return nil, err
 		}
-		plan.Findings = append(execFindings(ddl, in.execs, p.srv), plan.Findings...)
+		plan.Findings = append(execFindings(ddl, in.execs, p.srv, c), plan.Findings...)
 		plans = append(plans, plan)
 	}
 	return plans, nil
