@@ -28,6 +28,13 @@ func TestParseStatement(t *testing.T) {
 		{sql: "CREATE UNIQUE INDEX IF NOT EXISTS i ON t (c) ALGORITHM=INPLACE",
 			want: statement{Table: "t", Algorithm: AlgorithmInplace}},
 		{sql: "DROP INDEX i ON t ALGORITHM=INSTANT", want: statement{Table: "t", Algorithm: AlgorithmInstant}},
+		// the planner's statements since issue 11: the user's clauses as written, WAIT/NOWAIT kept
+		{sql: "ALTER TABLE `shop`.`orders` WAIT 5 ADD COLUMN note TEXT, ALGORITHM=INSTANT, LOCK=NONE",
+			want: statement{Schema: "shop", Table: "orders", Algorithm: AlgorithmInstant}},
+		{sql: "ALTER TABLE `shop`.`orders` NOWAIT ADD COLUMN j JSON CHECK (JSON_VALID(j)), ALGORITHM=INSTANT, LOCK=NONE",
+			want: statement{Schema: "shop", Table: "orders", Algorithm: AlgorithmInstant}},
+		{sql: "ALTER TABLE `shop`.`orders` ADD COLUMN c VARCHAR(10) COMMENT 'ALGORITHM=COPY', ALGORITHM=NOCOPY, LOCK=NONE",
+			want: statement{Schema: "shop", Table: "orders", Algorithm: AlgorithmNoCopy}},
 		{sql: "ALTER TABLE t ADD COLUMN c INT", wantErr: ErrNoAlgorithm},
 		{sql: "ALTER TABLE t ADD COLUMN c INT COMMENT 'ALGORITHM=INSTANT'", wantErr: ErrNoAlgorithm},
 		{sql: "ALTER TABLE t ADD COLUMN c INT COMMENT 'it''s ALGORITHM=INSTANT'", wantErr: ErrNoAlgorithm},
