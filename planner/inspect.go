@@ -22,7 +22,7 @@ func loadTable(ctx context.Context, db *sql.DB, srv Server, schema, name string)
 		return nil, &UnknownTableError{Schema: schema, Table: name}
 	case err != nil:
 		return nil, fmt.Errorf("planner: look up %s: %w", qualified(schema, name), err)
-	case kind != "BASE TABLE":
+	case kind != "BASE TABLE" && kind != "SYSTEM VERSIONED": // MariaDB's type for WITH SYSTEM VERSIONING
 		return nil, fmt.Errorf("planner: %s is a %s, not a base table: %w", qualified(schema, name), strings.ToLower(kind), ErrNotSchemaChange)
 	}
 	var got, create string
