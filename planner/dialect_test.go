@@ -130,8 +130,8 @@ func TestExplicitAlgorithmRefused(t *testing.T) {
 }
 
 // The connected planner reads performance_schema from the server: the sandbox runs with it ON, so
-// a gh-ost plan carries no finding about it (OFF is covered with the setting injected, in
-// TestPerformanceSchemaFinding).
+// a gh-ost plan carries no finding about it; a pair started with it OFF gets the finding
+// (TestPerformanceSchemaOffServer; the finding's logic: TestPerformanceSchemaFinding).
 func TestPerformanceSchemaConnected(t *testing.T) {
 	d := sandboxtest.New(t)
 	d.Exec(t, dialectTable)
@@ -145,4 +145,19 @@ func TestPerformanceSchemaConnected(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StrategyGhost, plans[0].Strategy)
 	require.NotContains(t, findingCodes(plans[0]), CodePerformanceSchemaOff)
+}
+
+func TestPerformanceSchemaOffServer(t *testing.T) {
+	d := sandboxtest.NewOn(t, sandboxtest.IsolatedWith(t, "planner-no-ps", sandboxtest.WithoutPerformanceSchema))
+	var on bool
+	require.NoError(t, d.Primary.QueryRow("SELECT @@GLOBAL.performance_schema").Scan(&on))
+	require.False(t, on)
+	d.Exec(t, dialectTable)
+	plans, err := connected(t, d, Options{}).Plan(context.Background(), "ALTER TABLE t MODIFY n BIGINT NOT NULL")
+	require.NoError(t, err)
+	require.Equal(t, StrategyGhost, plans[0].Strategy)
+	require.Contains(t, findingCodes(plans[0]), CodePerformanceSchemaOff)
+	native, err := connected(t, d, Options{}).Plan(context.Background(), "ALTER TABLE t ADD COLUMN x INT")
+	require.NoError(t, err)
+	require.NotContains(t, findingCodes(native[0]), CodePerformanceSchemaOff, "native changes have no gh-ost cut-over")
 }

@@ -81,7 +81,7 @@ func FuzzSchemaFile(f *testing.F) {
 // closes something: a deterministic sweep that runs in `make test` in a few seconds.
 func TestPlanOfflineNeverPanics(t *testing.T) {
 	p := fuzzPlanner(t)
-	swaps := []string{"'", "`", "\"", "(", ")", ",", ";", "/*!", "*/", "--", "\\", "\x00", "é"}
+	swaps := []string{"'", "`", "(", ")", ";", "/*!", "\x00"}
 	n := 0
 	for _, s := range fuzzSeeds() {
 		for i := 0; i <= len(s); i++ {
