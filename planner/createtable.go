@@ -110,7 +110,18 @@ func createStmt(ps *sqlParser, element string) (*ast.CreateTableStmt, error) {
 // says so.
 func (t *table) opaqueElement(el []tok, err error) {
 	t.notes = append(t.notes, fmt.Sprintf("%q (%s)", abbreviate(render(el), 60), parserReason(err)))
-	if isKeyStart(el[0]) || !el[0].ident() {
+	if isKeyStart(el[0]) {
+		// Keep the key's name, so that a clause dropping or renaming it still resolves; its parts
+		// are unknown, so it is never taken for gh-ost's shared key.
+		for i := 0; i+1 < len(el); i++ {
+			if (el[i].is("KEY") || el[i].is("INDEX")) && el[i+1].ident() && !el[i+1].is("USING") {
+				t.indexes = append(t.indexes, &index{name: el[i+1].name(), expr: true})
+				return
+			}
+		}
+		return
+	}
+	if !el[0].ident() {
 		return
 	}
 	c := &column{name: el[0].name(), nullable: true, native: "?"}

@@ -125,3 +125,22 @@ func fmtFlags(flags []string) string {
 	}
 	return s
 }
+
+// A part of a definition the parser cannot read costs only that part: columns and keys keep their
+// names (clauses naming them resolve), the plan says what was not modelled.
+func TestOpaqueDefinitionParts(t *testing.T) {
+	defs := "CREATE TABLE o (id INT NOT NULL PRIMARY KEY, g SOMETYPE(3) NOT NULL, d DATE, d2 DATE, PERIOD FOR app(d, d2), KEY kg (g) WITH PARSER ngram2 FANCY)"
+	p, err := NewOffline(defs, Options{Server: "mariadb-10.11", Schema: "app"})
+	require.NoError(t, err)
+	tb := p.defs.tables[tableKey("app", "o")]
+	require.Len(t, tb.notes, 3, "%v", tb.notes)
+	require.NotNil(t, tb.column("g"))
+	require.False(t, tb.column("g").nullable)
+	require.NotNil(t, tb.index("kg"))
+	plans, err := p.Plan(context.Background(), "ALTER TABLE o DROP INDEX kg, MODIFY g SOMETYPE(4) NOT NULL")
+	require.NoError(t, err)
+	require.Contains(t, findingCodes(plans[0]), CodeDefinitionNotModelled)
+	require.Contains(t, findingCodes(plans[0]), CodeNotAnalysed)
+	require.Equal(t, StrategyGhost, plans[0].Strategy, "an unread clause is assumed to copy offline")
+	require.NotContains(t, findingCodes(plans[0]), CodeNoSharedKey, "PRIMARY (id) is still known")
+}
