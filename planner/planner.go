@@ -326,9 +326,13 @@ func (p *Planner) facts(ctx context.Context, t *table, an analysis) (facts, erro
 	if p.db != nil {
 		return gatherFacts(ctx, p.db, t, an)
 	}
-	f := facts{fks: t.fks}
-	f.triggers = t.triggers
+	// A schema dump declares triggers too: the table's, and the schema's (trigger names are per
+	// schema, see triggerFinding).
+	f := facts{fks: t.fks, triggers: t.triggers}
 	for _, other := range p.defs.tables {
+		if strings.EqualFold(other.schema, t.schema) {
+			f.schemaTriggers = append(f.schemaTriggers, other.triggers...)
+		}
 		for _, fk := range other.fks {
 			if other != t && strings.EqualFold(fk.refSchema, t.schema) && strings.EqualFold(fk.refTable, t.name) {
 				f.fks = append(f.fks, fk)

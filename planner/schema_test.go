@@ -144,3 +144,16 @@ func TestOpaqueDefinitionParts(t *testing.T) {
 	require.Equal(t, StrategyGhost, plans[0].Strategy, "an unread clause is assumed to copy offline")
 	require.NotContains(t, findingCodes(plans[0]), CodeNoSharedKey, "PRIMARY (id) is still known")
 }
+
+// Offline, trigger names are checked against every trigger the dump declares in the schema.
+func TestDumpTriggerNamesPerSchema(t *testing.T) {
+	defs := `CREATE TABLE a (id INT PRIMARY KEY, n INT); CREATE TABLE b (id INT PRIMARY KEY);
+		CREATE TRIGGER tr BEFORE INSERT ON a FOR EACH ROW SET NEW.n = 1;
+		CREATE TRIGGER tr_ggt BEFORE INSERT ON b FOR EACH ROW SET @x = 1;`
+	p, err := NewOffline(defs, Options{Server: "mariadb-10.11", Schema: "app"})
+	require.NoError(t, err)
+	plans, err := p.Plan(context.Background(), "ALTER TABLE a MODIFY n BIGINT")
+	require.NoError(t, err)
+	require.True(t, plans[0].Blocked)
+	require.Contains(t, findingByCode(t, plans[0], CodeTriggers).Message, "tr_ggt")
+}
