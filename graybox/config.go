@@ -22,7 +22,7 @@ const (
 
 // Config configures a Participant. It is a value: New copies it, and nothing changes it after.
 type Config struct {
-	// ControllerURL is the base URL of `migrate serve`, e.g. "http://127.0.0.1:7070".
+	// ControllerURL is the base URL of `migrate serve`, e.g. "http://127.0.0.1:8470".
 	ControllerURL string
 	// Secret is the shared secret both sides sign with (at least wire.MinSecretBytes).
 	Secret []byte

@@ -15,7 +15,7 @@
 // A service uses it like this:
 //
 //	p, err := graybox.New(graybox.Config{
-//		ControllerURL: "http://127.0.0.1:7070",
+//		ControllerURL: "http://127.0.0.1:8470",
 //		Secret:        secret, // shared with `migrate serve`
 //		Service:       "orders", InstanceID: "orders-" + addr,
 //		Tables:        []string{"shop.orders"}, Versions: map[string]string{"shop.orders": "v1"},

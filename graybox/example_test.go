@@ -25,7 +25,7 @@ func Example() {
 	var db *sql.DB // the service's pool
 	addr := "127.0.0.1:8080"
 	p, err := graybox.New(graybox.Config{
-		ControllerURL: "http://127.0.0.1:7070",
+		ControllerURL: "http://127.0.0.1:8470",
 		Secret:        []byte("shared-with-migrate-serve"),
 		Service:       "orders", InstanceID: "orders-" + addr,
 		Tables: []string{"shop.orders"}, Versions: map[string]string{"shop.orders": "v1"},

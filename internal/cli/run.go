@@ -82,7 +82,7 @@ migration failed (original table intact), 130 cancelled.
 Settings that are not per run can come from a config file (--config or $GHOSTGATE_CONFIG: one
 'flag-name = value' a line) or the environment ($GHOSTGATE_FLAG_NAME, e.g. GHOSTGATE_MAX_LAG=2s).`,
 		Example: `  export GHOSTGATE_PASSWORD=secret
-  migrate run -H db1 -u dba -d shop --replica db2:3306 "ALTER TABLE orders MODIFY qty BIGINT NOT NULL"
+  migrate run -H db1 -u dba -d shop --replica db2:3306 "ALTER TABLE orders MODIFY quantity BIGINT NOT NULL DEFAULT 1"
 
   # in CI: no prompt, JSON-lines events and a final summary on stdout
   migrate run --yes -o json -d shop --file migrations/042.sql --max-lag 1s --max-load Threads_running=30

@@ -42,7 +42,7 @@ exits with its outcome (0 complete, 4 failed, 130 cancelled).
 
 It needs the API token (--token-file or $` + EnvToken + `).`,
 		Example: `  migrate submit -d shop --file migrations/042.sql
-  migrate submit -d shop --approval 02:00-04:00 "ALTER TABLE orders MODIFY qty BIGINT NOT NULL"
+  migrate submit -d shop --approval 02:00-04:00 "ALTER TABLE orders MODIFY quantity BIGINT NOT NULL DEFAULT 1"
   migrate submit -d shop --old-version v1 --new-version v2 --file expand.sql -o json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {

@@ -205,3 +205,33 @@ func TestConfigValidate(t *testing.T) {
 	res := c.Stop()
 	require.Zero(t, res.Requests, "Stop before Start")
 }
+
+// TestIDBaseAboveSeed: a seed reaching past DefaultIDBase (issue 13: DEMO_ROWS >= 1,000,000 made
+// every create collide) does not collide with a client whose IDBase is IDBaseAbove the table.
+func TestIDBaseAboveSeed(t *testing.T) {
+	db := sandboxtest.New(t)
+	db.Exec(t, shop.Schema,
+		"INSERT INTO orders (id, customer_id, status, amount, updated_at) SELECT seq, 1, 'new', 1, NOW(6) FROM seq_999990_to_1000020")
+	ctx := context.Background()
+	base, err := loadclient.IDBaseAbove(ctx, db.Primary, db.Name, shop.Table)
+	require.NoError(t, err)
+	require.Equal(t, int64(1_000_021), base)
+
+	insts := startInstances(t, db, 1, shop.OldVersion)
+	c, err := loadclient.New(loadclient.Config{Targets: targets(insts), Workers: 2, Rate: 300,
+		Mix: loadclient.Mix{Create: 80, Read: 20}, Seed: 5, IDBase: base})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool { return c.Progress() > 60 }, 10*time.Second, 10*time.Millisecond)
+	res := c.Stop()
+	require.Zero(t, res.Failures(), res.String())
+	d, err := loadclient.Verify(ctx, db.Primary, db.Name, shop.Table, res.Model)
+	require.NoError(t, err)
+	require.True(t, d.Empty(), d.String())
+
+	empty := sandboxtest.New(t)
+	empty.Exec(t, shop.Schema)
+	base, err = loadclient.IDBaseAbove(ctx, empty.Primary, empty.Name, shop.Table)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), base, "an empty table starts at 1")
+}

@@ -266,3 +266,15 @@ func readRange(ctx context.Context, db *sql.DB, schema, table string, first, nex
 }
 
 func quote(ident string) string { return "`" + strings.ReplaceAll(ident, "`", "``") + "`" }
+
+// IDBaseAbove returns the first id above every row schema.table holds now (1 for an empty table):
+// the IDBase of a client that must never collide with a seed, however many rows it has (issue 13:
+// a seed of 1,000,000 rows or more reached DefaultIDBase and every create failed).
+func IDBaseAbove(ctx context.Context, db *sql.DB, schema, table string) (int64, error) {
+	var maxID sql.NullInt64
+	q := "SELECT MAX(`id`) FROM " + quote(schema) + "." + quote(table)
+	if err := db.QueryRowContext(ctx, q).Scan(&maxID); err != nil {
+		return 0, fmt.Errorf("loadclient: highest id of %s.%s: %w", schema, table, err)
+	}
+	return maxID.Int64 + 1, nil
+}

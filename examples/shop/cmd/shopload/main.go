@@ -51,6 +51,7 @@ func run() int {
 	duration := flag.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	dsn := flag.String("dsn", "", "MySQL DSN of the service's database: verify every row after stopping")
 	summary := flag.String("summary", "", "also write the summary as JSON to this file")
+	idBase := flag.Int64("id-base", 0, "first order id to create (0: above the table's highest id with --dsn, else 1000000)")
 	flag.Var(&tg, "target", "base URL of a service instance (repeatable)")
 	flag.Parse()
 	if len(tg) == 0 {
@@ -64,7 +65,16 @@ func run() int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	c, err := loadclient.New(loadclient.Config{Targets: tg, Rate: *rate, Timeout: 30 * time.Second})
+	if *idBase == 0 && *dsn != "" {
+		// Above whatever the table holds, so that no seed size collides (issue 13).
+		base, err := highestID(*dsn)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "shopload:", err)
+			return 1
+		}
+		*idBase = base
+	}
+	c, err := loadclient.New(loadclient.Config{Targets: tg, Rate: *rate, Timeout: 30 * time.Second, IDBase: *idBase})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shopload:", err)
 		return 2
@@ -106,21 +116,42 @@ func run() int {
 	return 0
 }
 
+// highestID is loadclient.IDBaseAbove for the orders table of the DSN's database.
+func highestID(dsn string) (int64, error) {
+	db, schema, err := openDSN(dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	return loadclient.IDBaseAbove(context.Background(), db, schema, shop.Table)
+}
+
+// openDSN opens dsn and returns the database it names.
+func openDSN(dsn string) (*sql.DB, string, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	var schema sql.NullString
+	if err := db.QueryRow("SELECT DATABASE()").Scan(&schema); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	if !schema.Valid {
+		db.Close()
+		return nil, "", errors.New("the DSN names no database")
+	}
+	return db, schema.String, nil
+}
+
 // verify compares the orders table with the load's model, every row it wrote.
 func verify(dsn string, m *loadclient.Model) (bool, string, error) {
-	db, err := sql.Open("mysql", dsn)
+	db, schema, err := openDSN(dsn)
 	if err != nil {
 		return false, "", err
 	}
 	defer db.Close()
-	var schema sql.NullString
-	if err := db.QueryRow("SELECT DATABASE()").Scan(&schema); err != nil {
-		return false, "", err
-	}
-	if !schema.Valid {
-		return false, "", errors.New("the DSN names no database")
-	}
-	diff, err := loadclient.Verify(context.Background(), db, schema.String, shop.Table, m)
+	diff, err := loadclient.Verify(context.Background(), db, schema, shop.Table, m)
 	if err != nil {
 		return false, "", err
 	}

@@ -2,7 +2,7 @@
 // part in ghostgate's cut-over as a graybox participant (see package service for the routes).
 //
 //	shopsvc --dsn 'ghostgate:ghostgate@tcp(127.0.0.1:13306)/shop' --listen 127.0.0.1:8081 \
-//	        --controller http://127.0.0.1:7070 --secret-file /run/secrets/ghostgate \
+//	        --controller http://127.0.0.1:8470 --secret-file /run/secrets/ghostgate \
 //	        --mode http --shed-writes
 //
 // Every flag can also come from the environment variable shown in its usage; a flag given on the
@@ -70,7 +70,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (service
 	fs.StringVar(&o.DSN, "dsn", env("SHOPSVC_DSN", ""), "MySQL DSN of the database holding the table (SHOPSVC_DSN)")
 	fs.StringVar(&o.Listen, "listen", env("SHOPSVC_LISTEN", "127.0.0.1:8080"), "listen address (SHOPSVC_LISTEN)")
 	fs.StringVar(&o.Table, "table", env("SHOPSVC_TABLE", ""), "table to serve, default orders (SHOPSVC_TABLE)")
-	fs.StringVar(&o.ControllerURL, "controller", env("SHOPSVC_CONTROLLER", "http://127.0.0.1:7070"), "base URL of `migrate serve` (SHOPSVC_CONTROLLER)")
+	fs.StringVar(&o.ControllerURL, "controller", env("SHOPSVC_CONTROLLER", "http://127.0.0.1:8470"), "base URL of `migrate serve` (SHOPSVC_CONTROLLER)")
 	fs.StringVar(&secretFile, "secret-file", env("SHOPSVC_SECRET_FILE", ""), "file holding the participant secret; else $SHOPSVC_SECRET (SHOPSVC_SECRET_FILE)")
 	fs.StringVar(&o.Service, "service", env("SHOPSVC_SERVICE", "shopsvc"), "service name (SHOPSVC_SERVICE)")
 	fs.StringVar(&o.InstanceID, "instance-id", env("SHOPSVC_INSTANCE_ID", ""), "instance id, default <service>-<listen address> (SHOPSVC_INSTANCE_ID)")

@@ -16,6 +16,7 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop/internal/ctltest"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/server"
 	"github.com/ghostgate/ghostgate/wire"
 )
 
@@ -35,6 +36,8 @@ func TestParse(t *testing.T) {
 	require.Equal(t, wire.ModeSignal, o.Mode)
 	require.True(t, o.ShedWrites)
 	require.Equal(t, "127.0.0.1:8080", o.Listen)
+	// issue 13: a default shopsvc must reach a default `migrate serve`.
+	require.Equal(t, "http://"+server.DefaultListen, o.ControllerURL)
 
 	o, err = parse(nil, env(map[string]string{"SHOPSVC_DSN": dsn, "SHOPSVC_SECRET": string(secret),
 		"SHOPSVC_LISTEN": "127.0.0.1:9", "SHOPSVC_SHED_WRITES": "true", "SHOPSVC_RETRY_AFTER": "3s"}), io.Discard)
