@@ -10,6 +10,7 @@ DIR=${GG_SANDBOX_DIR:-/tmp/ghostgate-sandbox}
 was_up=
 if scripts/sandbox.sh status >/dev/null 2>&1; then was_up=1; fi
 scripts/sandbox.sh up
+scripts/tools.sh
 
 rc=0
 {

@@ -71,7 +71,7 @@ the event log) and exits.`,
 
   # then, from another shell
   migrate status
-  curl -s -H "Authorization: Bearer $GHOSTGATE_TOKEN" -d '{"ddl":"ALTER TABLE orders ADD COLUMN note TEXT"}' http://127.0.0.1:8470/v1/migrations`,
+  curl -s -H "Authorization: Bearer $GHOSTGATE_TOKEN" -d '{"ddl":"ALTER TABLE orders ADD COLUMN coupon VARCHAR(32) NULL"}' http://127.0.0.1:8470/v1/migrations`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runServe(c.Context(), opts) },
 	}
