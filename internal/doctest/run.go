@@ -168,7 +168,7 @@ func Matches(want, output string) bool {
 	for i, p := range parts {
 		parts[i] = regexp.QuoteMeta(strings.TrimSpace(p))
 	}
-	return regexp.MustCompile(`(?s)`+strings.Join(parts, ".*?")).MatchString(output)
+	return regexp.MustCompile(`(?s)` + strings.Join(parts, ".*?")).MatchString(output)
 }
 
 // Close stops every process the blocks left running (SIGTERM, then SIGKILL after grace) and
