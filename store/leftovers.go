@@ -24,10 +24,16 @@ const (
 	LeftoverStaleMigration LeftoverKind = "stale_migration"
 	// LeftoverOrphanTable is a gh-ost table (_t_gho, _t_ghc, _t_del) no live migration owns.
 	LeftoverOrphanTable LeftoverKind = "orphan_table"
+	// LeftoverKeptTable is not a leftover of a dead run: it is the original table gh-ost kept
+	// (_t_<time>_del, _t_del) after a cut-over that succeeded, the migration's undo point. It is
+	// listed with its age and size, never reported as a leftover, and dropped only by its own
+	// name (issue 13: `--table orders` used to drop every undo point at once).
+	LeftoverKeptTable LeftoverKind = "kept_table"
 )
 
 // Leftover is one remain of a dead or finished run, with the exact remedy. The store never acts
-// on it by itself; a user-invoked command calls Cleanup.
+// on it by itself; a user-invoked command calls Cleanup. Leftovers also lists the kept old tables
+// of completed migrations (Kept), which are not remains of a dead run but undo points.
 type Leftover struct {
 	Kind         LeftoverKind     `json:"kind"`
 	Schema       string           `json:"schema"`
@@ -36,7 +42,10 @@ type Leftover struct {
 	Status       migration.Status `json:"status,omitempty"`
 	Owner        Owner            `json:"owner,omitzero"`
 	HeartbeatAge time.Duration    `json:"heartbeat_age_ns,omitempty"`
-	OrphanTable  string           `json:"orphan_table,omitempty"` // for LeftoverOrphanTable
+	OrphanTable  string           `json:"orphan_table,omitempty"` // the gh-ost table (orphan or kept)
+	KeptSince    time.Time        `json:"kept_since,omitzero"`    // kept tables: when gh-ost set it aside
+	Rows         int64            `json:"rows,omitempty"`         // tables: the server's row estimate
+	Bytes        int64            `json:"bytes,omitempty"`        // tables: data and index size
 	Reason       string           `json:"reason"`
 	Command      string           `json:"command,omitempty"` // the ghostgate command that cleans it
 	SQL          string           `json:"sql,omitempty"`     // the SQL the command runs, if any
@@ -54,6 +63,9 @@ func (e *OwnerAliveError) Error() string {
 	return fmt.Sprintf("store: migration %s is still run by %s (last heartbeat %v ago); cancel it instead",
 		e.ID, e.Owner, e.HeartbeatAge.Round(time.Millisecond))
 }
+
+// Kept reports whether l is the kept old table of a completed migration rather than a leftover.
+func (l Leftover) Kept() bool { return l.Kind == LeftoverKeptTable }
 
 // activeRow is an active migration with its heartbeat age as the server sees it.
 type activeRow struct {
@@ -157,12 +169,14 @@ func (s *Store) staleness(o Owner, ageMicros sql.NullInt64) (time.Duration, bool
 var (
 	ghostTable  = regexp.MustCompile(`^_(.+)_(gho|ghc|del)$`)
 	timestamped = regexp.MustCompile(`^(.+)_\d{14}$`)
+	keptStamp   = regexp.MustCompile(`_(\d{14})_del$`)
 	shellSafe   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
 
 // orphanTables lists gh-ost tables whose original table has no live migration.
 func (s *Store) orphanTables(ctx context.Context, schemas []string, live map[[2]string]bool, staleOn map[[2]string]string) ([]Leftover, error) {
-	q := `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
+	q := `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0)
+		FROM information_schema.TABLES
 		WHERE TABLE_TYPE = 'BASE TABLE' AND (TABLE_NAME LIKE '\_%\_gho' OR TABLE_NAME LIKE '\_%\_ghc' OR TABLE_NAME LIKE '\_%\_del')`
 	var args []any
 	if len(schemas) > 0 {
@@ -178,11 +192,10 @@ func (s *Store) orphanTables(ctx context.Context, schemas []string, live map[[2]
 	if err != nil {
 		return nil, fmt.Errorf("store: look for gh-ost tables: %w", err)
 	}
-	type found struct{ schema, name, orig, kind string }
 	var cands []found
 	for rows.Next() {
 		var f found
-		if err := rows.Scan(&f.schema, &f.name); err != nil {
+		if err := rows.Scan(&f.schema, &f.name, &f.rows, &f.bytes); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: look for gh-ost tables: %w", err)
 		}
@@ -214,14 +227,31 @@ func (s *Store) orphanTables(ctx context.Context, schemas []string, live map[[2]
 				return nil, err
 			}
 		}
-		out = append(out, orphanLeftover(f.schema, f.orig, f.name, f.kind, exists, staleOn[[2]string{f.schema, f.orig}]))
+		if f.kind == "del" && exists {
+			k, err := s.keptLeftover(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+			continue
+		}
+		l := orphanLeftover(f.schema, f.orig, f.name, f.kind, exists, staleOn[[2]string{f.schema, f.orig}])
+		l.Rows, l.Bytes = f.rows, f.bytes
+		out = append(out, l)
 	}
 	return out, nil
 }
 
+// found is a table named like one of gh-ost's, with the original it belongs to.
+type found struct {
+	schema, name, orig, kind string
+	rows, bytes              int64
+}
+
 // orphanLeftover builds the report and remedy for one orphan table. The remedy only ever names
 // the gh-ost table, never the original; when the original is missing, a _del table may hold the
-// only copy of the data, so the remedy renames it back instead of dropping it.
+// only copy of the data, so the remedy renames it back instead of dropping it. (A _del table
+// whose original exists is a kept table: keptLeftover.)
 func orphanLeftover(schema, orig, name, kind string, origExists bool, staleID string) Leftover {
 	l := Leftover{Kind: LeftoverOrphanTable, Schema: schema, Table: orig, OrphanTable: name, MigrationID: staleID}
 	owner := "no active migration"
@@ -236,9 +266,6 @@ func orphanLeftover(schema, orig, name, kind string, origExists bool, staleID st
 	case !origExists:
 		l.Reason = fmt.Sprintf("gh-ost %s of %s, which does not exist: inspect it by hand", what, qualify(schema, orig))
 		return l
-	case kind == "del":
-		l.Reason = fmt.Sprintf("gh-ost kept the %s of %s after cut-over (%s); drop it once no rollback needs it", what, qualify(schema, orig), owner)
-		l.SQL = "DROP TABLE " + qualify(schema, name)
 	default:
 		l.Reason = fmt.Sprintf("gh-ost %s of %s left by a dead run (%s)", what, qualify(schema, orig), owner)
 		l.SQL = "DROP TABLE " + qualify(schema, name)
@@ -291,7 +318,7 @@ func (s *Store) Cleanup(ctx context.Context, l Leftover) error {
 		switch {
 		case l.Kind == LeftoverStaleMigration && f.Kind == l.Kind && f.MigrationID == l.MigrationID:
 			return s.MarkInterrupted(ctx, f.MigrationID, f.Reason)
-		case l.Kind == LeftoverOrphanTable && f.Kind == l.Kind && f.OrphanTable == l.OrphanTable:
+		case (l.Kind == LeftoverOrphanTable || l.Kind == LeftoverKeptTable) && f.Kind == l.Kind && f.OrphanTable == l.OrphanTable:
 			return s.cleanTable(ctx, f)
 		}
 	}

@@ -141,14 +141,16 @@ func TestLeftoversOrphanTables(t *testing.T) {
 		orphans[l.OrphanTable] = l
 	}
 	require.Len(t, byKind(ls, LeftoverStaleMigration), 1)
-	assert.ElementsMatch(t, []string{"_users_gho", "_users_ghc", "_orders_del", "_gone_del",
+	assert.ElementsMatch(t, []string{"_users_gho", "_users_ghc", "_gone_del",
 		"_gone2_20260102030405_del", "_nothing_gho", "_crashed_gho"}, keys(orphans), "_live_gho belongs to a live run; x_gho is not gh-ost's")
+	kept := byKind(ls, LeftoverKeptTable)
+	require.Len(t, kept, 1, "an old table whose original exists is kept, not an orphan")
+	assert.Equal(t, "_orders_del", kept[0].OrphanTable)
 
 	q := func(tbl string) string { return qualify(d.Name, tbl) }
 	assert.Equal(t, "users", orphans["_users_gho"].Table)
 	assert.Equal(t, "DROP TABLE "+q("_users_gho"), orphans["_users_gho"].SQL)
 	assert.Equal(t, "migrate cleanup --schema "+d.Name+" --table _users_gho", orphans["_users_gho"].Command)
-	assert.Equal(t, "DROP TABLE "+q("_orders_del"), orphans["_orders_del"].SQL)
 	assert.Equal(t, "RENAME TABLE "+q("_gone_del")+" TO "+q("gone"), orphans["_gone_del"].SQL, "the only copy is renamed back, never dropped")
 	assert.Equal(t, "RENAME TABLE "+q("_gone2_20260102030405_del")+" TO "+q("gone2"), orphans["_gone2_20260102030405_del"].SQL)
 	assert.Empty(t, orphans["_nothing_gho"].SQL, "no remedy is guessed when the original is missing")
@@ -171,6 +173,69 @@ func TestLeftoversOrphanTables(t *testing.T) {
 	assert.Equal(t, 2, n, "the original table is untouched")
 	for tbl, want := range map[string]bool{"_users_gho": false, "_users_ghc": false, "gone": true, "_gone_del": false, "_nothing_gho": true} {
 		exists, err := s.tableExists(t.Context(), d.Name, tbl)
+		require.NoError(t, err)
+		assert.Equal(t, want, exists, tbl)
+	}
+}
+
+// TestLeftoversKeptTables: the old tables of completed migrations are listed as kept (with the
+// migration, when they were kept and their size), never as orphans, and are dropped one by one by
+// their own name; cleaning a leftover of the same table does not touch them (issue 13).
+func TestLeftoversKeptTables(t *testing.T) {
+	t.Parallel()
+	s, d := newStore(t, Options{})
+	ctx := t.Context()
+	m, err := s.Create(ctx, NewMigration{Schema: d.Name, Table: "orders", DDL: "ALTER TABLE orders MODIFY id BIGINT", Strategy: "ghost"})
+	require.NoError(t, err)
+	for _, st := range []migration.Status{migration.StatusPlanning, migration.StatusRunning, migration.StatusReady,
+		migration.StatusCuttingOver, migration.StatusComplete} {
+		require.NoError(t, s.Transition(ctx, m.ID, st, string(st)))
+	}
+	m, err = s.Get(ctx, m.ID)
+	require.NoError(t, err)
+	// gh-ost names the old table after its start, in local time.
+	stamped := "_orders_" + m.StartedAt.Local().Format("20060102150405") + "_del"
+	older := "_orders_20200102030405_del" // an earlier migration the store does not know
+	for _, tbl := range []string{"orders", stamped, older, "_orders_ghc"} {
+		d.Exec(t, "CREATE TABLE "+qualify(d.Name, tbl)+" (id INT PRIMARY KEY, pad CHAR(200))")
+	}
+	d.Exec(t, "INSERT INTO "+qualify(d.Name, stamped)+" SELECT seq, 'x' FROM seq_1_to_2000",
+		"ANALYZE TABLE "+qualify(d.Name, stamped))
+
+	ls, err := s.Leftovers(ctx, d.Name)
+	require.NoError(t, err)
+	kept := map[string]Leftover{}
+	for _, l := range byKind(ls, LeftoverKeptTable) {
+		kept[l.OrphanTable] = l
+		assert.True(t, l.Kept())
+	}
+	require.ElementsMatch(t, []string{stamped, older}, keys(kept))
+	orphans := byKind(ls, LeftoverOrphanTable)
+	require.Len(t, orphans, 1)
+	assert.Equal(t, "_orders_ghc", orphans[0].OrphanTable)
+	assert.False(t, orphans[0].Kept())
+
+	k := kept[stamped]
+	assert.Equal(t, m.ID, k.MigrationID)
+	assert.Equal(t, "orders", k.Table)
+	assert.WithinDuration(t, m.FinishedAt, k.KeptSince, time.Millisecond, "kept since the migration finished")
+	assert.Greater(t, k.Rows, int64(1000))
+	assert.Greater(t, k.Bytes, int64(200_000))
+	assert.Contains(t, k.Reason, "kept after the cut-over of migration "+m.ID)
+	assert.Equal(t, "migrate cleanup --schema "+d.Name+" --table "+stamped, k.Command)
+	o := kept[older]
+	assert.Empty(t, o.MigrationID, "the store has no migration that started then")
+	assert.Equal(t, time.Date(2020, 1, 2, 3, 4, 5, 0, time.Local), o.KeptSince, "the time in its name")
+
+	require.NoError(t, s.Cleanup(ctx, orphans[0]))
+	for tbl, want := range map[string]bool{"_orders_ghc": false, stamped: true, older: true, "orders": true} {
+		exists, err := s.tableExists(ctx, d.Name, tbl)
+		require.NoError(t, err)
+		assert.Equal(t, want, exists, tbl)
+	}
+	require.NoError(t, s.Cleanup(ctx, o))
+	for tbl, want := range map[string]bool{stamped: true, older: false} {
+		exists, err := s.tableExists(ctx, d.Name, tbl)
 		require.NoError(t, err)
 		assert.Equal(t, want, exists, tbl)
 	}

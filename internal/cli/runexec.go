@@ -163,6 +163,9 @@ func (o *runOutput) plans(plans []*planner.Plan) error {
 
 func (o *runOutput) leftovers(left []store.Leftover) {
 	for _, l := range left {
+		if l.Kept() {
+			continue // an undo point of a completed migration, not a leftover (issue 13)
+		}
 		if o.json {
 			_ = o.enc.Encode(map[string]any{"type": "leftover", "leftover": l})
 			continue

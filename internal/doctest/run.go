@@ -162,13 +162,18 @@ func checkExpected(b Block, output string) error {
 	return nil
 }
 
-// Matches reports whether output contains want, where "…" in want stands for any text.
+// Matches reports whether output contains want, where "…" in want stands for any text and a
+// line break for a line break with any indentation around it.
 func Matches(want, output string) bool {
-	parts := strings.Split(want, "…")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(strings.TrimSpace(p))
+	lines := strings.Split(want, "\n")
+	for i, l := range lines {
+		parts := strings.Split(l, "…")
+		for j, p := range parts {
+			parts[j] = regexp.QuoteMeta(strings.TrimSpace(p))
+		}
+		lines[i] = strings.Join(parts, ".*?")
 	}
-	return regexp.MustCompile(`(?s)` + strings.Join(parts, ".*?")).MatchString(output)
+	return regexp.MustCompile(`(?s)` + strings.Join(lines, `[ \t]*\n[ \t]*`)).MatchString(output)
 }
 
 // Close stops every process the blocks left running (SIGTERM, then SIGKILL after grace) and
