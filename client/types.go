@@ -215,4 +215,6 @@ type Health struct {
 	Status     string `json:"status"` // "ok"
 	Migrations int    `json:"migrations"`
 	Owner      string `json:"owner"`
+	Version    string `json:"version"`    // the controller's build (migrate version)
+	GoVersion  string `json:"go_version"` // the Go toolchain it was built with
 }

@@ -9,6 +9,7 @@ package metrics
 import (
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/migration"
 )
 
@@ -158,7 +160,13 @@ func (m *Metrics) Started(l Labels) {
 // Observe records one progress event. Rows copied is a counter of the rows seen copied: an event
 // reporting fewer rows than before (a restarted engine) adds nothing. The ratio is clamped to
 // [0, 1] and negative durations read as 0, whatever the engine reports.
-func (m *Metrics) Observe(l Labels, p migration.Progress) {
+func (m *Metrics) Observe(l Labels, p migration.Progress) { m.ObserveFrom(l, p, "") }
+
+// ObserveFrom is Observe with the throttler's own source of the decision (runner/throttle's
+// Source: "manual" for a DBA's pause, "replica_lag", …). When it is one of Reasons it is the
+// reason label, so that a manual pause counts as "manual" whatever its text says (issue 13);
+// otherwise the reason is read from the engine's text.
+func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := l.values()
@@ -180,6 +188,9 @@ func (m *Metrics) Observe(l Labels, p migration.Progress) {
 	m.throttled.WithLabelValues(v...).Set(boolValue(p.Throttled))
 	if p.Throttled {
 		reason := ReasonLabel(p.ThrottleReason)
+		if slices.Contains(Reasons, source) {
+			reason = source
+		}
 		if !prev.throttled || prev.reason != reason {
 			m.throttleEvents.WithLabelValues(append(v, reason)...).Inc()
 		}
@@ -246,11 +257,13 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// NewRegistry returns a registry with the Go runtime and process collectors, the usual base for
-// a controller's /metrics.
+// NewRegistry returns a registry with the Go runtime and process collectors and
+// ghostgate_build_info, the usual base for a controller's /metrics.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	v := version.Get()
+	RegisterBuildInfo(reg, v.Version, v.Revision, v.GoVersion)
 	return reg
 }
 

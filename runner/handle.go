@@ -280,7 +280,11 @@ func (h *Handle) progress(ctx context.Context, p migration.Progress) {
 		h.lastSaved = time.Now()
 	}
 	h.mu.Unlock()
-	h.r.metrics.Observe(h.labels, p)
+	source := ""
+	if d := h.monitor.Decision(); p.Throttled && d.Throttle {
+		source = string(d.Source) // the throttler's own reason, not the engine's text
+	}
+	h.r.metrics.ObserveFrom(h.labels, p, source)
 	h.emit(Event{Kind: EventProgress, Progress: &p})
 	if save {
 		_ = h.r.store.SaveProgress(ctx, h.id, p)

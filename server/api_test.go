@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
@@ -266,6 +268,8 @@ func TestStream(t *testing.T) {
 	h, err := f.anon.Health(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "ok", h.Status)
+	require.Equal(t, version.Get().Version, h.Version, "the controller says which build it is")
+	require.Equal(t, runtime.Version(), h.GoVersion)
 	code, _ := f.raw(t, http.MethodGet, "/v1/participants", "", "")
 	require.Equal(t, http.StatusOK, code)
 	err = f.api.Evict(ctx, "no-such-instance")

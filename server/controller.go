@@ -17,12 +17,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
@@ -59,6 +61,11 @@ type Options struct {
 	// RebuildMaxRows is the planner's rebuild threshold when a request gives none (0: the
 	// planner's default).
 	RebuildMaxRows int64
+	// Log receives what happens: transitions, throttling, gate decisions, participant failures,
+	// approvals (nil: nothing is logged).
+	Log *slog.Logger
+	// GateMetrics records the gates (nil: not recorded).
+	GateMetrics *metrics.Gate
 }
 
 // Validate reports what cannot work.
@@ -92,6 +99,7 @@ type Controller struct {
 
 // run is one migration started by this controller.
 type run struct {
+	labels   metrics.GateLabels
 	h        *runner.Handle
 	gate     *cutover.Gate // nil for native strategies
 	approval string
@@ -131,6 +139,12 @@ func New(opts Options) (*Controller, error) {
 	}
 	if opts.Gate.Approval == "" {
 		opts.Gate.Approval = string(cutover.ApprovalManual)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.GateMetrics == nil {
+		opts.GateMetrics = metrics.NewGate(nil, nil)
 	}
 	return &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}}, nil
 }
@@ -247,7 +261,7 @@ func (c *Controller) launch(ctx context.Context, p *planner.Plan, gcfg cutover.C
 	if closed {
 		return nil, ErrClosed
 	}
-	r := &run{}
+	r := &run{labels: metrics.GateLabels{Schema: p.Schema, Table: p.Table}}
 	var gate runner.Gate = runner.OpenGate{}
 	if p.Strategy == planner.StrategyGhost {
 		g, err := cutover.New(gcfg, c.gateDeps(r))
@@ -285,7 +299,11 @@ func (c *Controller) gateDeps(r *run) cutover.Deps {
 		st := h.Status()
 		return st == migration.StatusReady || st == migration.StatusCuttingOver, h.Progress().BacklogEvents
 	}
-	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(c.recordGate)}
+	record := func(ctx context.Context, e cutover.Event) error {
+		c.observeGateEvent(r.labels, e)
+		return c.recordGate(ctx, e)
+	}
+	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(record)}
 	if c.opts.Registry != nil {
 		deps.Registry = c.opts.Registry
 	}
@@ -300,8 +318,11 @@ func (c *Controller) recordGate(ctx context.Context, e cutover.Event) error {
 	return err
 }
 
-// onEvent forwards a runner event to the stream.
-func (c *Controller) onEvent(ev runner.Event) { c.hub.publish(client.StreamEvent{Event: ev}) }
+// onEvent forwards a runner event to the stream and the log.
+func (c *Controller) onEvent(ev runner.Event) {
+	c.logRunnerEvent(ev)
+	c.hub.publish(client.StreamEvent{Event: ev})
+}
 
 // forwardChecklist publishes the gate's checklist changes until the migration ends.
 func (c *Controller) forwardChecklist(r *run) {
@@ -310,9 +331,11 @@ func (c *Controller) forwardChecklist(r *run) {
 	for {
 		select {
 		case cl := <-ch:
+			c.observeChecklist(r.labels, cl)
 			c.hub.publish(client.StreamEvent{Event: runner.Event{Time: cl.Time, MigrationID: r.h.ID(),
 				Kind: client.KindChecklist, Reason: cl.Summary()}, Checklist: &cl})
 		case <-r.h.Done():
+			c.opts.GateMetrics.Ended(r.labels)
 			return
 		}
 	}
@@ -320,6 +343,7 @@ func (c *Controller) forwardChecklist(r *run) {
 
 // note writes a note to a migration's event log; the log is best effort here, the action stands.
 func (c *Controller) note(ctx context.Context, id, msg string) {
+	c.opts.Log.Info(msg, "migration", id)
 	_ = c.opts.Store.AddEvent(context.WithoutCancel(ctx), id, store.EventNote, msg, nil)
 }
 

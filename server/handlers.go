@@ -10,11 +10,14 @@ import (
 	"strings"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/migration"
 )
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, client.Health{Status: "ok", Migrations: a.c.Count(), Owner: a.c.Owner().String()})
+	v := version.Get()
+	writeJSON(w, http.StatusOK, client.Health{Status: "ok", Migrations: a.c.Count(), Owner: a.c.Owner().String(),
+		Version: v.Version, GoVersion: v.GoVersion})
 }
 
 // list serves GET /v1/migrations[?status=a,b][&table=[schema.]t][&limit=N]. A parameter it

@@ -69,6 +69,8 @@ $GHOSTGATE_<FLAG> or in a --config file.`,
 		return applyDefaults(c, configFile, streams.ErrOut)
 	}
 	root.AddCommand(append([]*cobra.Command{newPlanCmd(streams, nil), newRunCmd(streams), newCleanupCmd(streams), newServeCmd(streams), newStatusCmd(streams), newSubmitCmd(streams), newTUICmd(streams), newLogsCmd(streams)}, newControlCmds(streams)...)...)
+	root.AddCommand(newVersionCmd(streams))
+	setVersion(root)
 	return root
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
@@ -45,6 +48,9 @@ type ServeOptions struct {
 	MaxBacklog        int64
 	MaxTransactionAge time.Duration
 	RebuildMaxRows    int64 // the planner's default for requests that give none
+
+	LogFormat string
+	LogLevel  string
 }
 
 func newServeCmd(streams IO) *cobra.Command {
@@ -90,7 +96,25 @@ the event log) and exits.`,
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
 	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
+	fs.StringVar(&opts.LogFormat, "log-format", "text", "the log on stderr: text or json (log/slog)")
+	fs.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// newLogger is serve's log on w: text or JSON lines (log/slog) at level and above.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageErrorf("--log-format %q: want text or json", format)
 }
 
 // secret reads the first line of file, or else the environment variable env.
@@ -108,12 +132,16 @@ func secret(file, env, what string) (string, error) {
 
 // runServe is `migrate serve`, step by step.
 func runServe(ctx context.Context, opts *ServeOptions) error {
-	// 1. Refuse what must not start: a remote bind not asked for, no token.
+	// 1. Refuse what must not start: a remote bind not asked for, no token, a bad log setting.
 	if err := server.CheckListen(opts.Listen, opts.AllowRemote); err != nil {
 		return &UsageError{Err: err}
 	}
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
+	}
+	logger, err := newLogger(opts.IO.ErrOut, opts.LogFormat, opts.LogLevel)
+	if err != nil {
+		return err
 	}
 	tokens, err := serveTokens(opts.TokenFile)
 	if err != nil {
@@ -173,6 +201,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 	}()
 	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
+		Log: logger, GateMetrics: metrics.NewGate(reg, server.ParticipantCounts(registry)),
 		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
@@ -212,6 +241,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		participants = "participants: on"
 	}
 	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (primary %s; %s)\n", ln.Addr(), cfg.Addr, participants)
+	v := version.Get()
+	logger.Info("controller started", "listen", ln.Addr().String(), "primary", cfg.Addr, "participants", registry != nil,
+		"version", v.Version, "go_version", v.GoVersion)
 	err = server.Serve(ctx, ln, h, ctrl)
 	fmt.Fprintln(opts.IO.Out, "ghostgate controller stopped")
 	return err
