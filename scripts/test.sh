@@ -17,6 +17,9 @@ rc=0
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
   if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
   $GO vet ./...
+  # The shipped alert rules: valid, and their unit tests pass (deploy/prometheus).
+  promtool check rules deploy/prometheus/ghostgate-alerts.yml
+  promtool test rules deploy/prometheus/ghostgate-alerts_test.yml
   $GO test -race -count=1 -timeout 40m ./... ${GG_TEST_ARGS:-}
 } || rc=$?
 

@@ -41,6 +41,13 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // test's cleanup stops it and checks it exited cleanly.
 func serveCLI(t *testing.T, conn []string, replica string, extra ...string) string {
 	t.Helper()
+	url, _ := serveCLILog(t, conn, replica)
+	return url
+}
+
+// serveCLILog is serveCLI with extra flags; it also returns serve's stderr (its log).
+func serveCLILog(t *testing.T, conn []string, replica string, extra ...string) (string, *syncBuffer) {
+	t.Helper()
 	work, err := os.MkdirTemp("", "ggv")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
@@ -62,7 +69,7 @@ func serveCLI(t *testing.T, conn []string, replica string, extra ...string) stri
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
+			return m[1], &errOut
 		}
 		select {
 		case c := <-code:
@@ -71,7 +78,7 @@ func serveCLI(t *testing.T, conn []string, replica string, extra ...string) stri
 		}
 	}
 	t.Fatalf("serve did not say where it listens: %s%s", out.String(), errOut.String())
-	return ""
+	return "", nil
 }
 
 func statusJSON(t *testing.T, url, id string) client.MigrationView {

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/internal/version"
+	"github.com/ghostgate/ghostgate/migration"
+)
+
+// scrape returns the /metrics text of a controller.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(b)
+}
+
+var (
+	familyName = regexp.MustCompile(`(?m)^# TYPE (ghostgate_\w+) (\w+)`)
+	usedName   = regexp.MustCompile(`ghostgate_[a-z_]+`)
+)
+
+// TestObservability (issue 13) runs a gh-ost migration through `migrate serve` with a manual
+// pause, the gate and an approval, and checks: what serve logs (JSON lines, log/slog), the gate
+// and build metrics of a real /metrics, the pause counted as reason "manual", and that every
+// metric the shipped Grafana dashboard and alert rules use exists in that /metrics.
+func TestObservability(t *testing.T) {
+	d := newOrders(t)
+	conn := connArgs(t, d)
+	t.Setenv(EnvToken, "cli-test-token-0123456789")
+	t.Setenv(EnvParticipantSecret, "cli-test-participant-secret-0123456789")
+	url, log := serveCLILog(t, conn, d.Env.Replica.Addr(), "--log-format", "json")
+
+	r := run(t, "", "submit", "--server", url, "-d", d.Name, "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	id, _, _ := strings.Cut(r.stdout, "\t")
+
+	// At the gate, waiting for approval.
+	gate := `ghostgate_gate_condition_ok{condition="approval",schema="` + d.Name + `",table="orders"} 0`
+	var atGate string
+	require.Eventually(t, func() bool {
+		atGate = scrape(t, url)
+		return strings.Contains(atGate, gate) && strings.Contains(atGate, `ghostgate_checksum_rows{schema="`+d.Name+`",table="orders"} 200`)
+	}, 90*time.Second, 200*time.Millisecond, "the gate's conditions and checksum progress are metrics")
+	require.Contains(t, atGate, `ghostgate_gate_waiting{schema="`+d.Name+`",table="orders"} 1`)
+	require.Contains(t, atGate, `ghostgate_build_info{goversion="`+version.Get().GoVersion+`",`)
+	require.Contains(t, atGate, `version="`+version.Get().Version+`"} 1`)
+	require.Contains(t, atGate, `ghostgate_participants{state="live"} 0`)
+
+	// Paused at the gate (gh-ost stops applying too): counted as reason "manual".
+	r = run(t, "", "pause", "--server", url, id)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	manual := `ghostgate_throttle_events_total{reason="manual",schema="` + d.Name + `",strategy="ghost",table="orders"} 1`
+	require.Eventually(t, func() bool { return strings.Contains(scrape(t, url), manual) }, 30*time.Second, 200*time.Millisecond,
+		"a manual pause is its own reason")
+	r = run(t, "", "resume", "--server", url, id)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+
+	r = run(t, "", "approve", "--server", url, id)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	r = run(t, "", "status", "--server", url, "--watch", "--interval", "200ms", id)
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	after := scrape(t, url)
+	require.NotContains(t, after, `ghostgate_gate_waiting{schema="`+d.Name+`"`, "an ended gate's live series are gone")
+	require.Contains(t, after, `ghostgate_cutover_attempts_total{result="ok",schema="`+d.Name+`"`)
+
+	// Every metric the dashboard and the alerts use is one serve exports.
+	exported := map[string]string{}
+	for _, text := range []string{atGate, after} {
+		for _, m := range familyName.FindAllStringSubmatch(text, -1) {
+			exported[m[1]] = m[2]
+		}
+	}
+	for _, f := range []string{"../../deploy/grafana/ghostgate.json", "../../deploy/prometheus/ghostgate-alerts.yml"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		used := usedName.FindAllString(string(b), -1)
+		require.NotEmpty(t, used, f)
+		for _, name := range used {
+			base := name
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if s, ok := strings.CutSuffix(name, suffix); ok && exported[s] == "histogram" {
+					base = s
+				}
+			}
+			require.Contains(t, exported, base, "%s uses %s, which /metrics does not export", f, name)
+		}
+	}
+
+	// The log: one JSON object a line, naming what happened.
+	var msgs []string
+	sc := bufio.NewScanner(strings.NewReader(log.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue // the leftover report and other plain lines
+		}
+		require.Contains(t, line, "level")
+		if line["migration"] == id {
+			msgs = append(msgs, line["msg"].(string))
+		}
+	}
+	joined := strings.Join(msgs, "\n")
+	for _, want := range []string{"migration " + string(migration.StatusRunning), "throttled", "paused by api",
+		"resumed by api", "gate closed: waiting for", "cut-over approved by", "gate open", "migration " + string(migration.StatusComplete)} {
+		require.Contains(t, joined, want, "serve logs it")
+	}
+}
