@@ -43,6 +43,7 @@ func TestObservability(t *testing.T) {
 	conn := connArgs(t, d)
 	t.Setenv(EnvToken, "cli-test-token-0123456789")
 	t.Setenv(EnvParticipantSecret, "cli-test-participant-secret-0123456789")
+	d.Exec(t, "CREATE TABLE other (id INT PRIMARY KEY)", "CREATE TABLE _other_gho LIKE other") // a dead run's
 	url, log := serveCLILog(t, conn, d.Env.Replica.Addr(), "--log-format", "json")
 
 	r := run(t, "", "submit", "--server", url, "-d", d.Name, "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")
@@ -103,20 +104,44 @@ func TestObservability(t *testing.T) {
 
 	// The log: one JSON object a line, naming what happened.
 	var msgs []string
+	leftover := false
 	sc := bufio.NewScanner(strings.NewReader(log.String()))
 	for sc.Scan() {
 		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) != nil {
-			continue // the leftover report and other plain lines
-		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &line), "every line of the log is JSON: %s", sc.Text())
 		require.Contains(t, line, "level")
 		if line["migration"] == id {
 			msgs = append(msgs, line["msg"].(string))
 		}
+		if line["cleanup"] == "migrate cleanup --schema "+d.Name+" --table _other_gho" {
+			leftover = true
+		}
 	}
+	require.True(t, leftover, "the leftover of a dead run is logged with its cleanup command")
 	joined := strings.Join(msgs, "\n")
 	for _, want := range []string{"migration " + string(migration.StatusRunning), "throttled", "paused by api",
 		"resumed by api", "gate closed: waiting for", "cut-over approved by", "gate open", "migration " + string(migration.StatusComplete)} {
 		require.Contains(t, joined, want, "serve logs it")
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	l, err := newLogger(&b, "json", "warn")
+	require.NoError(t, err)
+	l.Info("not shown")
+	l.Warn("shown", "k", 1)
+	var line map[string]any
+	require.NoError(t, json.Unmarshal([]byte(b.String()), &line), b.String())
+	require.Equal(t, "shown", line["msg"])
+	b.Reset()
+	l, err = newLogger(&b, "text", "info")
+	require.NoError(t, err)
+	l.Info("hello", "k", "v")
+	require.Contains(t, b.String(), "level=INFO msg=hello k=v")
+	for _, bad := range [][2]string{{"xml", "info"}, {"text", "loud"}} {
+		_, err := newLogger(&b, bad[0], bad[1])
+		var u *UsageError
+		require.ErrorAs(t, err, &u, "%v is a usage error", bad)
 	}
 }

@@ -101,6 +101,16 @@ the event log) and exits.`,
 	return cmd
 }
 
+// logLeftovers logs what dead runs left behind (kept old tables are not leftovers).
+func logLeftovers(logger *slog.Logger, left []store.Leftover) {
+	for _, l := range left {
+		if !l.Kept() {
+			logger.Warn("leftover of an earlier run: "+l.Reason, "kind", l.Kind, "schema", l.Schema, "table", l.Table,
+				"migration", l.MigrationID, "cleanup", l.Command)
+		}
+	}
+}
+
 // newLogger is serve's log on w: text or JSON lines (log/slog) at level and above.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
@@ -224,7 +234,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 	}
 	if left, err := ctrl.Leftovers(ctx); err == nil {
-		newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
+		if opts.LogFormat == "json" {
+			logLeftovers(logger, left) // one JSON object a line on stderr, as the rest of the log
+		} else {
+			newRunOutput(opts.IO.ErrOut, "text", 0).leftovers(left)
+		}
 	}
 	// 5. Listen and serve until ctx ends (SIGINT/SIGTERM), then cancel what runs, cleanly.
 	h, err := server.NewHandler(ctrl, server.HandlerOptions{Tokens: tokens, OpenReads: !opts.AllowRemote,
