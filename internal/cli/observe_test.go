@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -78,6 +79,14 @@ func TestObservability(t *testing.T) {
 	after := scrape(t, url)
 	require.NotContains(t, after, `ghostgate_gate_waiting{schema="`+d.Name+`"`, "an ended gate's live series are gone")
 	require.Contains(t, after, `ghostgate_cutover_attempts_total{result="ok",schema="`+d.Name+`"`)
+
+	// promtool's lint of the exposition (names, units, help), as Prometheus users run it.
+	promtool, err := exec.LookPath("promtool")
+	require.NoError(t, err, "promtool is missing: scripts/tools.sh installs it (Debian's prometheus package)")
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(atGate)
+	out, err := check.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics: %s", out)
 
 	// Every metric the dashboard and the alerts use is one serve exports.
 	exported := map[string]string{}
