@@ -168,8 +168,10 @@ func (s *Store) staleness(o Owner, ageMicros sql.NullInt64) (time.Duration, bool
 // original kept after cut-over); with --timestamp-old-table the last is _T_YYYYMMDDhhmmss_del.
 var (
 	ghostTable  = regexp.MustCompile(`^_(.+)_(gho|ghc|del)$`)
-	timestamped = regexp.MustCompile(`^(.+)_\d{14}$`)
-	keptStamp   = regexp.MustCompile(`_(\d{14})_del$`)
+	// gh-ost v1.1.10 (go/base/context.go GetOldTableName): _<t>_<YYYYMMDDhhmmss>_del with
+	// TimestampOldTable, and "rev_del" instead of "del" for the table a revert set aside.
+	timestamped = regexp.MustCompile(`^(.+?)(?:_\d{14})?(?:_rev)?$`)
+	keptStamp   = regexp.MustCompile(`_(\d{14})(?:_rev)?_del$`)
 	shellSafe   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
 
@@ -218,7 +220,7 @@ func (s *Store) orphanTables(ctx context.Context, schemas []string, live map[[2]
 		if err != nil {
 			return nil, err
 		}
-		if t := timestamped.FindStringSubmatch(f.orig); !exists && f.kind == "del" && t != nil {
+		if t := timestamped.FindStringSubmatch(f.orig); !exists && f.kind == "del" && t != nil && t[1] != f.orig {
 			f.orig = t[1]
 			if live[[2]string{f.schema, f.orig}] {
 				continue

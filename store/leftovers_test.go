@@ -2,6 +2,7 @@ package store
 
 import (
 	"os/exec"
+	"sort"
 	"testing"
 	"time"
 
@@ -196,7 +197,17 @@ func TestLeftoversKeptTables(t *testing.T) {
 	// gh-ost names the old table after its start, in local time.
 	stamped := "_orders_" + m.StartedAt.Local().Format("20060102150405") + "_del"
 	older := "_orders_20200102030405_del" // an earlier migration the store does not know
-	for _, tbl := range []string{"orders", stamped, older, "_orders_ghc"} {
+	reverted := "_orders_20200102030405_rev_del"
+	// A migration whose cut-over recorded its old table (the runner's engine event): matched by
+	// name whatever the time in it says.
+	rec, err := s.Create(ctx, NewMigration{Schema: d.Name, Table: "orders", DDL: "ALTER TABLE orders ADD x INT", Strategy: "ghost"})
+	require.NoError(t, err)
+	for _, st := range []migration.Status{migration.StatusPlanning, migration.StatusRunning, migration.StatusComplete} {
+		require.NoError(t, s.Transition(ctx, rec.ID, st, string(st)))
+	}
+	recorded := "_orders_20110101000000_del"
+	require.NoError(t, s.AddEvent(ctx, rec.ID, EventEngine, "cut over", map[string]string{"old_table": recorded}))
+	for _, tbl := range []string{"orders", stamped, older, reverted, recorded, "_orders_ghc", "_gone3_20200102030405_rev_del"} {
 		d.Exec(t, "CREATE TABLE "+qualify(d.Name, tbl)+" (id INT PRIMARY KEY, pad CHAR(200))")
 	}
 	d.Exec(t, "INSERT INTO "+qualify(d.Name, stamped)+" SELECT seq, 'x' FROM seq_1_to_2000",
@@ -209,11 +220,18 @@ func TestLeftoversKeptTables(t *testing.T) {
 		kept[l.OrphanTable] = l
 		assert.True(t, l.Kept())
 	}
-	require.ElementsMatch(t, []string{stamped, older}, keys(kept))
+	require.ElementsMatch(t, []string{stamped, older, reverted, recorded}, keys(kept))
 	orphans := byKind(ls, LeftoverOrphanTable)
-	require.Len(t, orphans, 1)
-	assert.Equal(t, "_orders_ghc", orphans[0].OrphanTable)
-	assert.False(t, orphans[0].Kept())
+	require.Len(t, orphans, 2)
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].OrphanTable < orphans[j].OrphanTable })
+	assert.Equal(t, "_orders_ghc", orphans[1].OrphanTable)
+	assert.False(t, orphans[1].Kept())
+	assert.Equal(t, "RENAME TABLE "+qualify(d.Name, "_gone3_20200102030405_rev_del")+" TO "+qualify(d.Name, "gone3"), orphans[0].SQL,
+		"a revert's old table whose original is gone is renamed back to the original's name")
+	assert.Equal(t, rec.ID, kept[recorded].MigrationID, "the recorded name wins over the time in it")
+	assert.Equal(t, "orders", kept[reverted].Table)
+	assert.Contains(t, kept[reverted].Reason, "kept after a revert")
+	orphans = orphans[1:]
 
 	k := kept[stamped]
 	assert.Equal(t, m.ID, k.MigrationID)
