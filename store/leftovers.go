@@ -167,7 +167,7 @@ func (s *Store) staleness(o Owner, ageMicros sql.NullInt64) (time.Duration, bool
 // ghostTable matches gh-ost's table names: _T_gho (ghost), _T_ghc (changelog), _T_del (the
 // original kept after cut-over); with --timestamp-old-table the last is _T_YYYYMMDDhhmmss_del.
 var (
-	ghostTable  = regexp.MustCompile(`^_(.+)_(gho|ghc|del)$`)
+	ghostTable = regexp.MustCompile(`^_(.+)_(gho|ghc|del)$`)
 	// gh-ost v1.1.10 (go/base/context.go GetOldTableName): _<t>_<YYYYMMDDhhmmss>_del with
 	// TimestampOldTable, and "rev_del" instead of "del" for the table a revert set aside.
 	timestamped = regexp.MustCompile(`^(.+?)(?:_\d{14})?(?:_rev)?$`)
