@@ -59,6 +59,7 @@ func TestMatches(t *testing.T) {
 	require.True(t, doctest.Matches("{\"a\":1}\n401", "x\n{\"a\":1}\n401\n"))
 	require.False(t, doctest.Matches("{\"a\":1}\n401", "{\"a\":1}\n400\n401\n"), "consecutive lines")
 	require.True(t, doctest.Matches("list:\ndrop with: x", "list:\n  drop with: x\n"), "indentation is free")
+	require.True(t, doctest.Matches("HTTP/1.1 405 Method Not Allowed\nAllow: GET", "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"), "CRLF")
 	b := doctest.Block{Lang: "sh", Body: "curl x\n#> {}\n#> 401\necho\n#> done\n"}
 	require.Equal(t, []string{"{}\n401", "done"}, b.Expected())
 }

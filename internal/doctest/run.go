@@ -163,7 +163,7 @@ func checkExpected(b Block, output string) error {
 }
 
 // Matches reports whether output contains want, where "…" in want stands for any text and a
-// line break for a line break with any indentation around it.
+// line break for a line break with any indentation around it (and a CR before it: HTTP headers).
 func Matches(want, output string) bool {
 	lines := strings.Split(want, "\n")
 	for i, l := range lines {
@@ -173,7 +173,7 @@ func Matches(want, output string) bool {
 		}
 		lines[i] = strings.Join(parts, ".*?")
 	}
-	return regexp.MustCompile(`(?s)` + strings.Join(lines, `[ \t]*\n[ \t]*`)).MatchString(output)
+	return regexp.MustCompile(`(?s)` + strings.Join(lines, `[ \t\r]*\n[ \t]*`)).MatchString(output)
 }
 
 // Close stops every process the blocks left running (SIGTERM, then SIGKILL after grace) and
