@@ -41,7 +41,7 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // test's cleanup stops it and checks it exited cleanly.
 func serveCLI(t *testing.T, conn []string, replica string, extra ...string) string {
 	t.Helper()
-	url, _ := serveCLILog(t, conn, replica)
+	url, _ := serveCLILog(t, conn, replica, extra...)
 	return url
 }
 
