@@ -16,8 +16,9 @@ type view struct {
 	reg      wire.Registration
 	live     bool
 	lastBeat time.Time
-	has      bool     // something was delivered for the migration
-	d        delivery // a copy of it
+	expires  time.Time // when the lease lapses (lapsed)
+	has      bool      // something was delivered for the migration
+	d        delivery  // a copy of it
 }
 
 // forTable lists the instances registered for "schema.table", by id, with what was delivered
@@ -31,7 +32,7 @@ func (r *Registry) forTable(table, migrationID string) []view {
 		if !containsString(in.reg.Tables, table) {
 			continue
 		}
-		v := view{reg: in.reg, live: in.live(now), lastBeat: in.lastBeat}
+		v := view{reg: in.reg, live: in.live(now), lastBeat: in.lastBeat, expires: in.expires}
 		if d, ok := in.deliveries[migrationID]; ok {
 			v.has, v.d = true, *d
 		}
@@ -75,11 +76,11 @@ func (r *Registry) delivered(id, migrationID string) (delivery, bool) {
 	return delivery{}, false
 }
 
-// begin records that req goes to id: a re-delivery of the same phase gets the next attempt
-// number and keeps a ready ack already given (nothing is sent then), while a "not ready" ack is
-// asked again; another phase replaces the delivery. It returns the request to send and false
-// when there is nothing to send.
-func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, wire.PhaseRequest, bool) {
+// begin records that req goes to id: a re-delivery of the same phase in the same round gets the
+// next attempt number and keeps a ready ack already given (nothing is sent then), while a "not
+// ready" ack is asked again; another phase or round replaces the delivery. It returns the
+// request to send and false when there is nothing to send.
+func (r *Registry) begin(id string, req wire.PhaseRequest, round int) (wire.Registration, wire.PhaseRequest, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := r.instances[id]
@@ -87,7 +88,7 @@ func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, w
 		return wire.Registration{}, req, false
 	}
 	d, ok := in.deliveries[req.MigrationID]
-	if ok && d.req.Phase == req.Phase {
+	if ok && d.req.Phase == req.Phase && d.round == round {
 		if d.inflight || (d.acked && d.ack.Ready) {
 			return in.reg, req, false
 		}
@@ -95,7 +96,7 @@ func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, w
 		d.acked = false
 	} else {
 		req.Attempt = 1
-		d = &delivery{}
+		d = &delivery{round: round}
 		in.deliveries[req.MigrationID] = d
 	}
 	d.req, d.sentAt, d.err = req, r.now(), ""
@@ -112,8 +113,8 @@ func (r *Registry) end(id string, req wire.PhaseRequest, ack *wire.Ack, err erro
 		return
 	}
 	d, ok := in.deliveries[req.MigrationID]
-	if !ok || d.req.Phase != req.Phase {
-		return // superseded by another phase meanwhile
+	if !ok || d.req != req {
+		return // superseded by another phase, round or attempt meanwhile
 	}
 	d.inflight = false
 	switch {
@@ -128,8 +129,8 @@ func (r *Registry) end(id string, req wire.PhaseRequest, ack *wire.Ack, err erro
 // req.Deadline and ctx); by signal it leaves the phase pending and signals the pid, and the
 // instance acks through the API. Failures are recorded on the delivery, not returned: the gate
 // reads them from the checklist's point of view and re-delivers.
-func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest) {
-	reg, req, ok := r.begin(id, req)
+func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest, round int) {
+	reg, req, ok := r.begin(id, req, round)
 	if !ok {
 		return
 	}

@@ -1,11 +1,13 @@
 package cutover
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,7 @@ func (c RegistryConfig) Validate() error {
 // delivery is one phase of one migration sent to one instance.
 type delivery struct {
 	req      wire.PhaseRequest
+	round    int // the gate's prepare round it belongs to (0: commit, or abort at the end)
 	sentAt   time.Time
 	inflight bool // an HTTP POST is under way
 	acked    bool
@@ -96,8 +99,15 @@ type Registry struct {
 	own      bool
 	now      func() time.Time
 
+	// bg bounds the deliveries the registry starts itself (aborts of stale prepares); Close
+	// ends them and waits.
+	bg     context.Context
+	stopBg context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu        sync.Mutex
 	instances map[string]*instance
+	gates     map[string]int // migration id → gates awaiting or cutting it over
 }
 
 // NewRegistry returns an empty Registry.
@@ -115,7 +125,8 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cutover: registry: %w", err)
 	}
-	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}}
+	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}, gates: map[string]int{}}
+	r.bg, r.stopBg = context.WithCancel(context.Background())
 	r.cfg.Secret = append([]byte(nil), cfg.Secret...)
 	if r.client == nil {
 		// A private transport: its idle connections end with the registry (Close) instead of
@@ -128,8 +139,10 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	return r, nil
 }
 
-// Close releases the registry's idle HTTP connections.
+// Close ends the deliveries the registry started itself and releases its idle HTTP connections.
 func (r *Registry) Close() {
+	r.stopBg()
+	r.wg.Wait()
 	if r.own {
 		r.client.CloseIdleConnections()
 	}
@@ -172,7 +185,45 @@ func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationRes
 	}
 	now := r.now()
 	in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	r.abortStale(in, hb, now)
 	return r.response(in), nil
+}
+
+// enterGate and leaveGate bracket the time a gate of migrationID may have instances prepared:
+// from Await to Finish (or Await's failure).
+func (r *Registry) enterGate(migrationID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gates[migrationID]++
+}
+
+func (r *Registry) leaveGate(migrationID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gates[migrationID]--; r.gates[migrationID] <= 0 {
+		delete(r.gates, migrationID)
+	}
+}
+
+// abortStale sends abort to an instance that says it is prepared for a migration no gate of
+// this controller is at: the controller restarted (and forgot its deliveries), or the gate
+// ended while the instance was unreachable. Called with r.mu held. Issue 10: a restarted
+// controller must not leave a service shedding writes.
+func (r *Registry) abortStale(in *instance, hb wire.Heartbeat, now time.Time) {
+	if hb.Phase != wire.PhasePrepare || hb.MigrationID == "" || r.gates[hb.MigrationID] > 0 {
+		return
+	}
+	if d, ok := in.deliveries[hb.MigrationID]; ok && d.req.Phase == wire.PhaseAbort && d.round == -1 && (d.inflight || now.Sub(d.sentAt) < time.Second) {
+		return // already on its way
+	}
+	schema, table, ok := strings.Cut(hb.Table, ".")
+	if !ok || hb.OldVersion == "" || hb.NewVersion == "" || hb.OldVersion == hb.NewVersion {
+		return // an older participant: its own hold ends the prepare
+	}
+	req := wire.PhaseRequest{MigrationID: hb.MigrationID, Schema: schema, Table: table, Phase: wire.PhaseAbort,
+		OldVersion: hb.OldVersion, NewVersion: hb.NewVersion, Attempt: 1, Deadline: now.Add(10 * time.Second)}
+	id := in.reg.InstanceID
+	r.wg.Go(func() { r.deliver(r.bg, id, req, -1) })
 }
 
 // Evict removes instance id: its own deregistration, or the DBA's decision that a dead
@@ -182,6 +233,19 @@ func (r *Registry) Evict(id string) error {
 	defer r.mu.Unlock()
 	if _, ok := r.instances[id]; !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	delete(r.instances, id)
+	return nil
+}
+
+// evictIf removes instance id only when its lease still expires at expires (it did not
+// heartbeat meanwhile): the gate's policy eviction of a lapsed instance.
+func (r *Registry) evictIf(id string, expires time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok || !in.expires.Equal(expires) {
+		return fmt.Errorf("%w: %q (renewed or gone)", ErrUnknownInstance, id)
 	}
 	delete(r.instances, id)
 	return nil

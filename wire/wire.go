@@ -119,7 +119,16 @@ type PhaseRequest struct {
 	Phase       Phase     `json:"phase"`
 	Deadline    time.Time `json:"deadline"` // RFC 3339; the ack must arrive before it
 	Attempt     int       `json:"attempt"`  // 1 for the first delivery, higher for re-deliveries
+	// HoldMillis (prepare only) bounds how long the instance stays prepared (sheds writes,
+	// reports migrating) after it received the request without hearing commit or abort: when it
+	// passes, the instance stops by itself. It is a duration, not a time, so that the bound does
+	// not depend on the two clocks agreeing. 0 (an older controller) leaves the bound to the
+	// participant's own maximum. See issue 10: shedding must be bounded at both ends.
+	HoldMillis int64 `json:"hold_ms,omitempty"`
 }
+
+// Hold is HoldMillis as a duration.
+func (r PhaseRequest) Hold() time.Duration { return time.Duration(r.HoldMillis) * time.Millisecond }
 
 // Validate checks that every field the participant relies on is set.
 func (r PhaseRequest) Validate() error {
@@ -143,6 +152,8 @@ func (r PhaseRequest) Validate() error {
 		return invalid(m, "deadline", "missing")
 	case r.Attempt < 1:
 		return invalid(m, "attempt", "must be at least 1")
+	case r.HoldMillis < 0:
+		return invalid(m, "hold_ms", "negative")
 	}
 	return nil
 }
@@ -262,6 +273,12 @@ type Heartbeat struct {
 	MigrationID string `json:"migration_id,omitempty"`
 	Phase       Phase  `json:"phase,omitempty"`
 	Version     string `json:"version,omitempty"` // the schema version the instance runs on
+	// Table, OldVersion and NewVersion describe that migration ("schema.table" and its
+	// versions), so that a controller that restarted (and forgot its deliveries) can send abort
+	// to an instance still prepared for a migration that is no longer at the gate.
+	Table      string `json:"table,omitempty"`
+	OldVersion string `json:"old_version,omitempty"`
+	NewVersion string `json:"new_version,omitempty"`
 }
 
 // ParticipantStatus is one participant as the controller shows it (API, TUI, gate checklist).
