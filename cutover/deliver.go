@@ -135,7 +135,11 @@ func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest
 		return
 	}
 	if reg.Mode == wire.ModeSignal {
-		r.end(id, req, nil, r.cfg.Signal(reg.PID, reg.SignalName()))
+		err := r.signalTarget(id, reg.PID)
+		if err == nil {
+			err = r.cfg.Signal(reg.PID, reg.SignalName())
+		}
+		r.end(id, req, nil, err)
 		return
 	}
 	ctx, cancel := context.WithDeadline(ctx, req.Deadline)
@@ -144,7 +148,8 @@ func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest
 	r.end(id, req, ack, err)
 }
 
-// post POSTs the signed request to the hook and verifies the signed ack.
+// post POSTs the signed request to the hook and verifies the signed ack. Its errors name the
+// hook and the failure but never echo what the other end sent (hookError).
 func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.PhaseRequest) (*wire.Ack, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -152,23 +157,22 @@ func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.Pha
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.HookURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: invalid URL", reg.HookURL)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	wire.Sign(hr, body, r.cfg.Secret, time.Now())
 	resp, err := r.client.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: %s", reg.HookURL, hookError(err))
 	}
 	defer resp.Body.Close()
 	out, err := wire.ReadBody(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: %s", reg.HookURL, hookError(err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		var er wire.ErrorResponse
-		_ = json.Unmarshal(out, &er)
-		return nil, fmt.Errorf("cutover: hook %s answered HTTP %d: %s", reg.HookURL, resp.StatusCode, er.Error)
+		// Only the status: the body is the other end's, and the API shows this error.
+		return nil, fmt.Errorf("cutover: hook %s answered HTTP %d", reg.HookURL, resp.StatusCode)
 	}
 	// The ack is believed only when signed for this very request.
 	if err := r.verifier.VerifyResponse(resp, hr, out, time.Now()); err != nil {
@@ -176,7 +180,7 @@ func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.Pha
 	}
 	var a wire.Ack
 	if err := json.Unmarshal(out, &a); err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: malformed ack: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: malformed ack", reg.HookURL)
 	}
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)

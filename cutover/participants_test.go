@@ -297,7 +297,7 @@ func TestParticipantSignalMode(t *testing.T) {
 // The API refuses bad signatures, replays and malformed bodies, and changes nothing then.
 func TestAPIRefuses(t *testing.T) {
 	c := newController(t, cutover.RegistryConfig{})
-	reg := wire.Registration{Service: "s", InstanceID: "i-1", Tables: []string{"db.t"}, Mode: wire.ModeSignal, PID: 1, Host: "h"}
+	reg := wire.Registration{Service: "s", InstanceID: "i-1", Tables: []string{"db.t"}, Mode: wire.ModeSignal, PID: os.Getpid(), Host: "h"}
 
 	resp, _, _ := signed(t, c.srv.URL, http.MethodPost, wire.PathParticipants, reg, []byte("wrong-secret-but-long-enough"))
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)

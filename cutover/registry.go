@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,8 @@ var (
 	ErrUnknownInstance = errors.New("cutover: unknown instance")
 	// ErrNotPending: an ack that answers no phase delivered to the instance (409).
 	ErrNotPending = errors.New("cutover: no such phase pending for the instance")
+	// ErrTooManyInstances: the registry holds MaxInstances registrations (429).
+	ErrTooManyInstances = errors.New("cutover: too many registered instances")
 )
 
 // RegistryConfig configures a Registry, an immutable value.
@@ -30,10 +33,20 @@ type RegistryConfig struct {
 	LeaseTTL time.Duration
 	// HeartbeatInterval is the interval suggested to participants. Default LeaseTTL/3.
 	HeartbeatInterval time.Duration
-	// HTTPClient delivers phases to hooks. Default: a private transport (closed by Close).
+	// HookNetworks are the networks hooks may be reached on (checked at registration for an
+	// address and at every dial after name resolution). Default DefaultHookNetworks.
+	HookNetworks []netip.Prefix
+	// HTTPClient delivers phases to hooks. Default: a private transport that dials only into
+	// HookNetworks (closed by Close). Redirects are never followed, whichever client.
 	HTTPClient *http.Client
 	// Signal sends a signal by name ("SIGUSR2") to a pid. Default: kill(2).
 	Signal func(pid int, name string) error
+	// MaxInstances bounds the registrations; one more is refused with ErrTooManyInstances.
+	// Default 1000.
+	MaxInstances int
+	// ExpireAfter is how long a lapsed registration is kept (and shown) before it is dropped.
+	// Default 10m.
+	ExpireAfter time.Duration
 }
 
 // Validate checks the configuration.
@@ -42,8 +55,8 @@ func (c RegistryConfig) Validate() error {
 	if len(c.Secret) < wire.MinSecretBytes {
 		errs = append(errs, fmt.Errorf("secret must be at least %d bytes", wire.MinSecretBytes))
 	}
-	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 {
-		errs = append(errs, errors.New("lease ttl and heartbeat interval must not be negative"))
+	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 || c.ExpireAfter < 0 || c.MaxInstances < 0 {
+		errs = append(errs, errors.New("lease ttl, heartbeat interval, expire after and max instances must not be negative"))
 	}
 	if c.LeaseTTL > 0 && c.HeartbeatInterval >= c.LeaseTTL {
 		errs = append(errs, fmt.Errorf("heartbeat interval %v must be shorter than the lease ttl %v", c.HeartbeatInterval, c.LeaseTTL))
@@ -72,6 +85,7 @@ type instance struct {
 	expires    time.Time
 	beat       wire.Heartbeat
 	deliveries map[string]*delivery // by migration id
+	pidStart   uint64               // signal mode: the start time of the verified pid
 }
 
 func (in *instance) live(now time.Time) bool { return now.Before(in.expires) }
@@ -94,6 +108,7 @@ func (in *instance) pending() (*delivery, bool) {
 // re-registers, deregisters, or the DBA evicts it. Safe for concurrent use.
 type Registry struct {
 	cfg      RegistryConfig
+	hooks    hookPolicy
 	verifier *wire.Verifier
 	client   *http.Client
 	own      bool
@@ -118,6 +133,15 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = cfg.LeaseTTL / 3
 	}
+	if cfg.MaxInstances == 0 {
+		cfg.MaxInstances = 1000
+	}
+	if cfg.ExpireAfter == 0 {
+		cfg.ExpireAfter = 10 * time.Minute
+	}
+	if len(cfg.HookNetworks) == 0 {
+		cfg.HookNetworks = DefaultHookNetworks
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,10 +152,15 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}, gates: map[string]int{}}
 	r.bg, r.stopBg = context.WithCancel(context.Background())
 	r.cfg.Secret = append([]byte(nil), cfg.Secret...)
+	r.hooks = hookPolicy{nets: slices.Clone(cfg.HookNetworks)}
 	if r.client == nil {
 		// A private transport: its idle connections end with the registry (Close) instead of
 		// living in the process-wide pool.
-		r.client, r.own = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, true
+		r.client, r.own = r.hooks.hookClient(), true
+	} else {
+		c := *r.client
+		c.CheckRedirect = noRedirect
+		r.client = &c
 	}
 	if r.cfg.Signal == nil {
 		r.cfg.Signal = sendSignal
@@ -158,18 +187,62 @@ func (r *Registry) response(in *instance) wire.RegistrationResponse {
 
 // Register adds or replaces a registration and starts its lease. A replaced registration is a
 // new process under the same id: what was delivered to the old one is forgotten, so the gate
-// delivers again (participants answer re-deliveries idempotently).
+// delivers again (participants answer re-deliveries idempotently). The caller vouches for a
+// signal-mode pid; the API's handler binds it to the registering process first (peerPID).
 func (r *Registry) Register(reg wire.Registration) (wire.RegistrationResponse, error) {
+	var start uint64
+	if reg.Mode == wire.ModeSignal && reg.PID > 0 {
+		start, _ = procStart(reg.PID)
+	}
+	return r.register(reg, start)
+}
+
+func (r *Registry) register(reg wire.Registration, pidStart uint64) (wire.RegistrationResponse, error) {
 	if err := reg.Validate(); err != nil {
 		return wire.RegistrationResponse{}, err
 	}
+	if reg.Mode == wire.ModeHTTP {
+		if err := r.hooks.checkURL(reg.HookURL); err != nil {
+			return wire.RegistrationResponse{}, fmt.Errorf("%w: %w", wire.ErrInvalid, err)
+		}
+	}
 	reg.Tables = slices.Clone(reg.Tables)
 	now := r.now()
-	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL), deliveries: map[string]*delivery{}}
+	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL),
+		deliveries: map[string]*delivery{}, pidStart: pidStart}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.expire(now)
+	if _, ok := r.instances[reg.InstanceID]; !ok && len(r.instances) >= r.cfg.MaxInstances {
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: %d registered, the most this controller keeps; lapsed ones are dropped %s after their lease ends, or evict some",
+			ErrTooManyInstances, len(r.instances), r.cfg.ExpireAfter)
+	}
 	r.instances[reg.InstanceID] = in
 	return r.response(in), nil
+}
+
+// expire drops registrations lapsed for longer than ExpireAfter. Called with r.mu held.
+func (r *Registry) expire(now time.Time) {
+	for id, in := range r.instances {
+		if now.Sub(in.expires) > r.cfg.ExpireAfter {
+			delete(r.instances, id)
+		}
+	}
+}
+
+// signalTarget returns what to signal for instance id: its pid, refused when the process under
+// that pid is not the one that registered (it ended and the pid was reused).
+func (r *Registry) signalTarget(id string, pid int) error {
+	r.mu.Lock()
+	in, ok := r.instances[id]
+	r.mu.Unlock()
+	if !ok || in.pidStart == 0 {
+		return nil
+	}
+	if start, err := procStart(pid); err != nil || start != in.pidStart {
+		return fmt.Errorf("cutover: pid %d is no longer the process that registered as %s", pid, id)
+	}
+	return nil
 }
 
 // Heartbeat renews the lease of instance id (also a lapsed one: it is alive after all).
@@ -277,6 +350,7 @@ func (r *Registry) Participants() []wire.ParticipantStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
+	r.expire(now)
 	out := make([]wire.ParticipantStatus, 0, len(r.instances))
 	for _, in := range r.instances {
 		out = append(out, r.status(in, now))
@@ -334,4 +408,11 @@ func (r *Registry) Ack(id string, a wire.Ack) error {
 		d.acked, d.ack, d.err = true, a, ""
 	}
 	return nil
+}
+
+// Deliver sends req to instance id and waits for the outcome (HTTP mode) or the signal (signal
+// mode), recording it on the instance as the gate's deliveries are. It serves tools and tests
+// that drive one phase by hand; the gate delivers by itself.
+func (r *Registry) Deliver(ctx context.Context, id string, req wire.PhaseRequest) {
+	r.deliver(ctx, id, req, 0)
 }

@@ -200,6 +200,27 @@ type Registration struct {
 	Host       string   `json:"host"`               // the instance's host name, shown to the DBA
 }
 
+// MaxInstanceIDLen bounds an instance id (a pod name is at most 253 characters).
+const MaxInstanceIDLen = 253
+
+// ValidInstanceID reports whether id can name an instance: letters, digits, '.', '_', ':' and
+// '-', at most MaxInstanceIDLen, and not "." or "..". The id is a path segment of every
+// participant URL, where "." and ".." are resolved away by clients and proxies (issue 10: such
+// an instance registered and could then never be evicted).
+func ValidInstanceID(id string) bool {
+	if id == "" || len(id) > MaxInstanceIDLen || id == "." || id == ".." {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks a registration as the controller will.
 func (r Registration) Validate() error {
 	const m = "Registration"
@@ -208,9 +229,8 @@ func (r Registration) Validate() error {
 		return invalid(m, "service", "empty")
 	case r.InstanceID == "":
 		return invalid(m, "instance_id", "empty")
-	case strings.ContainsAny(r.InstanceID, "/?#% "):
-		// The id is a path segment of every participant URL.
-		return invalid(m, "instance_id", "must not contain '/', '?', '#', '%' or spaces")
+	case !ValidInstanceID(r.InstanceID):
+		return invalid(m, "instance_id", fmt.Sprintf("%q: want 1-%d of A-Z a-z 0-9 . _ : - (not \".\" or \"..\")", r.InstanceID, MaxInstanceIDLen))
 	case len(r.Tables) == 0:
 		return invalid(m, "tables", "empty")
 	}
