@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Handler serves the participant endpoints of the API (package wire's paths):

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // EngineState reports the engine's side of the gate: whether the copy is complete and the

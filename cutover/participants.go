@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 func sortViews(vs []view) {

@@ -81,7 +81,9 @@ func scanTCP(sc *bufio.Scanner, client, server netip.AddrPort) (string, bool) {
 	return "", false
 }
 
-func sameEnd(a, b netip.AddrPort) bool { return a.Port() == b.Port() && a.Addr().Unmap() == b.Addr().Unmap() }
+func sameEnd(a, b netip.AddrPort) bool {
+	return a.Port() == b.Port() && a.Addr().Unmap() == b.Addr().Unmap()
+}
 
 // parseProcAddr reads "0100007F:1F90": the address as 32-bit words in host (little-endian)
 // order, then the port in hex.

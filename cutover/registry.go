@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Registry errors callers branch on (the API maps them to status codes).

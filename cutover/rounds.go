@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // prepRound is one round of prepare deliveries (see Participants): n counts the rounds of the

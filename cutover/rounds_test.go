@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // Rounds that fail back off: 100ms, then 200ms, capped at 200ms; each abort is recorded with

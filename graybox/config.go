@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Defaults of a Config.

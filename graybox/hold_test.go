@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // A prepare ends by itself when its hold passes, commit or abort or not (issue 10: shedding is
@@ -22,6 +22,8 @@ func TestPrepareHoldLapses(t *testing.T) {
 	ack := deliver(t, c, wire.ModeHTTP, "i-1", req)
 	require.True(t, ack.Ready, ack.Message)
 	require.True(t, in.p.Migrating())
+	require.True(t, in.p.MigratingTable(table))
+	require.False(t, in.p.MigratingTable("shop.other"), "per table")
 	rd := graybox.Readiness{Migrating: in.p.Migrating}
 	rec := httptest.NewRecorder()
 	rd.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
@@ -30,6 +32,7 @@ func TestPrepareHoldLapses(t *testing.T) {
 	start := time.Now()
 	require.Eventually(t, func() bool { return !in.p.Migrating() }, 2*time.Second, 5*time.Millisecond)
 	require.Less(t, time.Since(start), time.Second, "the hold ended the prepare")
+	require.False(t, in.p.MigratingTable(table))
 	rec = httptest.NewRecorder()
 	rd.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	require.JSONEq(t, `{"status":"ok"}`, rec.Body.String())

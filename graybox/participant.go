@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // State is where one table stands for this instance.
@@ -138,6 +138,18 @@ func (p *Participant) Migrating() bool {
 		}
 	}
 	return false
+}
+
+// MigratingTable is Migrating for one table ("schema.table"), for a service that sheds writes
+// to the table being cut over only. It ends by itself as Migrating does.
+func (p *Participant) MigratingTable(table string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if p.lease > 0 && !p.heard.IsZero() && now.Sub(p.heard) > p.lease {
+		return false
+	}
+	return p.tables[table].migratingAt(now)
 }
 
 // heardFrom records an authenticated message of the controller (and the lease it gave, if any).

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Retry pacing for calls to the controller.

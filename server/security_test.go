@@ -14,8 +14,8 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/server"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // remoteAPI serves f's controller as `migrate serve --allow-remote` does: reads need the token.

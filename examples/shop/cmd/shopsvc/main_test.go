@@ -15,8 +15,8 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/internal/ctltest"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 var secret = []byte("shopsvc-binary-test-secret-0123")

@@ -2,7 +2,8 @@
 // of `migrate serve`) and the services that take part in a cut-over (through package graybox).
 //
 // It holds the JSON messages of the participant protocol, the API paths, and the request signing
-// both sides use. It depends on the standard library only, so that any service can import it.
+// both sides use. It lives in graybox's module (which depends on the standard library only), so
+// that any service can import it; the controller imports the same package: one source of truth.
 //
 // # The protocol
 //
