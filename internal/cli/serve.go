@@ -93,7 +93,7 @@ the event log) and exits.`,
 	fs.DurationVar(&opts.MaxReplicaLag, "gate-max-replica-lag", 0, "the gate opens only while replica lag is at most this (0: no limit)")
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
-	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
+	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", DefaultGateMaxTransactionAge, "a transaction open longer than this holds the cut-over, named: connection id, user, age, statement (0: off)")
 	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
 	fs.StringSliceVar(&opts.HookNetworks, "hook-networks", defaultHookNetworks(), "networks (CIDR) participants' hook URLs may point into; checked on every connection, redirects are never followed")
 	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept (lapsed ones are dropped after 10m)")
