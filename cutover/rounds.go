@@ -73,8 +73,13 @@ func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.W
 		var waiting []string
 		ready, waiting = g.roundViews(ctx, t, wg, views, rs.cur, now)
 		issues = append(issues, waiting...)
-		if ready < live && now.After(rs.cur.deadline) {
+		// Past its deadline a round ends unless the gate opens at this very check: instances
+		// that acked ready stop shedding by themselves when their hold passes, so a round kept
+		// open longer would count them as ready when they no longer are.
+		if now.After(rs.cur.deadline) && !(ready == live && othersOK) {
 			g.abortRound(ctx, t, wg, rs.cur, waiting, now)
+			ready = 0
+			issues = append(issues, fmt.Sprintf("prepare round %d aborted at its deadline", rs.cur.n))
 		}
 	}
 	l.OK = len(issues) == 0

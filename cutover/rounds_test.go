@@ -139,3 +139,38 @@ func TestStalePrepareAbortedOnHeartbeat(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	assert.Equal(t, before, h.count(wire.PhaseAbort), "the gate's own migration is the gate's business")
 }
+
+// A round whose instances are all ready but whose other conditions stopped holding is aborted at
+// its deadline too: the instances would stop shedding by themselves at the end of their hold,
+// and a gate that counted them as ready after that would rename with nobody prepared.
+func TestRoundAbortedWhenTheOtherConditionsFail(t *testing.T) {
+	c := newController(t, cutover.RegistryConfig{})
+	ev := &sink{}
+	d := sandboxtest.New(t)
+	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY)")
+	cfg := quiet()
+	cfg.Participants = cutover.Participants{OldVersion: "v1", NewVersion: "v2", PrepareTimeout: 300 * time.Millisecond,
+		PrepareHold: time.Second, RoundBackoff: time.Minute, MaxRoundBackoff: time.Minute, FinishTimeout: time.Second}
+	eng := readyEngine()
+	var hooked *hook
+	g, err := cutover.New(cfg, cutover.Deps{DB: d.Primary, Engine: func() (bool, int64) {
+		if hooked != nil && hooked.got(wire.PhasePrepare) {
+			eng.ready.Store(false) // the engine stops being ready once the instance prepared
+		}
+		return eng.state()
+	}, Registry: c.reg, Events: ev})
+	require.NoError(t, err)
+	tg := target(d)
+	hooked = newHook(t, "a", "ready")
+	c.registerHook(t, table(tg), hooked)
+	a := startAwait(t, g, tg)
+	require.Eventually(t, func() bool { return hooked.got(wire.PhaseAbort) }, 5*time.Second, 10*time.Millisecond,
+		"the round is aborted although its instance is ready")
+	e, ok := ev.find(cutover.EventRound)
+	require.True(t, ok)
+	assert.Contains(t, e.Message, "the other conditions did not hold")
+	waitLine(t, g, cutover.LineParticipants, func(l cutover.Line) bool {
+		return !l.OK && contains(l.Detail, "prepare held until the other conditions hold")
+	}, 2*time.Second)
+	a.stillWaiting(t)
+}
