@@ -39,6 +39,7 @@ fuzz: ## fuzz offline planning for FUZZTIME each (default 1m; `make test` runs t
 lint: ## gofmt + go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
+	cd graybox && $(GO) vet ./...
 
 clean:
 	rm -rf bin

@@ -3,6 +3,7 @@ module github.com/ghostgate/ghostgate
 go 1.26.8
 
 require (
+	github.com/ghostgate/ghostgate/graybox v0.0.0-00010101000000-000000000000
 	github.com/charmbracelet/bubbles v0.21.1
 	github.com/charmbracelet/bubbletea v1.3.10
 	github.com/charmbracelet/lipgloss v1.1.0
@@ -121,3 +122,7 @@ require (
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+// graybox is a module of its own (the library services import, with the wire contract); the
+// controller builds against the copy in this repository.
+replace github.com/ghostgate/ghostgate/graybox => ./graybox

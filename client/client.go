@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/cutover"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // HeaderActor names the person or job a client acts for; the controller records it with every

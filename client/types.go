@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // The API's JSON types. The server encodes exactly these values and the client decodes them, so

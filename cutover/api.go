@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Handler serves the participant endpoints of the API (package wire's paths):
@@ -81,8 +81,13 @@ func (r *Registry) serveRegister(w http.ResponseWriter, req *http.Request) {
 		err = decode(body, &reg)
 	}
 	var resp wire.RegistrationResponse
+	var start uint64
+	if err == nil && reg.Mode == wire.ModeSignal && reg.PID > 0 {
+		// The pid must be the registering process's own: the kernel is asked (peerPID).
+		start, err = peerPID(req, reg.PID)
+	}
 	if err == nil {
-		resp, err = r.Register(reg)
+		resp, err = r.register(reg, start)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -177,6 +182,10 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotPending):
 		return http.StatusConflict
+	case errors.Is(err, ErrPIDNotVerified):
+		return http.StatusForbidden
+	case errors.Is(err, ErrTooManyInstances):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

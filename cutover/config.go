@@ -52,13 +52,32 @@ type Checksum struct {
 }
 
 // Participants configures the two-phase protocol with the service instances of the table.
+//
+// Prepare goes out in rounds (issue 10: shedding must be bounded at both ends). A round sends
+// prepare to every live instance; when not all of them acknowledged ready within
+// PrepareTimeout and the gate did not open, the round is aborted (every instance hears abort
+// and stops shedding) and the next one starts after a backoff (RoundBackoff, doubling up to
+// MaxRoundBackoff). Each prepare carries PrepareHold: the instance stops shedding by itself
+// that long after it received it, commit or abort or not, so no instance sheds longer than
+// PrepareHold whatever fails (the controller, the network, another instance).
 type Participants struct {
 	// OldVersion and NewVersion are the schema versions the phases carry (e.g. "v1", "v2").
 	// Required when the gate has a Registry.
 	OldVersion, NewVersion string
-	// PrepareTimeout is how long an instance has to acknowledge prepare before it is named as
-	// late; the gate then re-delivers (delivery is idempotent). Default 30s.
+	// PrepareTimeout is a round's deadline: every live instance must have acknowledged ready
+	// by then. Default 2s.
 	PrepareTimeout time.Duration
+	// PrepareHold is how long a prepared instance stays prepared without hearing commit or
+	// abort; it must exceed PrepareTimeout, and the difference is what the rename has. Default 6s.
+	PrepareHold time.Duration
+	// RoundBackoff is the pause after the first aborted round; it doubles after each further
+	// one, up to MaxRoundBackoff. Defaults 1s and 30s.
+	RoundBackoff, MaxRoundBackoff time.Duration
+	// EvictAfter is how long an instance's lease may have lapsed before the gate evicts it
+	// (and records who and why), so that a dead instance stops holding the gate closed.
+	// Default 10s. KeepLapsed turns the eviction off: a DBA then evicts by hand.
+	EvictAfter time.Duration
+	KeepLapsed bool
 	// FinishTimeout bounds the delivery of commit or abort. Default 30s.
 	FinishTimeout time.Duration
 }
@@ -89,7 +108,11 @@ func (c Config) WithDefaults() Config {
 	def(&c.Window.QPSBaseline, time.Minute)
 	def(&c.Window.QPSRecent, 5*time.Second)
 	def(&c.Checksum.RecheckWait, 200*time.Millisecond)
-	def(&c.Participants.PrepareTimeout, 30*time.Second)
+	def(&c.Participants.PrepareTimeout, 2*time.Second)
+	def(&c.Participants.PrepareHold, 6*time.Second)
+	def(&c.Participants.RoundBackoff, time.Second)
+	def(&c.Participants.MaxRoundBackoff, 30*time.Second)
+	def(&c.Participants.EvictAfter, 10*time.Second)
 	def(&c.Participants.FinishTimeout, 30*time.Second)
 	if c.Checksum.ChunkSize == 0 {
 		c.Checksum.ChunkSize = 1000
@@ -117,6 +140,8 @@ func (c Config) Validate() error {
 		{"qps baseline", c.Window.QPSBaseline}, {"qps recent", c.Window.QPSRecent},
 		{"max transaction age", c.Blockers.MaxTransactionAge}, {"recheck wait", c.Checksum.RecheckWait},
 		{"prepare timeout", c.Participants.PrepareTimeout}, {"finish timeout", c.Participants.FinishTimeout},
+		{"prepare hold", c.Participants.PrepareHold}, {"round backoff", c.Participants.RoundBackoff},
+		{"max round backoff", c.Participants.MaxRoundBackoff}, {"evict after", c.Participants.EvictAfter},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
@@ -130,6 +155,12 @@ func (c Config) Validate() error {
 	}
 	if c.Checksum.ChunkSize < 0 || c.Checksum.Rechecks < 0 {
 		errs = append(errs, errors.New("checksum chunk size and rechecks must not be negative"))
+	}
+	if p := c.Participants; p.PrepareHold > 0 && p.PrepareHold <= p.PrepareTimeout {
+		errs = append(errs, fmt.Errorf("participants: prepare hold %v must exceed the prepare timeout %v (the rename happens in between)", p.PrepareHold, p.PrepareTimeout))
+	}
+	if p := c.Participants; p.MaxRoundBackoff > 0 && p.MaxRoundBackoff < p.RoundBackoff {
+		errs = append(errs, fmt.Errorf("participants: max round backoff %v is below the round backoff %v", p.MaxRoundBackoff, p.RoundBackoff))
 	}
 	if c.Participants.OldVersion != "" && c.Participants.OldVersion == c.Participants.NewVersion {
 		errs = append(errs, fmt.Errorf("participants: new version equals old version %q", c.Participants.OldVersion))

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // view is what the gate sees of one instance for one migration.
@@ -16,8 +16,9 @@ type view struct {
 	reg      wire.Registration
 	live     bool
 	lastBeat time.Time
-	has      bool     // something was delivered for the migration
-	d        delivery // a copy of it
+	expires  time.Time // when the lease lapses (lapsed)
+	has      bool      // something was delivered for the migration
+	d        delivery  // a copy of it
 }
 
 // forTable lists the instances registered for "schema.table", by id, with what was delivered
@@ -31,7 +32,7 @@ func (r *Registry) forTable(table, migrationID string) []view {
 		if !containsString(in.reg.Tables, table) {
 			continue
 		}
-		v := view{reg: in.reg, live: in.live(now), lastBeat: in.lastBeat}
+		v := view{reg: in.reg, live: in.live(now), lastBeat: in.lastBeat, expires: in.expires}
 		if d, ok := in.deliveries[migrationID]; ok {
 			v.has, v.d = true, *d
 		}
@@ -75,11 +76,11 @@ func (r *Registry) delivered(id, migrationID string) (delivery, bool) {
 	return delivery{}, false
 }
 
-// begin records that req goes to id: a re-delivery of the same phase gets the next attempt
-// number and keeps a ready ack already given (nothing is sent then), while a "not ready" ack is
-// asked again; another phase replaces the delivery. It returns the request to send and false
-// when there is nothing to send.
-func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, wire.PhaseRequest, bool) {
+// begin records that req goes to id: a re-delivery of the same phase in the same round gets the
+// next attempt number and keeps a ready ack already given (nothing is sent then), while a "not
+// ready" ack is asked again; another phase or round replaces the delivery. It returns the
+// request to send and false when there is nothing to send.
+func (r *Registry) begin(id string, req wire.PhaseRequest, round int) (wire.Registration, wire.PhaseRequest, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := r.instances[id]
@@ -87,7 +88,7 @@ func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, w
 		return wire.Registration{}, req, false
 	}
 	d, ok := in.deliveries[req.MigrationID]
-	if ok && d.req.Phase == req.Phase {
+	if ok && d.req.Phase == req.Phase && d.round == round {
 		if d.inflight || (d.acked && d.ack.Ready) {
 			return in.reg, req, false
 		}
@@ -95,7 +96,7 @@ func (r *Registry) begin(id string, req wire.PhaseRequest) (wire.Registration, w
 		d.acked = false
 	} else {
 		req.Attempt = 1
-		d = &delivery{}
+		d = &delivery{round: round}
 		in.deliveries[req.MigrationID] = d
 	}
 	d.req, d.sentAt, d.err = req, r.now(), ""
@@ -112,8 +113,8 @@ func (r *Registry) end(id string, req wire.PhaseRequest, ack *wire.Ack, err erro
 		return
 	}
 	d, ok := in.deliveries[req.MigrationID]
-	if !ok || d.req.Phase != req.Phase {
-		return // superseded by another phase meanwhile
+	if !ok || d.req != req {
+		return // superseded by another phase, round or attempt meanwhile
 	}
 	d.inflight = false
 	switch {
@@ -128,13 +129,17 @@ func (r *Registry) end(id string, req wire.PhaseRequest, ack *wire.Ack, err erro
 // req.Deadline and ctx); by signal it leaves the phase pending and signals the pid, and the
 // instance acks through the API. Failures are recorded on the delivery, not returned: the gate
 // reads them from the checklist's point of view and re-delivers.
-func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest) {
-	reg, req, ok := r.begin(id, req)
+func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest, round int) {
+	reg, req, ok := r.begin(id, req, round)
 	if !ok {
 		return
 	}
 	if reg.Mode == wire.ModeSignal {
-		r.end(id, req, nil, r.cfg.Signal(reg.PID, reg.SignalName()))
+		err := r.signalTarget(id, reg.PID)
+		if err == nil {
+			err = r.cfg.Signal(reg.PID, reg.SignalName())
+		}
+		r.end(id, req, nil, err)
 		return
 	}
 	ctx, cancel := context.WithDeadline(ctx, req.Deadline)
@@ -143,7 +148,8 @@ func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest
 	r.end(id, req, ack, err)
 }
 
-// post POSTs the signed request to the hook and verifies the signed ack.
+// post POSTs the signed request to the hook and verifies the signed ack. Its errors name the
+// hook and the failure but never echo what the other end sent (hookError).
 func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.PhaseRequest) (*wire.Ack, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -151,23 +157,22 @@ func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.Pha
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.HookURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: invalid URL", reg.HookURL)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	wire.Sign(hr, body, r.cfg.Secret, time.Now())
 	resp, err := r.client.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: %s", reg.HookURL, hookError(err))
 	}
 	defer resp.Body.Close()
 	out, err := wire.ReadBody(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: %s", reg.HookURL, hookError(err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		var er wire.ErrorResponse
-		_ = json.Unmarshal(out, &er)
-		return nil, fmt.Errorf("cutover: hook %s answered HTTP %d: %s", reg.HookURL, resp.StatusCode, er.Error)
+		// Only the status: the body is the other end's, and the API shows this error.
+		return nil, fmt.Errorf("cutover: hook %s answered HTTP %d", reg.HookURL, resp.StatusCode)
 	}
 	// The ack is believed only when signed for this very request.
 	if err := r.verifier.VerifyResponse(resp, hr, out, time.Now()); err != nil {
@@ -175,7 +180,7 @@ func (r *Registry) post(ctx context.Context, reg wire.Registration, req wire.Pha
 	}
 	var a wire.Ack
 	if err := json.Unmarshal(out, &a); err != nil {
-		return nil, fmt.Errorf("cutover: hook %s: malformed ack: %w", reg.HookURL, err)
+		return nil, fmt.Errorf("cutover: hook %s: malformed ack", reg.HookURL)
 	}
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("cutover: hook %s: %w", reg.HookURL, err)

@@ -8,14 +8,16 @@ type EventKind string
 
 // Event kinds the gate records.
 const (
-	EventGateWaiting      EventKind = "gate_waiting"      // closed, with the failing lines as data
-	EventGateOpened       EventKind = "gate_opened"       // every line passed at one check
-	EventGateClosed       EventKind = "gate_closed"       // Await ended without opening (cancel, error)
-	EventChecksum         EventKind = "checksum"          // a pass finished, with its result
-	EventChecksumMismatch EventKind = "checksum_mismatch" // a chunk still differed after its rechecks
-	EventParticipant      EventKind = "participant"       // an instance not ready, late or lapsed
-	EventPhase            EventKind = "participant_phase" // a phase delivered to the instances, with results
-	EventApproval         EventKind = "approval"          // manual approval given
+	EventGateWaiting      EventKind = "gate_waiting"        // closed, with the failing lines as data
+	EventGateOpened       EventKind = "gate_opened"         // every line passed at one check
+	EventGateClosed       EventKind = "gate_closed"         // Await ended without opening (cancel, error)
+	EventChecksum         EventKind = "checksum"            // a pass finished, with its result
+	EventChecksumMismatch EventKind = "checksum_mismatch"   // a chunk still differed after its rechecks
+	EventParticipant      EventKind = "participant"         // an instance not ready, late or lapsed
+	EventPhase            EventKind = "participant_phase"   // a phase delivered to the instances, with results
+	EventApproval         EventKind = "approval"            // manual approval given
+	EventRound            EventKind = "prepare_round"       // a prepare round aborted, with why and the backoff
+	EventEvicted          EventKind = "participant_evicted" // a lapsed instance evicted by policy: who and why
 )
 
 // Event is one decision of the gate for the migration's event log.

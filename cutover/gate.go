@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // EngineState reports the engine's side of the gate: whether the copy is complete and the
@@ -64,6 +64,7 @@ type Gate struct {
 	trxAt    time.Time         // when INNODB_TRX was last read
 	waiting  string            // the failing lines last recorded
 	issues   map[string]string // instance id → the issue last recorded
+	rounds   roundState        // the prepare rounds (participants.go, rounds.go)
 }
 
 var _ runner.Gate = (*Gate)(nil)
@@ -159,7 +160,11 @@ func (g *Gate) Await(ctx context.Context, t runner.Target) error {
 		return ErrAwaiting
 	}
 	g.awaiting, g.target, g.opened, g.waiting, g.trxAt = true, t, false, "", time.Time{}
+	g.rounds = roundState{count: g.rounds.count} // round numbers stay unique across Awaits
 	g.mu.Unlock()
+	if g.deps.Registry != nil {
+		g.deps.Registry.enterGate(t.MigrationID)
+	}
 	defer func() {
 		g.mu.Lock()
 		g.awaiting = false
@@ -176,6 +181,9 @@ func (g *Gate) Await(ctx context.Context, t runner.Target) error {
 	g.hub.publish(cl)
 	_ = g.record(ctx, Event{Kind: EventGateClosed, Message: "gate closed without opening: " + cl.Closed, Data: cl})
 	_ = g.deliverAll(context.WithoutCancel(ctx), t, wire.PhaseAbort) // named in its own event
+	if g.deps.Registry != nil {
+		g.deps.Registry.leaveGate(t.MigrationID)
+	}
 	return err
 }
 
@@ -292,6 +300,9 @@ func (g *Gate) Finish(ctx context.Context, ok bool) error {
 	phase := wire.PhaseCommit
 	if !ok {
 		phase = wire.PhaseAbort
+	}
+	if g.deps.Registry != nil {
+		defer g.deps.Registry.leaveGate(t.MigrationID)
 	}
 	return g.deliverAll(ctx, t, phase)
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 var secret = []byte("0123456789abcdef-shared-secret")

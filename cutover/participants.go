@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 func sortViews(vs []view) {
@@ -25,67 +25,6 @@ func (g *Gate) phaseRequest(t runner.Target, phase wire.Phase, deadline time.Tim
 		MigrationID: t.MigrationID, Schema: t.Schema, Table: t.Table, Phase: phase, Attempt: 1, Deadline: deadline,
 		OldVersion: g.cfg.Participants.OldVersion, NewVersion: g.cfg.Participants.NewVersion,
 	}
-}
-
-// participantsLine delivers prepare to every live instance of the table that has not got it
-// (or whose delivery failed or passed its deadline: delivery is idempotent) and passes when all
-// of them acknowledged ready. A lapsed instance is never counted as ready. A first prepare is
-// held back until othersOK (every other condition holds); instances already prepared stay so.
-func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.WaitGroup, othersOK bool) Line {
-	views := g.deps.Registry.forTable(t.Schema+"."+t.Table, t.MigrationID)
-	l := Line{Name: LineParticipants, Limit: "every live instance acknowledged prepare"}
-	now := time.Now()
-	ready, held := 0, 0
-	var issues []string
-	send := func(v view, deadline time.Time) {
-		req := g.phaseRequest(t, wire.PhasePrepare, deadline)
-		wg.Go(func() { g.deps.Registry.deliver(ctx, v.reg.InstanceID, req) })
-	}
-	for _, v := range views {
-		kind, text := "", ""
-		switch d := v.d; {
-		case !v.live:
-			kind, text = "lapsed", fmt.Sprintf("lease lapsed, last heartbeat %s ago", now.Sub(v.lastBeat).Round(time.Second))
-		case (!v.has || d.req.Phase != wire.PhasePrepare) && !othersOK:
-			issues = append(issues, instanceName(v.reg)+": prepare held until the other conditions hold")
-			held++
-			continue
-		case !v.has || d.req.Phase != wire.PhasePrepare:
-			send(v, now.Add(g.cfg.Participants.PrepareTimeout))
-			kind, text = "waiting", "prepare sent"
-		case d.acked && d.ack.Ready:
-			ready++
-			continue
-		case d.acked && now.Sub(d.sentAt) > g.cfg.Participants.PrepareTimeout:
-			// "Not ready" is an answer for now, not for ever: ask again (graybox runs the
-			// prepare callback again for a new delivery).
-			send(v, now.Add(g.cfg.Participants.PrepareTimeout))
-			kind, text = "not_ready", "not ready: "+d.ack.Message+" (asking again)"
-		case d.acked:
-			kind, text = "not_ready", "not ready: "+d.ack.Message
-		case now.After(d.req.Deadline):
-			send(v, now.Add(g.cfg.Participants.PrepareTimeout))
-			kind, text = "timeout", fmt.Sprintf("no ack by the deadline (attempt %d)%s", d.req.Attempt, errSuffix(d.err))
-		case d.err != "" && !d.inflight && now.Sub(d.sentAt) > time.Second:
-			send(v, d.req.Deadline)
-			kind, text = "waiting", fmt.Sprintf("delivery failed (attempt %d): %s", d.req.Attempt, d.err)
-		default:
-			kind, text = "waiting", fmt.Sprintf("waiting for ack (attempt %d)%s", d.req.Attempt, errSuffix(d.err))
-		}
-		issues = append(issues, instanceName(v.reg)+": "+text)
-		g.recordIssue(ctx, v.reg, kind, text)
-	}
-	l.OK = len(issues) == 0
-	l.Value = fmt.Sprintf("%d/%d ready", ready, len(views))
-	if held > 0 && held == len(issues) {
-		// Nobody was asked yet, by design (see check): that is not a failing participant.
-		l.Pending = true
-		if ready == 0 {
-			l.Value = "not asked yet"
-		}
-	}
-	l.Detail = strings.Join(issues, "; ")
-	return l
 }
 
 func errSuffix(e string) string {
@@ -162,7 +101,7 @@ func (g *Gate) deliverAll(ctx context.Context, t runner.Target, phase wire.Phase
 				!d.acked && !d.inflight && time.Since(d.sentAt) > 500*time.Millisecond:
 				// First delivery, or a failed/unanswered one: send (again). Signals may be
 				// lost or coalesced, so a signal-mode instance is signalled again too.
-				wg.Go(func() { g.deps.Registry.deliver(ctx, id, req) })
+				wg.Go(func() { g.deps.Registry.deliver(ctx, id, req, 0) })
 				done = false
 			case !d.acked:
 				done = false

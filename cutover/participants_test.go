@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // hook is a participant's HTTP hook as graybox serves it: it verifies the controller's
@@ -31,6 +31,7 @@ type hook struct {
 	srv           *httptest.Server
 	mu            sync.Mutex
 	phases        []wire.Phase
+	holds         []int64 // the hold of each prepare, in ms
 }
 
 func newHook(t *testing.T, id, behaviour string) *hook {
@@ -58,6 +59,9 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	h.phases = append(h.phases, req.Phase)
+	if req.Phase == wire.PhasePrepare {
+		h.holds = append(h.holds, req.HoldMillis)
+	}
 	h.mu.Unlock()
 	if h.behaviour == "hang" && req.Phase == wire.PhasePrepare {
 		<-r.Context().Done()
@@ -166,8 +170,9 @@ func TestParticipantsAllAck(t *testing.T) {
 	require.NoError(t, g.Finish(context.Background(), true), "a second Finish does nothing")
 }
 
-// An instance that never acknowledges keeps the gate closed and is named; cancelling the wait
-// sends abort to every prepared instance.
+// An instance that never acknowledges keeps the gate closed and is named: its round is aborted
+// at the deadline (the prepared instance hears abort) and the next one waits for the backoff;
+// cancelling the wait sends abort to every instance.
 func TestParticipantNeverAcks(t *testing.T) {
 	c := newController(t, cutover.RegistryConfig{})
 	ev := &sink{}
@@ -177,15 +182,20 @@ func TestParticipantNeverAcks(t *testing.T) {
 	c.registerHook(t, table(tg), silent)
 	a := startAwait(t, g, tg)
 	l := waitLine(t, g, cutover.LineParticipants, func(l cutover.Line) bool {
-		return !l.OK && contains(l.Detail, "orders/silent@test (http): no ack by the deadline")
+		return !l.OK && contains(l.Detail, "round 1 aborted: orders/silent@test (http)")
 	}, 5*time.Second)
-	assert.Equal(t, "1/2 ready", l.Value)
+	assert.Equal(t, "0/2 ready", l.Value, "between rounds nobody is prepared")
+	require.Eventually(t, func() bool { return ok.got(wire.PhaseAbort) }, 5*time.Second, 20*time.Millisecond,
+		"the round's abort reaches the prepared instance")
+	e, found := ev.find(cutover.EventRound)
+	require.True(t, found)
+	assert.Contains(t, e.Message, "prepare round 1 aborted after 500ms")
 	a.stillWaiting(t)
 	a.cancel()
 	require.ErrorIs(t, a.result(t, 10*time.Second), context.Canceled)
 	assert.True(t, ok.got(wire.PhaseAbort), "the prepared instance got abort")
-	assert.True(t, silent.got(wire.PhaseAbort), "the silent one too: it may have prepared")
-	_, found := ev.find(cutover.EventParticipant)
+	assert.True(t, silent.got(wire.PhaseAbort), "the silent one too: it may have prepared; %v", silent.phases)
+	_, found = ev.find(cutover.EventParticipant)
 	assert.True(t, found)
 	s, err := c.reg.Participant("fine")
 	require.NoError(t, err)
@@ -287,7 +297,7 @@ func TestParticipantSignalMode(t *testing.T) {
 // The API refuses bad signatures, replays and malformed bodies, and changes nothing then.
 func TestAPIRefuses(t *testing.T) {
 	c := newController(t, cutover.RegistryConfig{})
-	reg := wire.Registration{Service: "s", InstanceID: "i-1", Tables: []string{"db.t"}, Mode: wire.ModeSignal, PID: 1, Host: "h"}
+	reg := wire.Registration{Service: "s", InstanceID: "i-1", Tables: []string{"db.t"}, Mode: wire.ModeSignal, PID: os.Getpid(), Host: "h"}
 
 	resp, _, _ := signed(t, c.srv.URL, http.MethodPost, wire.PathParticipants, reg, []byte("wrong-secret-but-long-enough"))
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)

@@ -1,15 +1,18 @@
 package cutover
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Registry errors callers branch on (the API maps them to status codes).
@@ -18,6 +21,8 @@ var (
 	ErrUnknownInstance = errors.New("cutover: unknown instance")
 	// ErrNotPending: an ack that answers no phase delivered to the instance (409).
 	ErrNotPending = errors.New("cutover: no such phase pending for the instance")
+	// ErrTooManyInstances: the registry holds MaxInstances registrations (429).
+	ErrTooManyInstances = errors.New("cutover: too many registered instances")
 )
 
 // RegistryConfig configures a Registry, an immutable value.
@@ -28,10 +33,20 @@ type RegistryConfig struct {
 	LeaseTTL time.Duration
 	// HeartbeatInterval is the interval suggested to participants. Default LeaseTTL/3.
 	HeartbeatInterval time.Duration
-	// HTTPClient delivers phases to hooks. Default: a private transport (closed by Close).
+	// HookNetworks are the networks hooks may be reached on (checked at registration for an
+	// address and at every dial after name resolution). Default DefaultHookNetworks.
+	HookNetworks []netip.Prefix
+	// HTTPClient delivers phases to hooks. Default: a private transport that dials only into
+	// HookNetworks (closed by Close). Redirects are never followed, whichever client.
 	HTTPClient *http.Client
 	// Signal sends a signal by name ("SIGUSR2") to a pid. Default: kill(2).
 	Signal func(pid int, name string) error
+	// MaxInstances bounds the registrations; one more is refused with ErrTooManyInstances.
+	// Default 1000.
+	MaxInstances int
+	// ExpireAfter is how long a lapsed registration is kept (and shown) before it is dropped.
+	// Default 10m.
+	ExpireAfter time.Duration
 }
 
 // Validate checks the configuration.
@@ -40,8 +55,8 @@ func (c RegistryConfig) Validate() error {
 	if len(c.Secret) < wire.MinSecretBytes {
 		errs = append(errs, fmt.Errorf("secret must be at least %d bytes", wire.MinSecretBytes))
 	}
-	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 {
-		errs = append(errs, errors.New("lease ttl and heartbeat interval must not be negative"))
+	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 || c.ExpireAfter < 0 || c.MaxInstances < 0 {
+		errs = append(errs, errors.New("lease ttl, heartbeat interval, expire after and max instances must not be negative"))
 	}
 	if c.LeaseTTL > 0 && c.HeartbeatInterval >= c.LeaseTTL {
 		errs = append(errs, fmt.Errorf("heartbeat interval %v must be shorter than the lease ttl %v", c.HeartbeatInterval, c.LeaseTTL))
@@ -55,6 +70,7 @@ func (c RegistryConfig) Validate() error {
 // delivery is one phase of one migration sent to one instance.
 type delivery struct {
 	req      wire.PhaseRequest
+	round    int // the gate's prepare round it belongs to (0: commit, or abort at the end)
 	sentAt   time.Time
 	inflight bool // an HTTP POST is under way
 	acked    bool
@@ -69,6 +85,7 @@ type instance struct {
 	expires    time.Time
 	beat       wire.Heartbeat
 	deliveries map[string]*delivery // by migration id
+	pidStart   uint64               // signal mode: the start time of the verified pid
 }
 
 func (in *instance) live(now time.Time) bool { return now.Before(in.expires) }
@@ -91,13 +108,21 @@ func (in *instance) pending() (*delivery, bool) {
 // re-registers, deregisters, or the DBA evicts it. Safe for concurrent use.
 type Registry struct {
 	cfg      RegistryConfig
+	hooks    hookPolicy
 	verifier *wire.Verifier
 	client   *http.Client
 	own      bool
 	now      func() time.Time
 
+	// bg bounds the deliveries the registry starts itself (aborts of stale prepares); Close
+	// ends them and waits.
+	bg     context.Context
+	stopBg context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu        sync.Mutex
 	instances map[string]*instance
+	gates     map[string]int // migration id → gates awaiting or cutting it over
 }
 
 // NewRegistry returns an empty Registry.
@@ -108,6 +133,15 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = cfg.LeaseTTL / 3
 	}
+	if cfg.MaxInstances == 0 {
+		cfg.MaxInstances = 1000
+	}
+	if cfg.ExpireAfter == 0 {
+		cfg.ExpireAfter = 10 * time.Minute
+	}
+	if len(cfg.HookNetworks) == 0 {
+		cfg.HookNetworks = DefaultHookNetworks
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,12 +149,18 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cutover: registry: %w", err)
 	}
-	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}}
+	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}, gates: map[string]int{}}
+	r.bg, r.stopBg = context.WithCancel(context.Background())
 	r.cfg.Secret = append([]byte(nil), cfg.Secret...)
+	r.hooks = hookPolicy{nets: slices.Clone(cfg.HookNetworks)}
 	if r.client == nil {
 		// A private transport: its idle connections end with the registry (Close) instead of
 		// living in the process-wide pool.
-		r.client, r.own = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, true
+		r.client, r.own = r.hooks.hookClient(), true
+	} else {
+		c := *r.client
+		c.CheckRedirect = noRedirect
+		r.client = &c
 	}
 	if r.cfg.Signal == nil {
 		r.cfg.Signal = sendSignal
@@ -128,8 +168,10 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	return r, nil
 }
 
-// Close releases the registry's idle HTTP connections.
+// Close ends the deliveries the registry started itself and releases its idle HTTP connections.
 func (r *Registry) Close() {
+	r.stopBg()
+	r.wg.Wait()
 	if r.own {
 		r.client.CloseIdleConnections()
 	}
@@ -145,18 +187,62 @@ func (r *Registry) response(in *instance) wire.RegistrationResponse {
 
 // Register adds or replaces a registration and starts its lease. A replaced registration is a
 // new process under the same id: what was delivered to the old one is forgotten, so the gate
-// delivers again (participants answer re-deliveries idempotently).
+// delivers again (participants answer re-deliveries idempotently). The caller vouches for a
+// signal-mode pid; the API's handler binds it to the registering process first (peerPID).
 func (r *Registry) Register(reg wire.Registration) (wire.RegistrationResponse, error) {
+	var start uint64
+	if reg.Mode == wire.ModeSignal && reg.PID > 0 {
+		start, _ = procStart(reg.PID)
+	}
+	return r.register(reg, start)
+}
+
+func (r *Registry) register(reg wire.Registration, pidStart uint64) (wire.RegistrationResponse, error) {
 	if err := reg.Validate(); err != nil {
 		return wire.RegistrationResponse{}, err
 	}
+	if reg.Mode == wire.ModeHTTP {
+		if err := r.hooks.checkURL(reg.HookURL); err != nil {
+			return wire.RegistrationResponse{}, fmt.Errorf("%w: %w", wire.ErrInvalid, err)
+		}
+	}
 	reg.Tables = slices.Clone(reg.Tables)
 	now := r.now()
-	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL), deliveries: map[string]*delivery{}}
+	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL),
+		deliveries: map[string]*delivery{}, pidStart: pidStart}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.expire(now)
+	if _, ok := r.instances[reg.InstanceID]; !ok && len(r.instances) >= r.cfg.MaxInstances {
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: %d registered, the most this controller keeps; lapsed ones are dropped %s after their lease ends, or evict some",
+			ErrTooManyInstances, len(r.instances), r.cfg.ExpireAfter)
+	}
 	r.instances[reg.InstanceID] = in
 	return r.response(in), nil
+}
+
+// expire drops registrations lapsed for longer than ExpireAfter. Called with r.mu held.
+func (r *Registry) expire(now time.Time) {
+	for id, in := range r.instances {
+		if now.Sub(in.expires) > r.cfg.ExpireAfter {
+			delete(r.instances, id)
+		}
+	}
+}
+
+// signalTarget returns what to signal for instance id: its pid, refused when the process under
+// that pid is not the one that registered (it ended and the pid was reused).
+func (r *Registry) signalTarget(id string, pid int) error {
+	r.mu.Lock()
+	in, ok := r.instances[id]
+	r.mu.Unlock()
+	if !ok || in.pidStart == 0 {
+		return nil
+	}
+	if start, err := procStart(pid); err != nil || start != in.pidStart {
+		return fmt.Errorf("cutover: pid %d is no longer the process that registered as %s", pid, id)
+	}
+	return nil
 }
 
 // Heartbeat renews the lease of instance id (also a lapsed one: it is alive after all).
@@ -172,7 +258,45 @@ func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationRes
 	}
 	now := r.now()
 	in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	r.abortStale(in, hb, now)
 	return r.response(in), nil
+}
+
+// enterGate and leaveGate bracket the time a gate of migrationID may have instances prepared:
+// from Await to Finish (or Await's failure).
+func (r *Registry) enterGate(migrationID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gates[migrationID]++
+}
+
+func (r *Registry) leaveGate(migrationID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gates[migrationID]--; r.gates[migrationID] <= 0 {
+		delete(r.gates, migrationID)
+	}
+}
+
+// abortStale sends abort to an instance that says it is prepared for a migration no gate of
+// this controller is at: the controller restarted (and forgot its deliveries), or the gate
+// ended while the instance was unreachable. Called with r.mu held. Issue 10: a restarted
+// controller must not leave a service shedding writes.
+func (r *Registry) abortStale(in *instance, hb wire.Heartbeat, now time.Time) {
+	if hb.Phase != wire.PhasePrepare || hb.MigrationID == "" || r.gates[hb.MigrationID] > 0 {
+		return
+	}
+	if d, ok := in.deliveries[hb.MigrationID]; ok && d.req.Phase == wire.PhaseAbort && d.round == -1 && (d.inflight || now.Sub(d.sentAt) < time.Second) {
+		return // already on its way
+	}
+	schema, table, ok := strings.Cut(hb.Table, ".")
+	if !ok || hb.OldVersion == "" || hb.NewVersion == "" || hb.OldVersion == hb.NewVersion {
+		return // an older participant: its own hold ends the prepare
+	}
+	req := wire.PhaseRequest{MigrationID: hb.MigrationID, Schema: schema, Table: table, Phase: wire.PhaseAbort,
+		OldVersion: hb.OldVersion, NewVersion: hb.NewVersion, Attempt: 1, Deadline: now.Add(10 * time.Second)}
+	id := in.reg.InstanceID
+	r.wg.Go(func() { r.deliver(r.bg, id, req, -1) })
 }
 
 // Evict removes instance id: its own deregistration, or the DBA's decision that a dead
@@ -182,6 +306,19 @@ func (r *Registry) Evict(id string) error {
 	defer r.mu.Unlock()
 	if _, ok := r.instances[id]; !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	}
+	delete(r.instances, id)
+	return nil
+}
+
+// evictIf removes instance id only when its lease still expires at expires (it did not
+// heartbeat meanwhile): the gate's policy eviction of a lapsed instance.
+func (r *Registry) evictIf(id string, expires time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok := r.instances[id]
+	if !ok || !in.expires.Equal(expires) {
+		return fmt.Errorf("%w: %q (renewed or gone)", ErrUnknownInstance, id)
 	}
 	delete(r.instances, id)
 	return nil
@@ -213,6 +350,7 @@ func (r *Registry) Participants() []wire.ParticipantStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
+	r.expire(now)
 	out := make([]wire.ParticipantStatus, 0, len(r.instances))
 	for _, in := range r.instances {
 		out = append(out, r.status(in, now))
@@ -270,4 +408,11 @@ func (r *Registry) Ack(id string, a wire.Ack) error {
 		d.acked, d.ack, d.err = true, a, ""
 	}
 	return nil
+}
+
+// Deliver sends req to instance id and waits for the outcome (HTTP mode) or the signal (signal
+// mode), recording it on the instance as the gate's deliveries are. It serves tools and tests
+// that drive one phase by hand; the gate delivers by itself.
+func (r *Registry) Deliver(ctx context.Context, id string, req wire.PhaseRequest) {
+	r.deliver(ctx, id, req, 0)
 }

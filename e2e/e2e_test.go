@@ -18,6 +18,7 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/loadclient"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
@@ -26,7 +27,6 @@ import (
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/server"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 const token = "e2e-token-0123456789"

@@ -12,10 +12,10 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // An instance whose hook cannot be reached never acknowledges prepare: the gate stays closed and

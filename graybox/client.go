@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // StatusError is an unexpected HTTP status from the controller.

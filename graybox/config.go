@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Defaults of a Config.
@@ -18,6 +18,9 @@ const (
 	DefaultHeartbeat = 5 * time.Second
 	// DefaultRequestTimeout bounds each call to the controller.
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultMaxHold bounds a prepare whose request names no hold (an older controller), and
+	// caps the hold a controller asks for.
+	DefaultMaxHold = 30 * time.Second
 )
 
 // Config configures a Participant. It is a value: New copies it, and nothing changes it after.
@@ -50,6 +53,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// RequestTimeout bounds each call to the controller; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// MaxHold is the longest the instance stays prepared without hearing commit or abort,
+	// whatever the controller asks; 0 means DefaultMaxHold.
+	MaxHold time.Duration
 	// HTTPClient calls the controller; nil means a private client (closed when Run returns, so
 	// no idle connection outlives the participant).
 	HTTPClient *http.Client
@@ -70,6 +76,8 @@ func (c Config) Validate() error {
 		return configErr("Heartbeat", "negative")
 	case c.RequestTimeout < 0:
 		return configErr("RequestTimeout", "negative")
+	case c.MaxHold < 0:
+		return configErr("MaxHold", "negative")
 	}
 	for t := range c.Versions {
 		if !contains(c.Tables, t) {
@@ -117,6 +125,13 @@ func (c Config) registration(pid int) wire.Registration {
 		}
 	}
 	return r
+}
+
+func (c Config) maxHold() time.Duration {
+	if c.MaxHold == 0 {
+		return DefaultMaxHold
+	}
+	return c.MaxHold
 }
 
 func (c Config) requestTimeout() time.Duration {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 func TestConfigValidate(t *testing.T) {

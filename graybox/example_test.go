@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Order is a row of shop.orders while status moves to status_v2.

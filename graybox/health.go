@@ -11,7 +11,10 @@ import (
 
 // Readiness is an http.Handler for a readiness probe (e.g. Kubernetes readinessProbe). It answers
 // 200 {"status":"ok"}, or 503 with {"status":"migrating"} during a cut-over when the service opts
-// in with ReportMigrating, or 503 {"status":"unavailable","reason":…} when Check fails.
+// in with ReportMigrating, or 503 {"status":"unavailable","reason":…} when Check fails. Without
+// the opt-in, a cut-over still shows in the body: 200 {"status":"ok","migrating":true}. Both
+// follow Migrating, which (for Participant.Migrating) ends by itself when the prepare's hold
+// passes or the controller has been silent for a lease.
 //
 // Taking instances out of rotation during the cut-over is a choice: it moves traffic to
 // instances of other services (or queues it at the load balancer) for the seconds of the rename,
@@ -34,19 +37,21 @@ const (
 )
 
 type readinessBody struct {
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	Status    string `json:"status"`
+	Migrating bool   `json:"migrating,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // ServeHTTP answers the probe.
 func (r Readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, code := readinessBody{Status: StatusOK}, http.StatusOK
+	migrating := r.Migrating != nil && r.Migrating()
+	body, code := readinessBody{Status: StatusOK, Migrating: migrating}, http.StatusOK
 	switch {
-	case r.ReportMigrating && r.Migrating != nil && r.Migrating():
-		body, code = readinessBody{Status: StatusMigrating}, http.StatusServiceUnavailable
+	case r.ReportMigrating && migrating:
+		body, code = readinessBody{Status: StatusMigrating, Migrating: true}, http.StatusServiceUnavailable
 	case r.Check != nil:
 		if err := r.Check(req.Context()); err != nil {
-			body, code = readinessBody{Status: StatusUnavailable, Reason: err.Error()}, http.StatusServiceUnavailable
+			body, code = readinessBody{Status: StatusUnavailable, Migrating: migrating, Reason: err.Error()}, http.StatusServiceUnavailable
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

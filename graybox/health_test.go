@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 func TestReadiness(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 type hook struct{ p *Participant }
@@ -32,6 +32,7 @@ func (h hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, err)
 		return
 	}
+	h.p.heardFrom(0)
 	req, err := decodeRequest(body)
 	if err != nil {
 		h.p.observe(EventRefused, nil, err)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // State is where one table stands for this instance.
@@ -21,11 +21,23 @@ type State struct {
 	Version     string     // the schema version live for the table, as far as this instance knows
 	OldVersion  string     // of MigrationID
 	NewVersion  string     // of MigrationID
+	// HoldUntil is when a ready prepare ends by itself without commit or abort (this host's
+	// clock: receipt + the request's hold, at most Config.MaxHold).
+	HoldUntil time.Time
 }
 
 // Migrating reports whether the table is in cut-over: prepared (and ready), not yet committed
-// or aborted.
-func (s State) Migrating() bool { return s.Phase == wire.PhasePrepare && s.Ready }
+// or aborted, and its hold not lapsed.
+func (s State) Migrating() bool { return s.migratingAt(time.Now()) }
+
+func (s State) migratingAt(now time.Time) bool {
+	return s.Phase == wire.PhasePrepare && s.Ready && (s.HoldUntil.IsZero() || now.Before(s.HoldUntil))
+}
+
+// lapsed reports whether s is a ready prepare of migrationID whose hold has passed.
+func (s State) lapsed(migrationID string, now time.Time) bool {
+	return s.MigrationID == migrationID && s.Phase == wire.PhasePrepare && s.Ready && !s.migratingAt(now)
+}
 
 // Participant takes part in cut-overs on behalf of one service instance. Create it with New,
 // run Run for the registration and, in signal mode, the signal handling; in HTTP mode mount
@@ -42,6 +54,8 @@ type Participant struct {
 	steps  map[string]*step // idempotency: wire.PhaseRequest.Key() → its step
 	order  []string         // keys in steps, oldest first, to bound the map
 	serial map[string]chan struct{}
+	heard  time.Time     // the last authenticated word from the controller
+	lease  time.Duration // the lease TTL the controller gave (0: not known yet)
 }
 
 // maxSteps bounds the idempotency cache: a re-delivery older than this many steps is improbable
@@ -108,16 +122,53 @@ func (p *Participant) Phase(table string) wire.Phase {
 }
 
 // Migrating reports whether any of the instance's tables is in cut-over (between a ready
-// prepare and its commit or abort). Pass it to Readiness or ShedWrites.
+// prepare and its commit or abort). Pass it to Readiness or ShedWrites. It turns false by itself
+// when the prepare's hold passes, and when the instance has not heard from the controller for
+// a whole lease (a dead or partitioned controller cannot make a service shed for ever; issue 10).
 func (p *Participant) Migrating() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
+	if p.lease > 0 && !p.heard.IsZero() && now.Sub(p.heard) > p.lease {
+		return false
+	}
 	for _, s := range p.tables {
-		if s.Migrating() {
+		if s.migratingAt(now) {
 			return true
 		}
 	}
 	return false
+}
+
+// MigratingTable is Migrating for one table ("schema.table"), for a service that sheds writes
+// to the table being cut over only. It ends by itself as Migrating does.
+func (p *Participant) MigratingTable(table string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if p.lease > 0 && !p.heard.IsZero() && now.Sub(p.heard) > p.lease {
+		return false
+	}
+	return p.tables[table].migratingAt(now)
+}
+
+// heardFrom records an authenticated message of the controller (and the lease it gave, if any).
+func (p *Participant) heardFrom(lease time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.heard = time.Now()
+	if lease > 0 {
+		p.lease = lease
+	}
+}
+
+// holdFor is how long a ready prepare lasts: the request's hold, capped by Config.MaxHold.
+func (p *Participant) holdFor(req wire.PhaseRequest) time.Duration {
+	maxHold := p.cfg.maxHold()
+	if h := req.Hold(); h > 0 && h < maxHold {
+		return h
+	}
+	return maxHold
 }
 
 // Apply runs one phase request through the protocol and returns the ack to send: the callback
@@ -129,8 +180,14 @@ func (p *Participant) Apply(ctx context.Context, req wire.PhaseRequest) wire.Ack
 	if err := req.Validate(); err != nil {
 		return p.ack(req, err)
 	}
-	if _, ok := p.State(req.QualifiedTable()); !ok {
+	received := time.Now()
+	s, ok := p.State(req.QualifiedTable())
+	if !ok {
 		return p.ack(req, fmt.Errorf("graybox: instance does not use table %s", req.QualifiedTable()))
+	}
+	if req.Phase == wire.PhasePrepare && s.lapsed(req.MigrationID, received) {
+		// A prepare whose hold passed is over: a new delivery is a new round, run again.
+		p.forget(req.Key())
 	}
 	st, first := p.claim(req.Key())
 	if !first {
@@ -142,9 +199,22 @@ func (p *Participant) Apply(ctx context.Context, req wire.PhaseRequest) wire.Ack
 			return p.ack(req, ctx.Err())
 		}
 	}
-	ack := p.run(ctx, req)
+	ack := p.run(ctx, req, received.Add(p.holdFor(req)))
 	p.settle(req.Key(), st, ack)
 	return ack
+}
+
+// forget drops the cached step of key (a finished one only: a running one keeps its waiters).
+func (p *Participant) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.steps[key]; ok {
+		select {
+		case <-st.done:
+			delete(p.steps, key)
+		default:
+		}
+	}
 }
 
 // claim returns the step for key and whether the caller must run it.
@@ -177,7 +247,7 @@ func (p *Participant) settle(key string, st *step, ack wire.Ack) {
 
 // run applies req: one step per table at a time, the callback bounded by the request's
 // deadline, then the table's state.
-func (p *Participant) run(ctx context.Context, req wire.PhaseRequest) wire.Ack {
+func (p *Participant) run(ctx context.Context, req wire.PhaseRequest, holdUntil time.Time) wire.Ack {
 	ctx, cancel := context.WithDeadline(ctx, req.Deadline)
 	defer cancel()
 	table := req.QualifiedTable()
@@ -196,7 +266,7 @@ func (p *Participant) run(ctx context.Context, req wire.PhaseRequest) wire.Ack {
 		// The callback finished after the deadline: the controller no longer counts this answer.
 		err = fmt.Errorf("graybox: %s finished after the deadline: %w", req.Phase, ctx.Err())
 	}
-	p.transition(req, err == nil)
+	p.transition(req, err == nil, holdUntil)
 	p.observe(EventPhase, &req, err)
 	return p.ack(req, err)
 }
@@ -235,12 +305,15 @@ func (p *Participant) checkOrder(req wire.PhaseRequest) error {
 // transition records the phase. Commit and abort are facts (the rename did or did not happen),
 // so the version follows them even when the callback failed; a failed prepare leaves the
 // instance on the old version.
-func (p *Participant) transition(req wire.PhaseRequest, ok bool) {
+func (p *Participant) transition(req wire.PhaseRequest, ok bool, holdUntil time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.tables[req.QualifiedTable()]
 	s.MigrationID, s.Phase, s.Ready = req.MigrationID, req.Phase, ok
-	s.OldVersion, s.NewVersion = req.OldVersion, req.NewVersion
+	s.OldVersion, s.NewVersion, s.HoldUntil = req.OldVersion, req.NewVersion, time.Time{}
+	if req.Phase == wire.PhasePrepare {
+		s.HoldUntil = holdUntil
+	}
 	switch req.Phase {
 	case wire.PhasePrepare, wire.PhaseAbort:
 		s.Version = req.OldVersion
@@ -282,6 +355,7 @@ func (p *Participant) heartbeat() wire.Heartbeat {
 		s := p.tables[t]
 		if s.MigrationID != "" {
 			hb.MigrationID, hb.Phase, hb.Version = s.MigrationID, s.Phase, s.Version
+			hb.Table, hb.OldVersion, hb.NewVersion = t, s.OldVersion, s.NewVersion
 		}
 	}
 	return hb

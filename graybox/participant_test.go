@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
+	"github.com/ghostgate/ghostgate/graybox/internal/leak"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	// reader: signal.Notify drops what does not fit.
 	guard := make(chan os.Signal, 1)
 	signal.Notify(guard, syscall.SIGUSR2)
-	goleak.VerifyTestMain(m)
+	leak.VerifyTestMain(m)
 }
 
 var secret = []byte("graybox-test-secret-0123456789")

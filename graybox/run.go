@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Retry pacing for calls to the controller.
@@ -68,6 +68,7 @@ func (p *Participant) register(ctx context.Context, kick chan<- os.Signal) (wire
 	for b := newBackoff(); ; {
 		rr, err := p.client.register(ctx, reg)
 		if err == nil {
+			p.heardFrom(rr.LeaseTTL())
 			p.observe(EventRegistered, nil, nil)
 			p.poke(rr, kick)
 			return rr, nil
@@ -104,6 +105,7 @@ func (p *Participant) keepAlive(ctx context.Context, rr wire.RegistrationRespons
 		case err != nil:
 			p.observe(EventError, nil, err)
 		default:
+			p.heardFrom(next.LeaseTTL())
 			p.observe(EventHeartbeat, nil, nil)
 			p.poke(next, kick)
 			rr = next
@@ -176,6 +178,7 @@ func (p *Participant) fetchAndApply(ctx context.Context) {
 		p.observe(EventError, nil, err)
 		return
 	}
+	p.heardFrom(0)
 	if !ok {
 		return
 	}

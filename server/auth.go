@@ -10,7 +10,7 @@ import (
 	"unicode"
 
 	"github.com/ghostgate/ghostgate/client"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Token is one API bearer token and the name the event log records for the calls it makes.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // HandlerOptions configure the HTTP API.
@@ -28,15 +28,28 @@ type HandlerOptions struct {
 	Metrics http.Handler
 	// Registry serves the participant endpoints (nil: they answer 503).
 	Registry *cutover.Registry
+	// MaxStreams bounds the event streams and long polls open at once; one more is answered
+	// 429. Default DefaultMaxStreams.
+	MaxStreams int
 }
 
+// DefaultMaxStreams is HandlerOptions.MaxStreams when unset. Issue 10: 400 streams were opened
+// at once (one file descriptor each) with nothing to stop more.
+const DefaultMaxStreams = 64
+
 // Validate reports what cannot work.
-func (o HandlerOptions) Validate() error { return validateTokens(o.tokens()) }
+func (o HandlerOptions) Validate() error {
+	if o.MaxStreams < 0 {
+		return errors.New("server: max streams must not be negative")
+	}
+	return validateTokens(o.tokens())
+}
 
 // api serves the Controller over HTTP.
 type api struct {
-	c    *Controller
-	opts HandlerOptions
+	c       *Controller
+	opts    HandlerOptions
+	streams chan struct{} // one token per open stream or long poll
 }
 
 // NewHandler returns the HTTP API of c (see docs/API.md).
@@ -44,7 +57,10 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	a := &api{c: c, opts: opts}
+	if opts.MaxStreams == 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
+	a := &api{c: c, opts: opts, streams: make(chan struct{}, opts.MaxStreams)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+client.PathHealth, a.health)
 	if opts.Metrics != nil {
@@ -139,8 +155,9 @@ func (a *api) participants() http.Handler {
 	}
 	h := a.opts.Registry.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		signed := r.Header.Get(wire.HeaderSignature) != ""
-		if r.Method == http.MethodGet && !signed && !a.opts.OpenReads && !a.authorized(r) {
+		// Decided by the path, never by a header the caller chooses: issue 10 found that any
+		// X-Ghostgate-Signature header skipped the token check on the listing.
+		if r.Method == http.MethodGet && isParticipantRead(r.URL.Path) && !a.opts.OpenReads && !a.authorized(r) {
 			unauthorized(w)
 			return
 		}
@@ -152,6 +169,31 @@ func (a *api) participants() http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// isParticipantRead reports whether path is the participant listing or one participant (the
+// reads for DBAs), as opposed to a participant's own signed calls (pending, …).
+func isParticipantRead(path string) bool {
+	if path == wire.PathParticipants || path == wire.PathParticipants+"/" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, wire.PathParticipants+"/")
+	return ok && !strings.Contains(rest, "/")
+}
+
+// holdStream takes a slot for a stream or long poll; false (and a 429 written) when all are
+// taken. The caller releases it with releaseStream.
+func (a *api) holdStream(w http.ResponseWriter) bool {
+	select {
+	case a.streams <- struct{}{}:
+		return true
+	default:
+		writeJSON(w, http.StatusTooManyRequests, client.ErrorResponse{Error: fmt.Sprintf(
+			"too many open event streams and long polls (%d, the most this controller serves): close some and retry", cap(a.streams))})
+		return false
+	}
+}
+
+func (a *api) releaseStream() { <-a.streams }
 
 // evict serves DELETE /v1/participants/{id}: with a bearer token it is the DBA's eviction of a
 // dead instance; without one it is the participant's own signed deregistration.

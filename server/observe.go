@@ -7,9 +7,9 @@ import (
 	"strconv"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/runner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // What `migrate serve` says about its migrations (issue 13: "serve logs what happens"): every

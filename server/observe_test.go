@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/server"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // TestParticipantCounts: ghostgate_participants counts a real registry's instances by lease.

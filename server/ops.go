@@ -9,8 +9,8 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // DefaultListLimit bounds List when the caller gives no limit.

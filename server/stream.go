@@ -37,6 +37,12 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		wait = min(d, MaxWait)
+	}
+	if wait > 0 {
+		if !a.holdStream(w) {
+			return
+		}
+		defer a.releaseStream()
 		extendWrite(w, time.Now().Add(wait+10*time.Second))
 	}
 	id, ok := a.id(w, r)
@@ -81,6 +87,10 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		migrationID = id
 	}
+	if !a.holdStream(w) {
+		return
+	}
+	defer a.releaseStream()
 	events, unsubscribe, complete := a.c.hub.subscribeAfter(migrationID, 256, after)
 	defer unsubscribe()
 	extendWrite(w, time.Time{})

@@ -2,8 +2,8 @@ package tui
 
 import (
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // detailView is one migration in full. It keeps what polling does not return each time: the

@@ -7,8 +7,8 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/lipgloss/table"
 
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/errtext"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // participants lists the service instances of the table under a header row: the selected one

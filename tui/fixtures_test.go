@@ -5,10 +5,10 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // The fixtures: one migration of shop.orders seen at the moments the golden files show.

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // Tests of what issue 13 found untrue or missing on the screens.

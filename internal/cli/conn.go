@@ -32,6 +32,8 @@ type ConnOptions struct {
 	Database     string
 	PasswordFile string
 	DefaultsFile string // a MySQL option file whose [client] section gives defaults (see mycnf.go)
+	// AllowPasswordInFlag accepts a --dsn that carries a password (shown by `ps`).
+	AllowPasswordInFlag bool
 }
 
 func (o *ConnOptions) addFlags(fs *pflag.FlagSet) {
@@ -42,7 +44,15 @@ func (o *ConnOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.Database, "database", "d", "", "default database for unqualified table names")
 	fs.StringVar(&o.PasswordFile, "password-file", "", "file whose first line is the password (or $"+EnvPasswordFile+"; else $"+EnvPassword+")")
 	fs.StringVar(&o.DefaultsFile, "defaults-file", "", "a MySQL option file (my.cnf): host, port, user, password and database of its [client] section, where no flag, $GHOSTGATE_<FLAG> or --config says otherwise")
+	fs.BoolVar(&o.AllowPasswordInFlag, "allow-password-in-flag", false, "accept a --dsn that carries a password, although `ps` and shell history show it")
 }
+
+// ErrPasswordInFlag refuses a --dsn with a password in it: every user of the host sees a
+// process's arguments (`ps`, /proc/<pid>/cmdline), and shells keep them in their history
+// (issue 10).
+var ErrPasswordInFlag = errors.New("--dsn carries a password, which `ps` and shell history show to others: " +
+	"drop it from the DSN and give it in $" + EnvPassword + " or a file (--password-file, $" + EnvPasswordFile + "), " +
+	"or set the whole DSN in $" + EnvDSN + "; --allow-password-in-flag accepts it anyway")
 
 // config builds the driver config: --dsn / $GHOSTGATE_DSN wins over host/port/user; the password
 // comes from the DSN, --password-file, $GHOSTGATE_PASSWORD_FILE, $GHOSTGATE_PASSWORD or the
@@ -57,6 +67,11 @@ func (o *ConnOptions) config() (*mysql.Config, error) {
 		c, err := mysql.ParseDSN(dsn)
 		if err != nil {
 			return nil, usageErrorf("--dsn: %v", err)
+		}
+		// A DSN from the environment is not on the command line; anything else (the flag, a
+		// config file setting it) is refused with a password in it.
+		if c.Passwd != "" && o.DSN != "" && o.DSN != os.Getenv(EnvDSN) && !o.AllowPasswordInFlag {
+			return nil, &UsageError{Err: ErrPasswordInFlag}
 		}
 		cfg = c
 		if o.Database != "" {

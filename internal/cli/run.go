@@ -52,6 +52,8 @@ type RunOptions struct {
 	LockDeadline    time.Duration
 
 	TUI bool // watch the run in the terminal UI (an in-process controller and API)
+
+	MaxTransactionAge time.Duration // `run` only: the gate's transactions line
 }
 
 func newRunCmd(streams IO) *cobra.Command {
@@ -123,6 +125,7 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address while running, e.g. 127.0.0.1:9187")
 	fs.DurationVar(&opts.Progress, "progress-interval", 5*time.Second, "how often a progress line is printed (text output)")
 	fs.BoolVar(&opts.TUI, "tui", false, "watch the run in the terminal UI (migrate tui) instead of progress lines; quitting asks whether to cancel")
+	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", DefaultGateMaxTransactionAge, "gh-ost: a transaction open longer than this holds the cut-over, named (0: off)")
 	return cmd
 }
 

@@ -95,7 +95,7 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	// 6. Run the plans one after the other; stop at the first that does not complete.
 	for _, p := range plans {
 		var res runner.Result
-		h, err := startOrResume(ctx, opts, st, r, p, runner.RunOptions{OnEvent: out.event})
+		h, err := runPlan(ctx, r, db, st, p, opts, out.event, streams.ErrOut)
 		if err == nil {
 			res, err = h.Wait()
 		}

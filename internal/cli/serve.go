@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -49,8 +50,11 @@ type ServeOptions struct {
 	MaxTransactionAge time.Duration
 	RebuildMaxRows    int64 // the planner's default for requests that give none
 
-	LogFormat string
-	LogLevel  string
+	LogFormat       string
+	LogLevel        string
+	HookNetworks    []string
+	MaxParticipants int
+	MaxStreams      int
 }
 
 func newServeCmd(streams IO) *cobra.Command {
@@ -94,10 +98,13 @@ the event log) and exits.`,
 	fs.DurationVar(&opts.MaxReplicaLag, "gate-max-replica-lag", 0, "the gate opens only while replica lag is at most this (0: no limit)")
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
-	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", 0, "a transaction open longer than this blocks the cut-over (0: off)")
+	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", DefaultGateMaxTransactionAge, "a transaction open longer than this holds the cut-over, named: connection id, user, age, statement (0: off)")
 	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
 	fs.StringVar(&opts.LogFormat, "log-format", "text", "the log on stderr: text or json (log/slog)")
 	fs.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringSliceVar(&opts.HookNetworks, "hook-networks", defaultHookNetworks(), "networks (CIDR) participants' hook URLs may point into; checked on every connection, redirects are never followed")
+	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept (lapsed ones are dropped after 10m)")
+	fs.IntVar(&opts.MaxStreams, "max-streams", server.DefaultMaxStreams, "most event streams and long polls open at once")
 	return cmd
 }
 
@@ -164,6 +171,10 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	hookNets, err := parseNetworks(opts.HookNetworks)
+	if err != nil {
+		return err
+	}
 	// 2. The servers, as `migrate run` finds them.
 	db, cfg, err := opts.Run.Plan.Conn.open(ctx)
 	if err != nil {
@@ -196,7 +207,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	defer r.Close()
 	var registry *cutover.Registry
 	if partSecret != "" {
-		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret)}); err != nil {
+		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,
+			MaxInstances: opts.MaxParticipants}); err != nil {
 			return &UsageError{Err: err}
 		}
 		defer registry.Close()
@@ -242,7 +254,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	// 5. Listen and serve until ctx ends (SIGINT/SIGTERM), then cancel what runs, cleanly.
 	h, err := server.NewHandler(ctrl, server.HandlerOptions{Tokens: tokens, OpenReads: !opts.AllowRemote,
-		Metrics: metrics.Handler(reg), Registry: registry})
+		Metrics: metrics.Handler(reg), Registry: registry, MaxStreams: opts.MaxStreams})
 	if err != nil {
 		return &UsageError{Err: err}
 	}
@@ -261,6 +273,35 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	err = server.Serve(ctx, ln, h, ctrl)
 	fmt.Fprintln(opts.IO.Out, "ghostgate controller stopped")
 	return err
+}
+
+func defaultHookNetworks() []string {
+	out := make([]string, len(cutover.DefaultHookNetworks))
+	for i, n := range cutover.DefaultHookNetworks {
+		out[i] = n.String()
+	}
+	return out
+}
+
+// parseNetworks reads --hook-networks: CIDR prefixes, or single addresses.
+func parseNetworks(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, usageErrorf("--hook-networks: %q is neither a CIDR prefix nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("--hook-networks: empty (HTTP-mode participants could never be reached)")
+	}
+	return out, nil
 }
 
 // openReplicas opens pools on the replicas for the gate's replica-lag line, when it is on.

@@ -187,4 +187,7 @@ func TestServeRefusals(t *testing.T) {
 	r = run(t, "", "serve", "--listen", "0.0.0.0:8470")
 	require.Equal(t, ExitUsage, r.code)
 	require.Contains(t, r.stderr, "--allow-remote")
+	r = run(t, "", "serve", "--listen", "127.0.0.1:0", "--hook-networks", "10.0.0.0/8,the-internet")
+	require.Equal(t, ExitUsage, r.code)
+	require.Contains(t, r.stderr, `--hook-networks: "the-internet" is neither a CIDR prefix nor an address`)
 }

@@ -102,7 +102,8 @@ func runWithTUI(ctx context.Context, opts *RunOptions, d runTUIDeps, ddl string)
 		}
 	}()
 	ctrl, err := server.New(server.Options{DB: d.db, Store: d.store, Runner: d.runner, Replicas: reps,
-		DefaultSchema: d.cfg.DBName, Gate: server.GateDefaults{Approval: runTUIApproval, Checksum: true}})
+		DefaultSchema: d.cfg.DBName, Gate: server.GateDefaults{Approval: runTUIApproval, Checksum: true,
+			Limits: client.Limits{MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
 		return &UsageError{Err: err}
 	}

@@ -224,6 +224,7 @@ func (w *Worker) spawn() error {
 		return fmt.Errorf("ghost: events pipe: %w", err)
 	}
 	cmd := exec.Command(exe, Sentinel)
+	cmd.Env = workerEnv(os.Environ()) // the password comes on stdin, never in the environment
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.ExtraFiles = []*os.File{evWrite} // fd 3
 	// Its own process group: Abort kills the worker and anything it started, and a Ctrl-C at the

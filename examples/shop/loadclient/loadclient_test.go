@@ -15,8 +15,8 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop/loadclient"
 	"github.com/ghostgate/ghostgate/examples/shop/service"
 	"github.com/ghostgate/ghostgate/graybox"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Options is everything shopsvc runs with (the binary's flags). It is a value; Run copies it.

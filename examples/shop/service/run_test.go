@@ -14,9 +14,9 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/internal/ctltest"
 	"github.com/ghostgate/ghostgate/examples/shop/service"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/planner"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // startRun runs service.Run in the background; stop ends it and returns its error (once; the

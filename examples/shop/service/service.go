@@ -31,7 +31,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/graybox"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Config configures a Service. It is a value; New copies it.

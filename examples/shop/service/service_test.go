@@ -19,8 +19,8 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop/internal/ctltest"
 	"github.com/ghostgate/ghostgate/examples/shop/service"
 	"github.com/ghostgate/ghostgate/graybox"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Package is the import path of the binary.

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/examples/shop/service"
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 func main() {

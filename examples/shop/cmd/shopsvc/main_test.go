@@ -15,9 +15,9 @@ import (
 	"github.com/ghostgate/ghostgate/examples/shop"
 	"github.com/ghostgate/ghostgate/examples/shop/internal/ctltest"
 	"github.com/ghostgate/ghostgate/examples/shop/shopproc"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/server"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 var secret = []byte("shopsvc-binary-test-secret-0123")

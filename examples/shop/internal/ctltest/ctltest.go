@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ghostgate/ghostgate/wire"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 )
 
 // Controller is the test controller. Create it with New; Close it when done.

@@ -2,10 +2,11 @@ package wire
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 )
 
 func validRequest() PhaseRequest {
@@ -66,6 +67,11 @@ func TestRegistrationValidate(t *testing.T) {
 		{"no service", httpReg, func(r *Registration) { r.Service = "" }, "service"},
 		{"no instance", httpReg, func(r *Registration) { r.InstanceID = "" }, "instance_id"},
 		{"instance with slash", httpReg, func(r *Registration) { r.InstanceID = "a/b" }, "instance_id"},
+		{"instance dot", httpReg, func(r *Registration) { r.InstanceID = "." }, "instance_id"},
+		{"instance dot dot", httpReg, func(r *Registration) { r.InstanceID = ".." }, "instance_id"},
+		{"instance with space", httpReg, func(r *Registration) { r.InstanceID = "a b" }, "instance_id"},
+		{"instance with percent", httpReg, func(r *Registration) { r.InstanceID = "a%2F" }, "instance_id"},
+		{"instance too long", httpReg, func(r *Registration) { r.InstanceID = strings.Repeat("a", MaxInstanceIDLen+1) }, "instance_id"},
 		{"no tables", httpReg, func(r *Registration) { r.Tables = nil }, "tables"},
 		{"unqualified table", httpReg, func(r *Registration) { r.Tables = []string{"orders"} }, "tables"},
 		{"empty schema", httpReg, func(r *Registration) { r.Tables = []string{".orders"} }, "tables"},

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ghostgate/ghostgate/graybox/internal/require"
 )
 
 var (

@@ -1,4 +1,4 @@
-package graybox_test
+package grayboxdb_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/graybox"
+	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
-	"github.com/ghostgate/ghostgate/wire"
 )
 
 // order is the row type of the versioned tests: status moves to status_v2, note is v2 only.

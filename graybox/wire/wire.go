@@ -2,7 +2,8 @@
 // of `migrate serve`) and the services that take part in a cut-over (through package graybox).
 //
 // It holds the JSON messages of the participant protocol, the API paths, and the request signing
-// both sides use. It depends on the standard library only, so that any service can import it.
+// both sides use. It lives in graybox's module (which depends on the standard library only), so
+// that any service can import it; the controller imports the same package: one source of truth.
 //
 // # The protocol
 //
@@ -119,7 +120,16 @@ type PhaseRequest struct {
 	Phase       Phase     `json:"phase"`
 	Deadline    time.Time `json:"deadline"` // RFC 3339; the ack must arrive before it
 	Attempt     int       `json:"attempt"`  // 1 for the first delivery, higher for re-deliveries
+	// HoldMillis (prepare only) bounds how long the instance stays prepared (sheds writes,
+	// reports migrating) after it received the request without hearing commit or abort: when it
+	// passes, the instance stops by itself. It is a duration, not a time, so that the bound does
+	// not depend on the two clocks agreeing. 0 (an older controller) leaves the bound to the
+	// participant's own maximum. See issue 10: shedding must be bounded at both ends.
+	HoldMillis int64 `json:"hold_ms,omitempty"`
 }
+
+// Hold is HoldMillis as a duration.
+func (r PhaseRequest) Hold() time.Duration { return time.Duration(r.HoldMillis) * time.Millisecond }
 
 // Validate checks that every field the participant relies on is set.
 func (r PhaseRequest) Validate() error {
@@ -143,6 +153,8 @@ func (r PhaseRequest) Validate() error {
 		return invalid(m, "deadline", "missing")
 	case r.Attempt < 1:
 		return invalid(m, "attempt", "must be at least 1")
+	case r.HoldMillis < 0:
+		return invalid(m, "hold_ms", "negative")
 	}
 	return nil
 }
@@ -189,6 +201,27 @@ type Registration struct {
 	Host       string   `json:"host"`               // the instance's host name, shown to the DBA
 }
 
+// MaxInstanceIDLen bounds an instance id (a pod name is at most 253 characters).
+const MaxInstanceIDLen = 253
+
+// ValidInstanceID reports whether id can name an instance: letters, digits, '.', '_', ':' and
+// '-', at most MaxInstanceIDLen, and not "." or "..". The id is a path segment of every
+// participant URL, where "." and ".." are resolved away by clients and proxies (issue 10: such
+// an instance registered and could then never be evicted).
+func ValidInstanceID(id string) bool {
+	if id == "" || len(id) > MaxInstanceIDLen || id == "." || id == ".." {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks a registration as the controller will.
 func (r Registration) Validate() error {
 	const m = "Registration"
@@ -197,9 +230,8 @@ func (r Registration) Validate() error {
 		return invalid(m, "service", "empty")
 	case r.InstanceID == "":
 		return invalid(m, "instance_id", "empty")
-	case strings.ContainsAny(r.InstanceID, "/?#% "):
-		// The id is a path segment of every participant URL.
-		return invalid(m, "instance_id", "must not contain '/', '?', '#', '%' or spaces")
+	case !ValidInstanceID(r.InstanceID):
+		return invalid(m, "instance_id", fmt.Sprintf("%q: want 1-%d of A-Z a-z 0-9 . _ : - (not \".\" or \"..\")", r.InstanceID, MaxInstanceIDLen))
 	case len(r.Tables) == 0:
 		return invalid(m, "tables", "empty")
 	}
@@ -262,6 +294,12 @@ type Heartbeat struct {
 	MigrationID string `json:"migration_id,omitempty"`
 	Phase       Phase  `json:"phase,omitempty"`
 	Version     string `json:"version,omitempty"` // the schema version the instance runs on
+	// Table, OldVersion and NewVersion describe that migration ("schema.table" and its
+	// versions), so that a controller that restarted (and forgot its deliveries) can send abort
+	// to an instance still prepared for a migration that is no longer at the gate.
+	Table      string `json:"table,omitempty"`
+	OldVersion string `json:"old_version,omitempty"`
+	NewVersion string `json:"new_version,omitempty"`
 }
 
 // ParticipantStatus is one participant as the controller shows it (API, TUI, gate checklist).
