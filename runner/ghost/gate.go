@@ -109,6 +109,7 @@ type hooks struct {
 	ctx      context.Context
 	gate     *gatekeeper
 	copyDone *atomic.Bool
+	awake    func(context.Context) // waits until the apply loop is awake (awake.go); nil without a waker
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -124,8 +125,15 @@ func (h *hooks) OnRowCopyComplete() error { h.copyDone.Store(true); return nil }
 // OnBeginPostponed is never called: the worker sets no postpone flag file.
 func (h *hooks) OnBeginPostponed() error { return nil }
 
-// OnBeforeCutOver is the gate: gh-ost proceeds to the rename only when it returns nil.
-func (h *hooks) OnBeforeCutOver() error                 { return h.gate.await(h.ctx) }
+// OnBeforeCutOver is the gate: gh-ost proceeds to the rename only when it returns nil. The gate
+// is reported only once gh-ost's apply loop is awake (awake.go).
+func (h *hooks) OnBeforeCutOver() error {
+	if h.awake != nil {
+		h.awake(h.ctx)
+	}
+	return h.gate.await(h.ctx)
+}
+
 func (h *hooks) OnInteractiveCommand(string) error      { return nil }
 func (h *hooks) OnSuccess(bool) error                   { return nil }
 func (h *hooks) OnFailure() error                       { return nil }

@@ -53,7 +53,8 @@ func runWorker(in io.Reader, events io.Writer) int {
 	})
 	w.mc = newMigrationContext(spec)
 	w.mc.Log = newWorkerLogger(os.Stderr)
-	w.mc.Hooks = &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
+	hk := &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
+	w.mc.Hooks = hk
 	w.installRetrySleep(w.mc.GetContext())
 	if err := w.mc.ReadMaxLoad(spec.MaxLoad); err != nil {
 		out.send(event{Type: evDone, Error: err.Error()})
@@ -72,6 +73,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	stopWaker := make(chan struct{})
 	if queue, noop, qerr := wakerQueue(migrator, &w.noops); qerr == nil {
 		go wake(queue, noop, &w.noops, w.copyDone.Load, stopWaker)
+		hk.awake = w.awaitApplyLoop
 	} else {
 		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
 	}
