@@ -142,7 +142,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
 	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
-	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long the cut-over may hold its lock before it gives up and retries (1s-10s)")
+	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long one cut-over attempt may wait for its table lock, with the table's writes waiting behind it, before it gives up and retries (whole, even seconds, 2s-20s)")
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
 	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")

@@ -54,7 +54,7 @@ const (
 	DefaultChunkSize          = 1000
 	DefaultDMLBatchSize       = 10
 	DefaultMaxLagMillis       = 1500
-	DefaultCutOverLockTimeout = 3 * time.Second
+	DefaultCutOverLockTimeout = 4 * time.Second
 	DefaultRetries            = 60
 	DefaultHeartbeatInterval  = 100 * time.Millisecond
 	DefaultBackoffMaxInterval = 64 * time.Second
@@ -76,11 +76,14 @@ type Spec struct {
 	// reads from the replica, its recommended topology, and writes to the primary.
 	OnPrimary bool `json:"on_primary"`
 
-	ChunkSize          int64         `json:"chunk_size"`     // rows per copy chunk, 10..100000
-	DMLBatchSize       int64         `json:"dml_batch_size"` // binlog events per apply transaction, 1..100
-	MaxLagMillis       int64         `json:"max_lag_millis"` // gh-ost throttles above this replica lag
-	MaxLoad            string        `json:"max_load"`       // e.g. "Threads_running=25"; gh-ost throttles above
-	CriticalLoad       string        `json:"critical_load"`  // e.g. "Threads_running=200"; gh-ost aborts above
+	ChunkSize    int64  `json:"chunk_size"`     // rows per copy chunk, 10..100000
+	DMLBatchSize int64  `json:"dml_batch_size"` // binlog events per apply transaction, 1..100
+	MaxLagMillis int64  `json:"max_lag_millis"` // gh-ost throttles above this replica lag
+	MaxLoad      string `json:"max_load"`       // e.g. "Threads_running=25"; gh-ost throttles above
+	CriticalLoad string `json:"critical_load"`  // e.g. "Threads_running=200"; gh-ost aborts above
+	// CutOverLockTimeout bounds how long one cut-over attempt waits for its table lock (writes to
+	// the table wait behind it meanwhile) before it gives up and is retried: a whole, even
+	// number of seconds in 2s..20s. gh-ost is given half of it (see ghostLockTimeoutSeconds).
 	CutOverLockTimeout time.Duration `json:"cut_over_lock_timeout"`
 	Retries            int64         `json:"retries"`
 	NiceRatio          float64       `json:"nice_ratio"`
@@ -183,9 +186,11 @@ func (s Spec) Validate() error {
 		return bad("dml batch size %d outside 1..100", s.DMLBatchSize)
 	case t.MaxLagMillis < 100:
 		return bad("max lag %dms below 100ms", s.MaxLagMillis)
-	case t.CutOverLockTimeout < time.Second || t.CutOverLockTimeout > 10*time.Second:
-		// gh-ost takes whole seconds in 1..10 (SetCutOverLockTimeoutSeconds).
-		return bad("cut-over lock timeout %s outside 1s..10s", s.CutOverLockTimeout)
+	case t.CutOverLockTimeout < 2*time.Second || t.CutOverLockTimeout > 20*time.Second ||
+		t.CutOverLockTimeout%(2*time.Second) != 0:
+		// gh-ost takes whole seconds in 1..10 and waits twice that for the lock (see
+		// ghostLockTimeoutSeconds), so only even whole seconds can be honoured exactly.
+		return bad("cut-over lock timeout %s: must be a whole, even number of seconds in 2s..20s (gh-ost waits twice its own timeout for the table lock)", s.CutOverLockTimeout)
 	case t.Retries < 1:
 		return bad("retries %d below 1", s.Retries)
 	case t.NiceRatio < 0 || t.NiceRatio > 100:
@@ -256,6 +261,17 @@ func (s Spec) panicFile() string    { return filepath.Join(s.WorkDir, "panic.fla
 
 // LogFile is where the worker's stdout and stderr (gh-ost's status lines and log) go.
 func (s Spec) LogFile() string { return filepath.Join(s.WorkDir, "worker.log") }
+
+// ghostLockTimeoutSeconds is gh-ost's CutOverLockTimeoutSeconds for a Spec's CutOverLockTimeout:
+// half of it. gh-ost v1.1.10 sets the locking session's lock_wait_timeout to twice its value
+// before LOCK TABLES (go/logic/applier.go AtomicCutOverMagicLock, "tableLockTimeoutSeconds :=
+// CutOverLockTimeoutSeconds * 2"), and every write to the table queues behind that pending lock:
+// given the documented timeout unhalved, a long transaction stalled writers for twice it (issue
+// 10: 5.996 s with 3 s). The rest of the attempt uses the value once (the RENAME's
+// lock_wait_timeout in AtomicCutoverRename, the wait for the events up to the lock in
+// migrator.go waitForEventsUpToLock) and its metadata-lock check polls 100 × 10 ms per second
+// of it, so a locked attempt gives up after about half the documented timeout too.
+func (s Spec) ghostLockTimeoutSeconds() int64 { return int64(s.CutOverLockTimeout / (2 * time.Second)) }
 
 // inspector is the server gh-ost inspects and reads the binlog from.
 func (s Spec) inspector() Endpoint {

@@ -37,6 +37,10 @@ func TestSpecValidate(t *testing.T) {
 		{"batch too big", func(s *Spec) { s.DMLBatchSize = 101 }, "dml batch"},
 		{"lag too small", func(s *Spec) { s.MaxLagMillis = 50 }, "max lag"},
 		{"lock timeout too long", func(s *Spec) { s.CutOverLockTimeout = time.Minute }, "lock timeout"},
+		{"lock timeout odd", func(s *Spec) { s.CutOverLockTimeout = 3 * time.Second }, "whole, even number of seconds"},
+		{"lock timeout fractional", func(s *Spec) { s.CutOverLockTimeout = 2500 * time.Millisecond }, "whole, even number of seconds"},
+		{"lock timeout too short", func(s *Spec) { s.CutOverLockTimeout = time.Second }, "2s..20s"},
+		{"lock timeout longest", func(s *Spec) { s.CutOverLockTimeout = 20 * time.Second }, ""},
 		{"nice ratio negative", func(s *Spec) { s.NiceRatio = -1 }, "nice ratio"},
 		{"bad max load", func(s *Spec) { s.MaxLoad = "Threads_running" }, "max load"},
 		{"good loads", func(s *Spec) { s.MaxLoad, s.CriticalLoad = "Threads_running=25", "Threads_running=200" }, ""},
@@ -62,7 +66,8 @@ func TestWithDefaultsMatchGhostFlags(t *testing.T) {
 	require.EqualValues(t, 1000, s.ChunkSize)
 	require.EqualValues(t, 10, s.DMLBatchSize)
 	require.EqualValues(t, 1500, s.MaxLagMillis)
-	require.Equal(t, 3*time.Second, s.CutOverLockTimeout)
+	require.Equal(t, 4*time.Second, s.CutOverLockTimeout)
+	require.EqualValues(t, 2, s.ghostLockTimeoutSeconds(), "gh-ost doubles it for LOCK TABLES")
 	require.EqualValues(t, 60, s.Retries)
 	require.Equal(t, ServerIDFor("m1"), s.ReplicaServerID)
 	custom := validSpec()

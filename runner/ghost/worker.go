@@ -204,7 +204,7 @@ func newMigrationContext(s Spec) *base.MigrationContext {
 	mc.SetDMLBatchSize(s.DMLBatchSize)
 	mc.SetMaxLagMillisecondsThrottleThreshold(s.MaxLagMillis)
 	mc.SetDefaultNumRetries(s.Retries)
-	_ = mc.SetCutOverLockTimeoutSeconds(int64(s.CutOverLockTimeout / time.Second)) // validated 1..10
+	_ = mc.SetCutOverLockTimeoutSeconds(s.ghostLockTimeoutSeconds()) // validated: 1..10
 	mc.ThrottleHTTPIntervalMillis = 100
 	mc.ThrottleHTTPTimeoutMillis = 1000
 	mc.HooksStatusIntervalSec = 60
