@@ -73,7 +73,9 @@ func runWorker(in io.Reader, events io.Writer) int {
 	stopWaker := make(chan struct{})
 	if queue, noop, qerr := wakerQueue(migrator, &w.noops); qerr == nil {
 		go wake(queue, noop, &w.noops, w.copyDone.Load, stopWaker)
-		hk.awake = w.awaitApplyLoop
+		if !spec.Revert { // a revert copies nothing: its apply loop (executeDMLWriteFuncs) never sleeps a second
+			hk.awake = w.awaitApplyLoop
+		}
 	} else {
 		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
 	}
