@@ -49,8 +49,8 @@ const (
 	// OutcomeAlreadyApplied: the new table already held the write's result (gh-ost managed to apply
 	// it before the rename, or a later write converged); nothing was changed.
 	OutcomeAlreadyApplied RepairOutcome = "already_applied"
-	// OutcomeSuperseded: a later write on the new table (after the rename) touched the same row,
-	// so that write is the row's final state; the lost one was not replayed over it.
+	// OutcomeSuperseded: a later write on the new table (after the rename) deleted the row, so its
+	// history, the lost write included, no longer matters; nothing was replayed.
 	OutcomeSuperseded RepairOutcome = "superseded"
 	// OutcomeConflict: the write was not replayed, Reason says why; the new table was left alone.
 	OutcomeConflict RepairOutcome = "conflict"
@@ -274,7 +274,7 @@ func hasConflict(writes []LostWrite, keys []string) bool {
 	return false
 }
 
-// supersede marks as superseded every conflict whose row one of the later rows wrote.
+// supersede marks as superseded every conflict whose row one of the later rows deleted.
 func supersede(writes []LostWrite, keys []string, later []lostRow, t auditTarget, m auditMark, db *sql.DB) {
 	if len(later) == 0 {
 		return
@@ -285,9 +285,10 @@ func supersede(writes []LostWrite, keys []string, later []lostRow, t auditTarget
 	if err != nil {
 		return
 	}
+	// Only a delete makes the row's history irrelevant (see repairLostRows).
 	written := newRepairPlan(t.schema, t.table, m, newCols).newKeys(newCols, later)
 	for i := range writes {
-		if writes[i].Outcome == OutcomeConflict && keys[i] != "" && written[keys[i]] {
+		if writes[i].Outcome == OutcomeConflict && keys[i] != "" && written[keys[i]].deleted {
 			writes[i].Outcome, writes[i].Reason = OutcomeSuperseded, ""
 		}
 	}

@@ -68,11 +68,15 @@ func openRepairDB(t auditTarget) (*sql.DB, error) {
 
 // repairLostRows brings every row the lost writes touched to its final state on the new table.
 // later are the new table's own writes after the rename. The writes to one row are taken
-// together, in binlog order: when a later write on the new table touched the row, that write is
-// its final state and the lost ones are superseded; otherwise the row is moved, compare-and-set,
-// from the state before the first lost write (what gh-ost had applied) to the state after the
-// last. Comparing each step instead would call a row a conflict that a later write had simply
-// deleted or changed. keys[i] identifies writes[i]'s row for a later recheck.
+// together, in binlog order, from the state before the first lost write (what gh-ost had applied)
+// to the state after the last; comparing each step instead would call a row a conflict that a
+// later write had simply deleted. A row the application wrote again on the new table is:
+//   - already applied when it holds the lost writes' final state;
+//   - superseded when a later write deleted it: after a delete the row's history does not matter;
+//   - otherwise a conflict: the later write was computed from a row without the lost write (an
+//     increment, say), and no replay can merge the two. It is named; nothing is overwritten.
+//
+// keys[i] identifies writes[i]'s row for a later recheck.
 func repairLostRows(ctx context.Context, t auditTarget, m auditMark, lost, later []lostRow) (writes []LostWrite, keys []string, err error) {
 	db, err := openRepairDB(t)
 	if err != nil {
@@ -98,17 +102,68 @@ func repairLostRows(ctx context.Context, t auditTarget, m auditMark, lost, later
 		}
 		return writes, keys, nil
 	}
-	superseding := plan.newKeys(newCols, later)
+	rewritten := plan.newKeys(newCols, later)
 	for _, g := range groups {
-		outcome, reason := OutcomeSuperseded, ""
-		if !superseding[g.key] {
-			outcome, reason = outcomeOf(plan.repair(ctx, db, g.net(lost)))
+		net := g.net(lost)
+		var outcome RepairOutcome
+		var reason string
+		if w, ok := rewritten[g.key]; ok {
+			outcome, reason = plan.rewrittenOutcome(ctx, db, net, w)
+		} else {
+			outcome, reason = outcomeOf(plan.repair(ctx, db, net))
 		}
 		for _, i := range g.rows {
 			writes[i].Outcome, writes[i].Reason, keys[i] = outcome, reason, g.key
 		}
 	}
 	return writes, keys, nil
+}
+
+// laterWrite is what the new table's own writes after the rename did to one row.
+type laterWrite struct {
+	deleted bool   // one of them deleted it
+	binlog  string // the first of them
+}
+
+// rewrittenOutcome decides a row the application wrote again after the rename (see
+// repairLostRows).
+func (p *repairPlan) rewrittenOutcome(ctx context.Context, db *sql.DB, net lostRow, w laterWrite) (RepairOutcome, string) {
+	if final, err := p.holdsFinal(ctx, db, net); err == nil && final {
+		return OutcomeAlreadyApplied, ""
+	}
+	if w.deleted {
+		return OutcomeSuperseded, ""
+	}
+	return OutcomeConflict, fmt.Sprintf("the row was written again on the new table after the rename (binlog %s) from a state without this lost write; the two cannot be merged, the row is left as the later write made it", w.binlog)
+}
+
+// holdsFinal reports whether the new table's row is the lost writes' final state (for a net
+// delete: the row is absent).
+func (p *repairPlan) holdsFinal(ctx context.Context, db *sql.DB, net lostRow) (bool, error) {
+	if net.op == opNone {
+		return true, nil
+	}
+	img := net.after
+	if img == nil {
+		img = net.before
+	}
+	bound, err := p.bind(img)
+	if err != nil || bound == nil {
+		return false, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	found, err := p.lookup(ctx, tx, bound, bound, bound)
+	if err != nil {
+		return false, err
+	}
+	if net.after == nil {
+		return found.n == 0, nil
+	}
+	return found.n == 1 && found.matchesAfter, nil
 }
 
 func outcomeOf(o RepairOutcome, err error) (RepairOutcome, string) {
@@ -196,13 +251,14 @@ func (p *repairPlan) oldKey(img []any) (string, bool) {
 	return strings.Join(parts, "\x00"), true
 }
 
-// newKeys is the set of keys that rows of the new table's layout (both images) carry.
-func (p *repairPlan) newKeys(newCols []column, rows []lostRow) map[string]bool {
+// newKeys is what rows of the new table's layout did to each key they carry (both images): whether
+// one deleted it, and the first one's binlog position.
+func (p *repairPlan) newKeys(newCols []column, rows []lostRow) map[string]laterWrite {
 	pos := map[string]int{}
 	for i, c := range newCols {
 		pos[c.name] = i
 	}
-	out := map[string]bool{}
+	out := map[string]laterWrite{}
 	for _, r := range rows {
 		for _, img := range [][]any{r.before, r.after} {
 			if img == nil || len(img) != len(newCols) {
@@ -218,9 +274,16 @@ func (p *repairPlan) newKeys(newCols []column, rows []lostRow) map[string]bool {
 				}
 				parts[i] = v.display()
 			}
-			if good {
-				out[strings.Join(parts, "\x00")] = true
+			if !good {
+				continue
 			}
+			key := strings.Join(parts, "\x00")
+			w, seen := out[key]
+			if !seen {
+				w.binlog = r.binlog
+			}
+			w.deleted = w.deleted || r.op == OpDelete
+			out[key] = w
 		}
 	}
 	return out

@@ -85,11 +85,12 @@ func outcomes(ws []LostWrite) []outcomeRow {
 }
 
 // TestAuditRepairsLostWrites: deletes, updates (one event with two rows) and inserts lost in the
-// race are replayed on the new table; a lost write whose row a later write on the new table
-// changed is superseded by it (that write is the row's final state), not a conflict; several
-// lost writes to one row are applied as one; a row that differs from what gh-ost had applied for
-// a reason the binlog does not show is a conflict, left alone and named in a *LostWritesError;
-// the old table is never touched; writes gh-ost applied before its last marker are not reported.
+// race are replayed on the new table; several lost writes to one row are applied as one; a row
+// a later write on the new table deleted needs nothing (its history no longer matters); a row a
+// later write changed from a state without the lost write is a real conflict (a lost update that
+// no replay can merge), as is a row that differs from what gh-ost had applied for a reason the
+// binlog does not show: left alone and named in a *LostWritesError. The old table is never
+// touched; writes gh-ost applied before its last marker are not reported.
 func TestAuditRepairsLostWrites(t *testing.T) {
 	db := sandboxtest.New(t)
 	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL)",
@@ -104,8 +105,8 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 				"INSERT INTO t VALUES (12, 120, 'gone')", "DELETE FROM t WHERE id = 12",
 				"UPDATE t SET a = 100 WHERE id = 10")
 		})
-	// Applications write the new table after the rename: rows 5 and 6 change, so their lost
-	// writes are superseded. Row 10 differs from what gh-ost applied without any binlog trace (a
+	// Applications write the new table after the rename: row 5 is updated from its stale state
+	// (a lost update: a conflict), row 6 deleted again (nothing to do). Row 10 differs from what gh-ost applied without any binlog trace (a
 	// session with sql_log_bin=0): the lost update cannot be placed, a real conflict.
 	db.Exec(t, "UPDATE t SET a = 55 WHERE id = 5", "DELETE FROM t WHERE id = 6")
 	conn, err := db.Primary.Conn(context.Background())
@@ -122,15 +123,16 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 	require.ErrorAs(t, err, &lwe)
 	require.Equal(t, []outcomeRow{
 		{OpDelete, "3", OutcomeRepaired}, {OpUpdate, "4", OutcomeRepaired}, {OpInsert, "11", OutcomeRepaired},
-		{OpUpdate, "5", OutcomeSuperseded}, {OpDelete, "6", OutcomeSuperseded},
+		{OpUpdate, "5", OutcomeConflict}, {OpDelete, "6", OutcomeAlreadyApplied},
 		{OpUpdate, "7", OutcomeRepaired}, {OpUpdate, "8", OutcomeRepaired},
 		{OpUpdate, "9", OutcomeRepaired}, {OpUpdate, "9", OutcomeRepaired}, {OpDelete, "9", OutcomeRepaired},
 		{OpInsert, "12", OutcomeAlreadyApplied}, {OpDelete, "12", OutcomeAlreadyApplied},
 		{OpUpdate, "10", OutcomeConflict},
 	}, outcomes(writes))
-	require.Equal(t, outcomes(writes[12:]), outcomes(lwe.Writes))
+	require.Equal(t, []outcomeRow{{OpUpdate, "5", OutcomeConflict}, {OpUpdate, "10", OutcomeConflict}}, outcomes(lwe.Writes))
 	require.Contains(t, lwe.Error(), "update "+db.Name+".t (id=10)")
-	require.Contains(t, lwe.Writes[0].Reason, "changed since")
+	require.Contains(t, lwe.Writes[0].Reason, "written again on the new table after the rename")
+	require.Contains(t, lwe.Writes[1].Reason, "changed since")
 	require.Equal(t, db.Name, writes[0].Schema)
 	require.Regexp(t, `^.+\.\d+:\d+$`, writes[0].Binlog)
 
@@ -155,7 +157,7 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 	require.False(t, got[3].seen, "lost delete repaired")
 	require.Equal(t, row{40, "r4", 7, true}, got[4])
 	require.Equal(t, row{110, "new", 7, true}, got[11])
-	require.Equal(t, row{55, "r5", 7, true}, got[5], "the later write is the final state")
+	require.Equal(t, row{55, "r5", 7, true}, got[5], "a conflicting row is left as the later write made it")
 	require.False(t, got[6].seen, "the later delete is the final state")
 	require.Equal(t, row{7, "r7!", 7, true}, got[7])
 	require.Equal(t, row{8, "r8!", 7, true}, got[8])
@@ -168,11 +170,12 @@ func TestAuditRepairsLostWrites(t *testing.T) {
 	again, err := auditCutOver(context.Background(), db.Primary, testTarget(db, "t"), mark)
 	require.ErrorAs(t, err, &lwe)
 	require.Equal(t, []outcomeRow{
-		// The first audit's repairs are writes on the new table after the rename: final states.
-		{OpDelete, "3", OutcomeSuperseded}, {OpUpdate, "4", OutcomeSuperseded}, {OpInsert, "11", OutcomeSuperseded},
-		{OpUpdate, "5", OutcomeSuperseded}, {OpDelete, "6", OutcomeSuperseded},
-		{OpUpdate, "7", OutcomeSuperseded}, {OpUpdate, "8", OutcomeSuperseded},
-		{OpUpdate, "9", OutcomeSuperseded}, {OpUpdate, "9", OutcomeSuperseded}, {OpDelete, "9", OutcomeSuperseded},
+		// The first audit's repairs are writes on the new table after the rename that left each row
+		// in the lost writes' final state.
+		{OpDelete, "3", OutcomeAlreadyApplied}, {OpUpdate, "4", OutcomeAlreadyApplied}, {OpInsert, "11", OutcomeAlreadyApplied},
+		{OpUpdate, "5", OutcomeConflict}, {OpDelete, "6", OutcomeAlreadyApplied},
+		{OpUpdate, "7", OutcomeAlreadyApplied}, {OpUpdate, "8", OutcomeAlreadyApplied},
+		{OpUpdate, "9", OutcomeAlreadyApplied}, {OpUpdate, "9", OutcomeAlreadyApplied}, {OpDelete, "9", OutcomeAlreadyApplied},
 		{OpInsert, "12", OutcomeAlreadyApplied}, {OpDelete, "12", OutcomeAlreadyApplied},
 		{OpUpdate, "10", OutcomeConflict},
 	}, outcomes(again))
