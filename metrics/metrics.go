@@ -56,12 +56,32 @@ var Reasons = []string{ReasonMaxLoad, ReasonCriticalLoad, ReasonReplicaLag, Reas
 func ReasonLabel(reason string) string {
 	r := strings.ToLower(strings.TrimSpace(reason))
 	r = strings.NewReplacer("-", "_", " ", "_").Replace(r)
+	switch {
+	case strings.HasPrefix(r, "paused"):
+		return ReasonManual // the throttler's manual pause: "paused by operator: ..."
+	case strings.HasPrefix(r, "lag="):
+		// gh-ost's own replica lag check ("lag=3.01s", go/logic/throttler.go). It fires for a
+		// moment after every pause longer than the lag limit: gh-ost writes no changelog
+		// heartbeat while throttled by user command (Applier.InitiateHeartbeat).
+		return ReasonReplicaLag
+	}
 	for _, k := range Reasons {
 		if strings.HasPrefix(r, k) {
 			return k
 		}
 	}
 	return ReasonOther
+}
+
+// sourceLabel is the reason label of a throttler source ("manual", "replica_lag", ...): they are
+// spelled alike. Empty when the source is not one of the labels.
+func sourceLabel(source string) string {
+	for _, k := range Reasons {
+		if source == k && k != ReasonOther {
+			return k
+		}
+	}
+	return ""
 }
 
 // Metrics records migrations into Prometheus collectors. It is safe for concurrent use.
@@ -182,12 +202,21 @@ func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	}
 	m.copyRate.WithLabelValues(v...).Set(nonNegative(p.RowsPerSecond))
 	m.progress.WithLabelValues(v...).Set(ratio(p))
-	m.eta.WithLabelValues(v...).Set(nonNegative(p.ETA.Seconds()))
+	if p.ETAState == "" || p.ETAState == migration.ETAKnown || p.ETAState == migration.ETADone {
+		m.eta.WithLabelValues(v...).Set(nonNegative(p.ETA.Seconds()))
+	} else {
+		// Estimating, or held by a throttle: no time can be promised, and a stale one would be a
+		// lie (issue 12). An absent series is "unknown".
+		m.eta.DeleteLabelValues(v...)
+	}
 	m.lag.WithLabelValues(v...).Set(nonNegative(p.ReplicaLag.Seconds()))
 	m.backlog.WithLabelValues(v...).Set(nonNegative(float64(p.BacklogEvents)))
 	m.throttled.WithLabelValues(v...).Set(boolValue(p.Throttled))
 	if p.Throttled {
 		reason := ReasonLabel(p.ThrottleReason)
+		if s := sourceLabel(p.ThrottleSource); s != "" {
+			reason = s // the source the runner put on the report (issue 12)
+		}
 		if slices.Contains(Reasons, source) {
 			reason = source
 		}

@@ -180,6 +180,8 @@ func TestReasonLabelIsBounded(t *testing.T) {
 		"replica_lag 3s":              ReasonReplicaLag,
 		"replica stopped replicating": ReasonReplicaStopped,
 		"http: 503":                   ReasonHTTP,
+		"paused by operator: lunch":   ReasonManual,
+		"lag=3.014021s":               ReasonReplicaLag,
 		"":                            ReasonOther,
 		"01KAMZ5Q8D7W2C3V4B5N6M7P8Q":  ReasonOther,
 	}
@@ -259,4 +261,32 @@ func TestHandlerServesRegistry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `ghostgate_rows_copied_total{schema="app",strategy="ghost",table="users"} 42`)
 	assert.Contains(t, string(body), "go_goroutines")
+}
+
+// The throttler's source names the reason when the engine reports one, whatever the text says.
+func TestThrottleSourceIsTheReason(t *testing.T) {
+	m := New(nil)
+	count := func(reason string) float64 {
+		return testutil.ToFloat64(m.throttleEvents.WithLabelValues(append(users.values(), reason)...))
+	}
+	m.Observe(users, migration.Progress{Throttled: true, ThrottleReason: "replica 127.0.0.1:3307 lag 2000ms > 1500ms", ThrottleSource: "replica_lag"})
+	m.Observe(users, migration.Progress{Throttled: true, ThrottleReason: "paused by operator", ThrottleSource: "manual"})
+	m.Observe(users, migration.Progress{Throttled: true, ThrottleReason: "something", ThrottleSource: "not_a_label"})
+	assert.Equal(t, 1.0, count(ReasonReplicaLag))
+	assert.Equal(t, 1.0, count(ReasonManual))
+	assert.Equal(t, 1.0, count(ReasonOther))
+}
+
+// An ETA that is not a promise (held, estimating) is absent rather than stale.
+func TestETAAbsentUnlessKnown(t *testing.T) {
+	m := New(nil)
+	n := func() int { return testutil.CollectAndCount(m.eta) }
+	m.Observe(users, migration.Progress{ETA: 6 * time.Second, ETAState: migration.ETAKnown})
+	assert.Equal(t, 1, n())
+	m.Observe(users, migration.Progress{Throttled: true, ETAState: migration.ETAHeld})
+	assert.Equal(t, 0, n())
+	m.Observe(users, migration.Progress{ETA: 5 * time.Second, ETAState: migration.ETAKnown})
+	assert.Equal(t, 5.0, testutil.ToFloat64(m.eta.WithLabelValues(users.values()...)))
+	m.Observe(users, migration.Progress{ETAState: migration.ETAEstimating})
+	assert.Equal(t, 0, n())
 }

@@ -111,8 +111,31 @@ type Progress struct {
 	ReplicaLag     time.Duration `json:"replica_lag_ns"`
 	Throttled      bool          `json:"throttled"`
 	ThrottleReason string        `json:"throttle_reason,omitempty"`
-	Message        string        `json:"message,omitempty"`
+	// ThrottleSource is the throttler's source for the current throttle (e.g. "manual",
+	// "replica_lag", see runner/throttle); empty when not throttled or when gh-ost throttles on a
+	// check of its own.
+	ThrottleSource string `json:"throttle_source,omitempty"`
+	// ETAState says what ETA is worth: ETA is only a promise in state ETAKnown.
+	ETAState ETAState `json:"eta_state,omitempty"`
+	// CutOverETA is the expected time until the cut-over is done: the copy's ETA plus the
+	// expected tail (binlog catch-up and rename), in state ETAKnown only.
+	CutOverETA time.Duration `json:"cutover_eta_ns"`
+	// ChunkSize is the copy's current rows per chunk (gh-ost), ChunkReason why it is that size.
+	ChunkSize   int64  `json:"chunk_size,omitempty"`
+	ChunkReason string `json:"chunk_reason,omitempty"`
+	Message     string `json:"message,omitempty"`
 }
+
+// ETAState says how far a Progress's ETA can be trusted.
+type ETAState string
+
+// ETA states.
+const (
+	ETAEstimating ETAState = "estimating" // too little of the copy seen to promise a time
+	ETAKnown      ETAState = "known"      // ETA is rows remaining over the smoothed copy rate
+	ETAHeld       ETAState = "held"       // paused or throttled: no time can be promised
+	ETADone       ETAState = "done"       // the copy is complete
+)
 
 // ClampRatio returns copied/estimated in [0, 1]. Statistics-based estimates can be far below the
 // real row count right after a bulk load (gh-ost printed "Copy: 2434000/650557 374%"): progress must

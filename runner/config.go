@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ghostgate/ghostgate/runner/estimate"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/native"
 	"github.com/ghostgate/ghostgate/runner/throttle"
@@ -22,6 +23,8 @@ type Config struct {
 	Throttle throttle.Config
 	Native   native.Config
 	Ghost    GhostTuning
+	// Estimate tunes the copy's rate and ETA (zero: defaults).
+	Estimate estimate.Config
 
 	// WorkDir holds one directory per gh-ost migration (socket, flag files, worker log).
 	WorkDir string
@@ -65,6 +68,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("work dir is empty"))
 	}
 	if err := c.Throttle.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Estimate.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Native.WithDefaults().Validate(); err != nil {

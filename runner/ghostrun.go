@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/estimate"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
@@ -39,9 +40,17 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	h.mu.Unlock()
 	h.result.LogFile = w.Spec().LogFile()
 
+	est, err := estimate.New(h.r.cfg.Estimate)
+	if err != nil {
+		_ = w.Abort()
+		return err
+	}
 	decisions, unsubscribe := h.monitor.Subscribe()
 	defer unsubscribe()
-	if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
+	// The first decision is recorded like any change when it throttles: a migration that starts
+	// throttled is throttled from its first second (issue 12).
+	first := h.monitor.Decision()
+	if err := h.relayThrottle(ctx, w, first, first.Throttle); err != nil {
 		return err
 	}
 	events, ready, again := w.Events(), w.Ready(), w.GateAgain()
@@ -81,7 +90,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				events = nil
 				continue
 			}
-			h.progress(ctx, p)
+			h.ghostProgress(ctx, est, p)
 		case d := <-decisions:
 			if err := h.relayThrottle(ctx, w, d, true); err != nil {
 				return err
@@ -129,7 +138,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			}
 		case <-w.Done():
 			for p := range w.Events() { // drain what the worker said last; closed before Done
-				h.progress(ctx, p)
+				h.ghostProgress(ctx, est, p)
 			}
 			res, err := w.Wait()
 			var re *ghost.ResumableError

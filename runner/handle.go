@@ -52,15 +52,15 @@ type Handle struct {
 
 	emitMu sync.Mutex // serializes OnEvent
 
-	mu         sync.Mutex
-	status     migration.Status
-	worker     *ghost.Worker
-	throttled  time.Time // when the current throttle began; zero when not throttled
-	throttleOn bool      // a throttle "on" was reported and not yet lifted
-	last       migration.Progress
-	chunk      int64 // gh-ost's chunk size as last set (0 until a worker runs)
-	result     Result
-	lastSaved  time.Time
+	mu        sync.Mutex
+	status    migration.Status
+	worker    *ghost.Worker
+	throttled time.Time         // when the current throttle began; zero when not throttled
+	recorded  throttle.Decision // the last decision recorded by throttleChanged
+	last      migration.Progress
+	chunk     int64 // gh-ost's chunk size as last set (0 until a worker runs)
+	result    Result
+	lastSaved time.Time
 
 	resume *resumeState // set for a migration continued by Runner.Resume
 	revert *revertState // set for a revert (Runner.Revert)
@@ -167,6 +167,7 @@ func (h *Handle) run(ctx context.Context) {
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = h.monitor.Run(bg) }()
 		go func() { defer wg.Done(); h.heartbeat(bg) }()
+		err = h.awaitThrottleSettled(ctx)
 	}
 	// 3. The engine.
 	if err == nil {
@@ -181,6 +182,18 @@ func (h *Handle) run(ctx context.Context) {
 	wg.Wait()
 	// 4. The end, recorded whatever happened to ctx.
 	h.finish(ctx, began, err)
+}
+
+// awaitThrottleSettled waits until the throttler has read every input once, so that the first
+// decision the engine gets (and the run records) is a real one, not "not checked yet". Each first
+// reading is bounded by the throttler's own timeouts.
+func (h *Handle) awaitThrottleSettled(ctx context.Context) error {
+	select {
+	case <-h.monitor.Settled():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // finish records the final status, in the store (with a fresh context: ctx may be cancelled),
@@ -270,6 +283,7 @@ func (h *Handle) heartbeat(ctx context.Context) {
 // SaveProgressInterval) the store. The engines say themselves whether they are held back, and why:
 // gh-ost reports the reason it was given, the native engine reports its wait.
 func (h *Handle) progress(ctx context.Context, p migration.Progress) {
+	h.throttleSource(&p)
 	h.mu.Lock()
 	h.last = p
 	if p.RowsCopied > h.result.RowsCopied {
@@ -292,21 +306,24 @@ func (h *Handle) progress(ctx context.Context, p migration.Progress) {
 }
 
 // throttleChanged records a new throttle decision: an event in the store and to the caller, and
-// the time spent throttled.
-// The first readings of a new throttler clear its initial "not checked yet" state: an "off" with no
-// "on" before it is not news and is not reported.
+// the time spent throttled. A decision in the state last recorded is not news: the engines hand
+// over the first decision and then every change, and the two may overlap. The first decision
+// recorded is the settled one (see run), so a migration that starts throttled records that
+// throttle and its time (issue 12), and an "off" with no "on" before it records nothing.
 func (h *Handle) throttleChanged(ctx context.Context, d throttle.Decision) {
 	now := time.Now()
-	h.closeThrottleSpan(now)
 	h.mu.Lock()
-	wasOn := h.throttleOn
-	h.throttleOn = d.Throttle
-	if d.Throttle {
-		h.throttled = now
-	}
-	h.mu.Unlock()
-	if !d.Throttle && !wasOn {
+	if d.SameState(h.recorded) {
+		h.mu.Unlock()
 		return
+	}
+	h.recorded = d
+	h.mu.Unlock()
+	h.closeThrottleSpan(now)
+	if d.Throttle {
+		h.mu.Lock()
+		h.throttled = now
+		h.mu.Unlock()
 	}
 	msg := "throttle off"
 	if d.Throttle {
@@ -338,6 +355,7 @@ func (h *Handle) runNative(ctx context.Context) error {
 		}
 	}()
 	defer func() { unsubscribe(); <-watched }()
+	h.throttleChanged(ctx, h.monitor.Decision())
 	ex := native.New(h.r.primary, h.r.cfg.Native, h.monitor)
 	res, err := ex.Run(ctx, h.plan.SQL, func(ev native.Event) {
 		h.progress(ctx, ev.Progress)

@@ -127,7 +127,7 @@ func (d detailView) progress(s Styles) []string {
 	}
 	figs := []string{fmt.Sprintf("%s / %s rows", count(p.RowsCopied), count(p.RowsEstimated)), rate(p.RowsPerSecond)}
 	if d.view.Status == migration.StatusRunning {
-		figs = append(figs, "ETA "+dur(p.ETA))
+		figs = append(figs, "ETA "+etaText(*p))
 	}
 	if p.BacklogEvents > 0 {
 		figs = append(figs, "backlog "+count(p.BacklogEvents))

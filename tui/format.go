@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/ghostgate/ghostgate/migration"
 )
 
 // clean makes text that came from the API safe to put on the screen: control characters (an
@@ -121,4 +123,16 @@ func joinCols(widths []int, cells ...string) string {
 		parts[i] = pad(c, widths[i])
 	}
 	return strings.Join(parts, " ")
+}
+
+// etaText is a progress's ETA as far as it is a promise: "held" while paused or throttled,
+// "-" while the copy's rate is still being measured (issue 12: no stale figure).
+func etaText(p migration.Progress) string {
+	switch p.ETAState {
+	case migration.ETAHeld:
+		return "held"
+	case migration.ETAEstimating:
+		return "-"
+	}
+	return dur(p.ETA)
 }

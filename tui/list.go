@@ -220,7 +220,7 @@ func (l listView) cells(v client.MigrationView, cursor bool) []string {
 	if p := v.Progress; p != nil {
 		done = fmt.Sprintf("%.1f%%", 100*p.Ratio)
 		if v.Status == migration.StatusRunning {
-			eta = dur(p.ETA)
+			eta = etaText(*p)
 		}
 	}
 	if v.Status == migration.StatusComplete {

@@ -198,7 +198,10 @@ func (o *runOutput) event(ev runner.Event) {
 
 func progressLine(p migration.Progress) string {
 	s := fmt.Sprintf("%-10s %5.1f%%  %d/%d rows  %.0f rows/s", p.Phase, 100*p.Ratio, p.RowsCopied, p.RowsEstimated, p.RowsPerSecond)
-	if p.ETA > 0 {
+	switch {
+	case p.ETAState == migration.ETAHeld:
+		s += "  ETA held" // paused or throttled: no time is promised (issue 12)
+	case p.ETA > 0:
 		s += "  ETA " + p.ETA.Round(time.Second).String()
 	}
 	if p.BacklogEvents > 0 {

@@ -97,7 +97,7 @@ func readLoad(ctx context.Context, db *sql.DB, vars []string) (map[string]float6
 
 // readReplica reads one replica's replication threads and our heartbeat row.
 func readReplica(ctx context.Context, r Replica, schema, writer string, now func() time.Time) replicaReading {
-	rd := replicaReading{name: r.Name}
+	rd := replicaReading{name: r.Name, behind: -1}
 	st, err := slaveStatus(ctx, r.DB)
 	rd.at = now()
 	if err != nil {
@@ -109,7 +109,11 @@ func readReplica(ctx context.Context, r Replica, schema, writer string, now func
 	switch {
 	case st == nil:
 		rd.status = "not configured as a replica"
-	case !rd.replicating:
+	case rd.replicating:
+		if b, err := strconv.ParseInt(st["Seconds_Behind_Master"], 10, 64); err == nil {
+			rd.behind = b
+		}
+	default:
 		rd.status = fmt.Sprintf("IO=%s SQL=%s", io, sqlT)
 		if e := st["Last_SQL_Error"] + st["Last_IO_Error"]; e != "" {
 			rd.status += ": " + e

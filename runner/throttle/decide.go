@@ -25,6 +25,17 @@ type replicaReading struct {
 	status      string    // why not replicating, e.g. "IO=Yes SQL=No"
 	heartbeat   bool      // our heartbeat row has reached the replica
 	lag         time.Duration
+	// behind is Seconds_Behind_Master, -1 when NULL or not read. It is only consulted until our
+	// heartbeat arrives: whole seconds and blind to a stalled IO thread, but the best figure there
+	// is before the first heartbeat.
+	behind int64
+}
+
+// beatState is what the heartbeat writer has done, which bounds how long a replica may go
+// without our row before that is lag rather than the heartbeat not having been written yet.
+type beatState struct {
+	started time.Time // when Run began writing; zero before Run
+	first   time.Time // the writer clock of the first heartbeat written; zero before
 }
 
 // httpReading is the last answer of the HTTP check.
@@ -39,8 +50,22 @@ type inputs struct {
 	load     loadReading
 	replicas []replicaReading
 	http     httpReading
+	beat     beatState
 	paused   bool
 	pauseMsg string
+}
+
+// allRead reports whether every configured input has been read at least once.
+func allRead(cfg Config, in inputs) bool {
+	if len(cfg.statusVariables()) > 0 && in.load.at.IsZero() {
+		return false
+	}
+	for _, r := range in.replicas {
+		if r.at.IsZero() {
+			return false
+		}
+	}
+	return cfg.HTTPURL == "" || !in.http.at.IsZero()
 }
 
 // exceeded returns the first threshold that values reach or pass (gh-ost compares with >=).
@@ -132,15 +157,21 @@ func decideReplicaStopped(_ Config, in inputs, _ time.Time) (Decision, bool) {
 	return Decision{}, false
 }
 
-// decideReplicaLag reports the worst lagging replica. A heartbeat that has not arrived yet is
-// unknown lag, which throttles.
-func decideReplicaLag(cfg Config, in inputs, _ time.Time) (Decision, bool) {
+// decideReplicaLag reports the worst lagging replica. Before our heartbeat has reached a replica
+// its lag is known only from below: at least the time since the first heartbeat was written (or,
+// before one was written, since the writer started) and at least Seconds_Behind_Master. It
+// throttles once that bound passes MaxLag, not before: a replica cannot have received a heartbeat
+// that was written a moment ago, and throttling on that is the spurious "no heartbeat received
+// yet" every run started with (issue 12).
+func decideReplicaLag(cfg Config, in inputs, now time.Time) (Decision, bool) {
 	var worst *replicaReading
 	for i := range in.replicas {
 		r := &in.replicas[i]
 		if !r.heartbeat {
-			return Decision{Source: SourceReplicaLag, Subject: r.name, Limit: ms(cfg.MaxLag),
-				Reason: fmt.Sprintf("replica %s: no heartbeat received yet", r.name)}, true
+			if d, ok := noHeartbeatLag(cfg, in.beat, *r, now); ok {
+				return d, true
+			}
+			continue
 		}
 		if r.lag > cfg.MaxLag && (worst == nil || r.lag > worst.lag) {
 			worst = r
@@ -151,6 +182,30 @@ func decideReplicaLag(cfg Config, in inputs, _ time.Time) (Decision, bool) {
 	}
 	return Decision{Source: SourceReplicaLag, Subject: worst.name, Value: ms(worst.lag), Limit: ms(cfg.MaxLag),
 		Reason: fmt.Sprintf("replica %s lag %dms > %dms", worst.name, worst.lag.Milliseconds(), cfg.MaxLag.Milliseconds())}, true
+}
+
+// noHeartbeatLag decides on a replica our heartbeat has not reached yet, from the lower bounds
+// of its lag.
+func noHeartbeatLag(cfg Config, beat beatState, r replicaReading, now time.Time) (Decision, bool) {
+	d := Decision{Source: SourceReplicaLag, Subject: r.name, Limit: ms(cfg.MaxLag)}
+	if behind := time.Duration(r.behind) * time.Second; behind > cfg.MaxLag {
+		d.Value = ms(behind)
+		d.Reason = fmt.Sprintf("replica %s Seconds_Behind_Master=%d > %dms (no heartbeat received yet)",
+			r.name, r.behind, cfg.MaxLag.Milliseconds())
+		return d, true
+	}
+	switch {
+	case !beat.first.IsZero() && now.Sub(beat.first) > cfg.MaxLag:
+		d.Value = ms(now.Sub(beat.first))
+		d.Reason = fmt.Sprintf("replica %s: no heartbeat received in %dms > %dms", r.name,
+			now.Sub(beat.first).Milliseconds(), cfg.MaxLag.Milliseconds())
+	case beat.first.IsZero() && (beat.started.IsZero() || now.Sub(beat.started) > cfg.MaxLag):
+		// No heartbeat could be written (or the writer is not running): the lag cannot be known.
+		d.Reason = fmt.Sprintf("replica %s: no heartbeat written yet, lag unknown", r.name)
+	default:
+		return Decision{}, false
+	}
+	return d, true
 }
 
 func decideMaxLoad(cfg Config, in inputs, _ time.Time) (Decision, bool) {

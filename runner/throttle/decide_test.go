@@ -22,6 +22,9 @@ func TestDecide(t *testing.T) {
 	load := func(v float64, since time.Time) loadReading {
 		return loadReading{at: now, values: map[string]float64{"THREADS_RUNNING": v}, criticalSince: since}
 	}
+	fresh := func(name string, behind int64) replicaReading {
+		return replicaReading{name: name, at: now, replicating: true, behind: behind}
+	}
 	ok := func(name string, lag time.Duration) replicaReading {
 		return replicaReading{name: name, at: now, replicating: true, heartbeat: true, lag: lag}
 	}
@@ -49,7 +52,13 @@ func TestDecide(t *testing.T) {
 		{name: "replica not checked yet", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{{name: "r1"}}}, throttle: true, source: SourceReplicaStopped, subject: "r1", reason: "not checked yet"},
 		{name: "replica unreachable", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{ok("r1", 0), {name: "r2", at: now, err: errors.New("connection refused")}}}, throttle: true, source: SourceReplicaStopped, subject: "r2", reason: "replica r2 unreachable: connection refused"},
 		{name: "replica stopped never counts as lag 0", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{{name: "r1", at: now, heartbeat: true, lag: 0, status: "IO=Yes SQL=No"}}}, throttle: true, source: SourceReplicaStopped, subject: "r1", reason: "replica r1 not replicating (IO=Yes SQL=No)"},
-		{name: "no heartbeat yet", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{{name: "r1", at: now, replicating: true}}}, throttle: true, source: SourceReplicaLag, subject: "r1", reason: "no heartbeat"},
+		{name: "no heartbeat yet, writer not running", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", -1)}}, throttle: true, source: SourceReplicaLag, subject: "r1", reason: "no heartbeat written yet"},
+		{name: "no heartbeat yet, writer just started", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", 0)}, beat: beatState{started: now.Add(-200 * time.Millisecond)}}},
+		{name: "no heartbeat yet, first written just now", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", 0)}, beat: beatState{started: now.Add(-time.Second), first: now.Add(-time.Second)}}},
+		{name: "no heartbeat yet, none written for longer than max lag", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", -1)}, beat: beatState{started: now.Add(-2 * time.Second)}}, throttle: true, source: SourceReplicaLag, subject: "r1", reason: "no heartbeat written yet"},
+		{name: "no heartbeat in longer than max lag", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", 0)}, beat: beatState{started: now.Add(-3 * time.Second), first: now.Add(-2 * time.Second)}}, throttle: true, source: SourceReplicaLag, subject: "r1", value: 2000, reason: "no heartbeat received in 2000ms > 1500ms"},
+		{name: "no heartbeat yet but Seconds_Behind_Master over max lag", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{fresh("r1", 30)}, beat: beatState{started: now, first: now}}, throttle: true, source: SourceReplicaLag, subject: "r1", value: 30000, reason: "Seconds_Behind_Master=30"},
+		{name: "Seconds_Behind_Master ignored once the heartbeat arrived", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{{name: "r1", at: now, replicating: true, heartbeat: true, behind: 30}}}},
 		{name: "lag at limit is fine", cfg: cfg, in: inputs{load: load(1, time.Time{}), replicas: []replicaReading{ok("r1", 1500*time.Millisecond)}}},
 		{name: "worst lagging replica", cfg: cfg, in: inputs{load: load(30, time.Time{}), replicas: []replicaReading{ok("r1", 2*time.Second), ok("r2", 3*time.Second), ok("r3", 0)}}, throttle: true, source: SourceReplicaLag, subject: "r2", value: 3000, reason: "replica r2 lag 3000ms > 1500ms"},
 		{name: "http not run yet", cfg: Config{HTTPURL: "http://x/"}, in: inputs{}, throttle: true, source: SourceHTTP, subject: "http://x/", reason: "not run yet"},
@@ -148,7 +157,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDecisionSameState(t *testing.T) {
 	a := Decision{Throttle: true, Source: SourceReplicaLag, Subject: "r1", Value: 1900}
-	assert.True(t, a.sameState(Decision{Throttle: true, Source: SourceReplicaLag, Subject: "r1", Value: 2100}))
-	assert.False(t, a.sameState(Decision{Throttle: true, Source: SourceReplicaLag, Subject: "r2"}))
-	assert.False(t, a.sameState(Decision{}))
+	assert.True(t, a.SameState(Decision{Throttle: true, Source: SourceReplicaLag, Subject: "r1", Value: 2100}))
+	assert.False(t, a.SameState(Decision{Throttle: true, Source: SourceReplicaLag, Subject: "r2"}))
+	assert.False(t, a.SameState(Decision{}))
 }

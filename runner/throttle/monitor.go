@@ -25,10 +25,11 @@ type Monitor struct {
 	now      func() time.Time
 	running  atomic.Bool
 
-	mu   sync.Mutex
-	in   inputs
-	cur  Decision
-	subs map[chan Decision]struct{}
+	mu      sync.Mutex
+	in      inputs
+	cur     Decision
+	subs    map[chan Decision]struct{}
+	settled chan struct{} // closed once every input has been read once (see Settled)
 }
 
 // New returns a Monitor over the primary and replicas; it collects nothing until Run.
@@ -47,6 +48,7 @@ func New(primary *sql.DB, replicas []Replica, cfg Config) (*Monitor, error) {
 		client:   &http.Client{Timeout: cfg.HTTPTimeout},
 		now:      time.Now,
 		subs:     map[chan Decision]struct{}{},
+		settled:  make(chan struct{}),
 	}
 	for i, r := range m.replicas {
 		if r.DB == nil {
@@ -59,8 +61,19 @@ func New(primary *sql.DB, replicas []Replica, cfg Config) (*Monitor, error) {
 	}
 	m.cur = decide(cfg, m.in, m.now())
 	m.cur.Since = m.now()
+	if allRead(cfg, m.in) {
+		close(m.settled) // nothing to read: the first decision is already the real one
+	}
 	return m, nil
 }
+
+// Settled is closed once Run has read every input at least once. Until then the decision can
+// only say "not checked yet"; a consumer that waits for Settled before it starts work sees the
+// real first decision, and records a migration that starts throttled as throttled (issue 12: a
+// start behind an HTTP check answering 503 lost its throttle time). Every collector's first
+// reading is bounded by its timeout, so Settled comes within about QueryTimeout (or
+// HTTPTimeout) after Run starts.
+func (m *Monitor) Settled() <-chan struct{} { return m.settled }
 
 // Config returns the settings in effect (with defaults filled in).
 func (m *Monitor) Config() Config { return m.cfg }
@@ -107,7 +120,14 @@ func (m *Monitor) update(change func(*inputs)) {
 	change(&m.in)
 	now := m.now()
 	d := decide(m.cfg, m.in, now)
-	if d.sameState(m.cur) {
+	select {
+	case <-m.settled:
+	default:
+		if allRead(m.cfg, m.in) {
+			defer close(m.settled) // after the decision below is in place
+		}
+	}
+	if d.SameState(m.cur) {
 		d.Since = m.cur.Since
 		m.cur = d
 		return
@@ -130,6 +150,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer m.running.Store(false)
+	m.update(func(in *inputs) { in.beat = beatState{started: m.now()} })
 	if len(m.replicas) > 0 {
 		if err := ensureHeartbeat(ctx, m.primary, m.cfg.HeartbeatSchema); err != nil {
 			return err
@@ -200,7 +221,20 @@ func (m *Monitor) collectLoad(ctx context.Context, vars []string) {
 func (m *Monitor) beat(ctx context.Context) {
 	// A failed write needs no reading of its own: the heartbeat stops advancing, the lag read on
 	// the replicas grows and throttles.
-	_ = writeHeartbeat(ctx, m.primary, m.cfg.HeartbeatSchema, m.cfg.WriterID, m.now())
+	at := m.now()
+	if writeHeartbeat(ctx, m.primary, m.cfg.HeartbeatSchema, m.cfg.WriterID, at) != nil {
+		return
+	}
+	m.mu.Lock()
+	first := m.in.beat.first.IsZero()
+	m.mu.Unlock()
+	if first {
+		m.update(func(in *inputs) {
+			if in.beat.first.IsZero() {
+				in.beat.first = at
+			}
+		})
+	}
 }
 
 func (m *Monitor) collectReplica(ctx context.Context, i int) {

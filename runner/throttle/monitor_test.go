@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -300,4 +301,68 @@ func TestNewRejects(t *testing.T) {
 	require.Error(t, err)
 	_, err = New(&sql.DB{}, []Replica{{Name: "r"}}, Config{})
 	require.True(t, err != nil && !errors.Is(err, ErrRunning))
+}
+
+// Settled comes once every input has been read, and the decision then is the real one: an HTTP
+// check answering 503 from the start says so, not "not run yet" (issue 12).
+func TestSettledShowsTheFirstRealDecision(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	env := isoEnv(t)
+	m, err := New(sandboxtest.Open(t, env.Primary.DSN("")), nil, Config{HTTPURL: srv.URL})
+	require.NoError(t, err)
+	select {
+	case <-m.Settled():
+		t.Fatal("settled before anything was read")
+	default:
+	}
+	assert.Contains(t, m.Decision().Reason, "not run yet")
+	start(t, m)
+	select {
+	case <-m.Settled():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not settled within 3s")
+	}
+	assert.Contains(t, m.Decision().Reason, "returned 503")
+
+	none, err := New(sandboxtest.Open(t, env.Primary.DSN("")), nil, Config{})
+	require.NoError(t, err)
+	select {
+	case <-none.Settled():
+	default:
+		t.Fatal("a monitor with nothing to read is settled at once")
+	}
+}
+
+// A fresh monitor over a healthy replica never throttles on lag: its first heartbeat cannot have
+// arrived before the first reading of the replica (issue 12).
+func TestNoThrottleBeforeFirstHeartbeat(t *testing.T) {
+	d := sandboxtest.NewOn(t, isoEnv(t))
+	for i := range 5 {
+		m, err := New(d.Primary, []Replica{{Name: "r", DB: d.Replica}}, Config{WriterID: fmt.Sprintf("%s-%d", t.Name(), i)})
+		require.NoError(t, err)
+		changes, cancel := m.Subscribe()
+		var seen []Decision
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for c := range changes {
+				seen = append(seen, c)
+			}
+		}()
+		ctx, stop := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- m.Run(ctx) }()
+		<-m.Settled()
+		time.Sleep(time.Second)
+		stop()
+		require.NoError(t, <-ran)
+		cancel()
+		<-done
+		for _, c := range seen {
+			assert.NotEqual(t, SourceReplicaLag, c.Source, "run %d: %s", i, c.Reason)
+		}
+	}
 }

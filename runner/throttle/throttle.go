@@ -47,9 +47,9 @@ type Decision struct {
 	Since time.Time `json:"since"` // when this state (throttle, critical, source, subject) began
 }
 
-// sameState reports whether d and o describe the same situation, ignoring figures that move on
+// SameState reports whether d and o describe the same situation, ignoring figures that move on
 // every reading (a lag of 1900 ms and then 2100 ms is one throttle, not two).
-func (d Decision) sameState(o Decision) bool {
+func (d Decision) SameState(o Decision) bool {
 	return d.Throttle == o.Throttle && d.Critical == o.Critical && d.Source == o.Source && d.Subject == o.Subject
 }
 

@@ -1,0 +1,172 @@
+// Package estimate turns a copy's progress reports into a rate and an ETA that can be trusted
+// (issue 12): the ETA is the rows remaining over a rate smoothed across a long window, the window
+// restarts short when the copy's regime changes (its start, a new chunk size), time spent
+// throttled or paused is left out of the rate, and while the copy is held the estimate says so
+// instead of repeating a stale figure. It is pure arithmetic over the reports it is given, so it
+// is tested without a server.
+package estimate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ghostgate/ghostgate/migration"
+)
+
+// Config is the estimator's settings, an immutable value; zero fields take their defaults (see
+// WithDefaults).
+type Config struct {
+	// Window is the time constant of the exponentially weighted rate the ETA divides by. Long,
+	// because a copy's rate moves with the box's other load from one second to the next while
+	// the ETA should not. Default 30s.
+	Window time.Duration
+	// MinWindow is the shortest window, used at the start of the copy and after a chunk-size
+	// change; it then grows with the time observed, up to Window. Default 2s.
+	MinWindow time.Duration
+	// RestartWindow is what a chunk-size change shortens the observed time to: the rate measured
+	// with the old chunk still counts, but the new one takes over within a few seconds: at the
+	// default the rate after a change is close to the mean since the change. Default 2s.
+	RestartWindow time.Duration
+	// Warmup is how much copying (not held) must be seen before an ETA is promised. Default 3s.
+	Warmup time.Duration
+	// CutOverTail is the expected time from the end of the copy to the end of the cut-over
+	// (gh-ost's binlog catch-up, the changelog handshake and the rename). Default 3s.
+	CutOverTail time.Duration
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Window, 30*time.Second)
+	def(&c.MinWindow, 2*time.Second)
+	def(&c.RestartWindow, 2*time.Second)
+	def(&c.Warmup, 3*time.Second)
+	def(&c.CutOverTail, 3*time.Second)
+	return c
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"window", c.Window}, {"min window", c.MinWindow}, {"restart window", c.RestartWindow}, {"warmup", c.Warmup}, {"cut-over tail", c.CutOverTail}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
+		}
+	}
+	if c.MinWindow > c.Window {
+		errs = append(errs, fmt.Errorf("min window %v: longer than the window %v", c.MinWindow, c.Window))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("estimate: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Estimate is the estimator's view after one report.
+type Estimate struct {
+	// Rate is rows per second: the smoothed rate while copying, what is actually being copied
+	// while held (it drops to 0 when nothing moves).
+	Rate float64
+	// ETA and CutOverETA are the expected time until the copy ends and until the cut-over is
+	// done; zero unless State is migration.ETAKnown.
+	ETA, CutOverETA time.Duration
+	State           migration.ETAState
+}
+
+// Estimator follows one copy. It is not safe for concurrent use: its owner feeds it the reports
+// in order.
+type Estimator struct {
+	cfg      Config
+	prev     migration.Progress
+	have     bool
+	smoothed float64       // rows per second over the time not held
+	seen     time.Duration // time not held observed, shortened by Restart
+	last     Estimate
+}
+
+// New returns an estimator with cfg (defaults filled in).
+func New(cfg Config) (*Estimator, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Estimator{cfg: cfg, last: Estimate{State: migration.ETAEstimating}}, nil
+}
+
+// Restart says the copy's regime changed (a new chunk size): the rate seen so far is kept but
+// weighs less, so the new rate takes over within about RestartWindow.
+func (e *Estimator) Restart() {
+	e.seen = min(e.seen, e.cfg.RestartWindow)
+}
+
+// Observe takes the next report and returns the estimate after it.
+func (e *Estimator) Observe(p migration.Progress) Estimate {
+	if copyDone(p) {
+		e.prev, e.have = p, true
+		e.last = Estimate{State: migration.ETADone}
+		return e.last
+	}
+	if !e.have {
+		e.prev, e.have = p, true
+		return e.last
+	}
+	dt := p.Time.Sub(e.prev.Time)
+	if dt <= 0 {
+		return e.last
+	}
+	inst := float64(max(p.RowsCopied-e.prev.RowsCopied, 0)) / dt.Seconds()
+	// An interval that begins or ends throttled is held: what was copied in it says nothing about
+	// the copy's speed, and counting it would drag the rate down for a whole window after.
+	held := p.Throttled || e.prev.Throttled
+	copying := p.Phase == migration.PhaseCopying && e.prev.Phase == migration.PhaseCopying
+	e.prev = p
+	if held {
+		e.last = Estimate{Rate: inst, State: migration.ETAHeld}
+		return e.last
+	}
+	if copying {
+		e.smooth(inst, dt)
+	}
+	est := Estimate{Rate: e.smoothed, State: migration.ETAEstimating}
+	remaining := p.RowsEstimated - p.RowsCopied
+	if e.seen >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
+		est.State = migration.ETAKnown
+		est.ETA = time.Duration(float64(remaining) / e.smoothed * float64(time.Second)).Round(100 * time.Millisecond)
+		est.CutOverETA = est.ETA + e.cfg.CutOverTail
+	}
+	e.last = est
+	return est
+}
+
+// smooth folds one interval's rate into the EWMA. The time constant grows with the time observed,
+// from MinWindow to Window: early on (and after Restart) it is close to the plain mean of what was
+// seen, later a long average that one slow second cannot swing.
+func (e *Estimator) smooth(inst float64, dt time.Duration) {
+	first := e.seen == 0 && e.smoothed == 0
+	e.seen += dt
+	if first {
+		e.smoothed = inst
+		return
+	}
+	tau := min(max(e.seen, e.cfg.MinWindow), e.cfg.Window)
+	alpha := 1 - math.Exp(-dt.Seconds()/tau.Seconds())
+	e.smoothed += alpha * (inst - e.smoothed)
+}
+
+// copyDone reports whether p comes after the copy: gh-ost postpones or cuts over only then.
+func copyDone(p migration.Progress) bool {
+	switch p.Phase {
+	case migration.PhasePostponing, migration.PhaseCutOver, migration.PhaseCleanup, migration.PhaseDone:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+package estimate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/migration"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// copyAt is a copying report at second s (half-second steps allowed) with n rows of total copied.
+func copyAt(s float64, n, total int64) migration.Progress {
+	return migration.Progress{Time: t0.Add(time.Duration(s * float64(time.Second))), Phase: migration.PhaseCopying,
+		RowsCopied: n, RowsEstimated: total}
+}
+
+func held(p migration.Progress) migration.Progress { p.Throttled = true; return p }
+
+// feed observes a steady copy at rate rows/s every half second from second from to second to
+// (the report at from is the first one when from is 0), and returns the last estimate and the
+// rows copied.
+func feed(e *Estimator, from, to float64, rows int64, rate float64, total int64) (Estimate, int64) {
+	var est Estimate
+	for s := from; s <= to+1e-9; s += 0.5 {
+		if s > 0 {
+			rows += int64(rate / 2)
+		}
+		est = e.Observe(copyAt(s, rows, total))
+	}
+	return est, rows
+}
+
+func TestSteadyCopy(t *testing.T) {
+	e, err := New(Config{})
+	require.NoError(t, err)
+	est, rows := feed(e, 0, 0, 0, 1000, 100_000)
+	assert.Equal(t, migration.ETAEstimating, est.State, "no ETA from one report")
+	est, rows = feed(e, 0.5, 2, rows, 1000, 100_000)
+	assert.Equal(t, migration.ETAEstimating, est.State, "no ETA within the warmup")
+	est, rows = feed(e, 2.5, 10, rows, 1000, 100_000)
+	require.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, 1000, est.Rate, 1)
+	assert.InDelta(t, float64(100_000-rows)/1000, est.ETA.Seconds(), 0.1)
+	assert.Equal(t, est.ETA+3*time.Second, est.CutOverETA)
+}
+
+// A slow second (the box's other load) barely moves the ETA once the window has filled.
+func TestSlowSecondBarelyMovesETA(t *testing.T) {
+	e, _ := New(Config{})
+	est, rows := feed(e, 0, 40, 0, 1000, 1_000_000)
+	before := est.ETA
+	e.Observe(copyAt(40.5, rows+50, 1_000_000))
+	est = e.Observe(copyAt(41, rows+100, 1_000_000))
+	assert.Less(t, est.ETA.Seconds()/before.Seconds(), 1.05, "one slow second moved the ETA from %v to %v", before, est.ETA)
+}
+
+// While throttled the rate drops to what is actually copied and the ETA is not promised; after,
+// the rate resumes from before the hold rather than from a rate dragged down by it.
+func TestHeldIsHonest(t *testing.T) {
+	e, _ := New(Config{})
+	_, rows := feed(e, 0, 20, 0, 1000, 1_000_000)
+	var est Estimate
+	for s := 20.5; s <= 30; s += 0.5 {
+		est = e.Observe(held(copyAt(s, rows, 1_000_000)))
+		assert.Equal(t, migration.ETAHeld, est.State)
+		assert.Zero(t, est.ETA)
+		assert.Zero(t, est.Rate, "nothing copied while held")
+	}
+	e.Observe(copyAt(30.5, rows+500, 1_000_000)) // the interval ending the hold is held too
+	est = e.Observe(copyAt(31, rows+1000, 1_000_000))
+	assert.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, 1000, est.Rate, 20, "the hold must not drag the rate down")
+}
+
+// After a chunk-size change the new rate takes over within seconds, not a whole window.
+func TestRestartFollowsNewChunk(t *testing.T) {
+	slow, _ := New(Config{})
+	fast, _ := New(Config{})
+	_, rows := feed(slow, 0, 60, 0, 1000, 10_000_000)
+	feed(fast, 0, 60, 0, 1000, 10_000_000)
+	fast.Restart()
+	a, _ := feed(slow, 60.5, 66, rows, 4000, 10_000_000)
+	b, _ := feed(fast, 60.5, 66, rows, 4000, 10_000_000)
+	assert.Less(t, a.Rate, 2000.0, "without restart the long window lags")
+	assert.Greater(t, b.Rate, 3000.0, "with restart the new rate dominates after 6s")
+	assert.Less(t, b.Rate, 4000.0)
+}
+
+func TestDoneAndEdges(t *testing.T) {
+	e, _ := New(Config{})
+	feed(e, 0, 10, 0, 1000, 100_000)
+	est := e.Observe(migration.Progress{Time: t0.Add(11 * time.Second), Phase: migration.PhasePostponing, RowsCopied: 100_000, RowsEstimated: 100_000})
+	assert.Equal(t, Estimate{State: migration.ETADone}, est)
+
+	e, _ = New(Config{})
+	e.Observe(copyAt(1, 10, 100))
+	assert.Equal(t, migration.ETAEstimating, e.Observe(copyAt(1, 10, 100)).State, "a report at the same time changes nothing")
+	assert.Equal(t, migration.ETAEstimating, e.Observe(copyAt(0.5, 5, 100)).State, "a report from the past changes nothing")
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{Window: -time.Second}, {Window: time.Second, MinWindow: 2 * time.Second}, {CutOverTail: -1}} {
+		_, err := New(c)
+		assert.Error(t, err, "%+v", c)
+	}
+	_, err := New(Config{})
+	assert.NoError(t, err)
+}
