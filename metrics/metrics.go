@@ -96,6 +96,8 @@ type Metrics struct {
 	lag             *prometheus.GaugeVec
 	backlog         *prometheus.GaugeVec
 	throttled       *prometheus.GaugeVec
+	chunkSize       *prometheus.GaugeVec
+	chunkResizes    *prometheus.CounterVec
 	throttleEvents  *prometheus.CounterVec
 	cutOverAttempts *prometheus.CounterVec
 	cutOverLock     *prometheus.HistogramVec
@@ -128,6 +130,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		lag:             gauge("replica_lag_seconds", "Replica lag seen by the throttler, in seconds."),
 		backlog:         gauge("binlog_backlog_events", "Binlog events not yet applied to the new table."),
 		throttled:       gauge("throttled", "1 while the migration is throttled, else 0."),
+		chunkSize:       gauge("chunk_size_rows", "gh-ost's current copy chunk size in rows."),
+		chunkResizes:    counter("chunk_resizes_total", "Chunk size changes, by kind (grow, shrink_slow, shrink_throttle, operator).", "kind"),
 		throttleEvents:  counter("throttle_events_total", "Times a migration started throttling (or changed reason), by reason.", "reason"),
 		cutOverAttempts: counter("cutover_attempts_total", "Cut-over (rename) attempts, by result (ok, failed).", "result"),
 		cutOverLock: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -149,7 +153,7 @@ func fq(name string) string { return prometheus.BuildFQName(Namespace, "", name)
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.rowsCopied, m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled,
-		m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
+		m.chunkSize, m.chunkResizes, m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
 }
 
 // Describe implements prometheus.Collector, so a Metrics built with New(nil) can be collected
@@ -212,6 +216,9 @@ func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	m.lag.WithLabelValues(v...).Set(nonNegative(p.ReplicaLag.Seconds()))
 	m.backlog.WithLabelValues(v...).Set(nonNegative(float64(p.BacklogEvents)))
 	m.throttled.WithLabelValues(v...).Set(boolValue(p.Throttled))
+	if p.ChunkSize > 0 {
+		m.chunkSize.WithLabelValues(v...).Set(float64(p.ChunkSize))
+	}
 	if p.Throttled {
 		reason := ReasonLabel(p.ThrottleReason)
 		if s := sourceLabel(p.ThrottleSource); s != "" {
@@ -227,6 +234,11 @@ func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	}
 	prev.throttled = p.Throttled
 	m.last[l] = prev
+}
+
+// ChunkResized counts one change of the chunk size by its kind (runner/chunk's closed set).
+func (m *Metrics) ChunkResized(l Labels, kind string) {
+	m.chunkResizes.WithLabelValues(append(l.values(), kind)...).Inc()
 }
 
 // CutOverAttempt records one rename attempt and how long it held the table lock (not observed
@@ -254,7 +266,7 @@ func (m *Metrics) Finished(l Labels, status migration.Status) {
 	v := l.values()
 	m.finished.WithLabelValues(append(v, string(status))...).Inc()
 	m.active.WithLabelValues(v...).Set(0)
-	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled} {
+	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled, m.chunkSize} {
 		g.DeleteLabelValues(v...)
 	}
 	delete(m.last, l)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ghostgate/ghostgate/runner/chunk"
 	"github.com/ghostgate/ghostgate/runner/estimate"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/native"
@@ -23,6 +24,8 @@ type Config struct {
 	Throttle throttle.Config
 	Native   native.Config
 	Ghost    GhostTuning
+	// Chunk sizes gh-ost's chunks by time (zero: on, with defaults; Fixed: Ghost.ChunkSize stays).
+	Chunk chunk.Config
 	// Estimate tunes the copy's rate and ETA (zero: defaults).
 	Estimate estimate.Config
 
@@ -50,6 +53,9 @@ type GhostTuning struct {
 	// CutOverPermit is how long the gate's go-ahead lets gh-ost start cut-over attempts
 	// (ghost.DefaultCutOverPermit when zero); a retry after it asks the gate again.
 	CutOverPermit time.Duration
+	// PprofAddr, when set, makes each gh-ost worker serve Go's profiles on this host:port (port
+	// 0: kernel-chosen); the address is written to the migration's event log.
+	PprofAddr string
 }
 
 // ErrInvalidConfig is wrapped by every error of Config.Validate.
@@ -68,6 +74,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("work dir is empty"))
 	}
 	if err := c.Throttle.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Chunk.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Estimate.WithDefaults().Validate(); err != nil {

@@ -2,19 +2,42 @@ package runner
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner/estimate"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // ghostProgress completes a report of the gh-ost worker with what the runner knows better and
 // passes it on: the rate and ETA come from the runner's estimator (rows remaining over a rate
 // smoothed across a long window, honest while held; issue 12), not the worker's 5-second window.
-func (h *Handle) ghostProgress(ctx context.Context, est *estimate.Estimator, p migration.Progress) {
+// The chunk size is steered from the same reports (see chunker).
+func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate.Estimator, ch *chunker, p migration.Progress) {
 	h.throttleSource(&p) // before the estimator: a held report is one the throttler holds
 	e := est.Observe(p)
 	p.RowsPerSecond, p.ETA, p.CutOverETA, p.ETAState = e.Rate, e.ETA, e.CutOverETA, e.State
+	old, _ := ch.current()
+	if n, r, changed := ch.step(p); changed {
+		if err := w.SetChunkSize(n); err != nil {
+			ch.undo(old, "resize to "+strconv.FormatInt(n, 10)+" refused: "+err.Error())
+		} else {
+			est.Restart() // the rate changes with the chunk size
+			h.r.metrics.ChunkResized(h.labels, string(r.Kind))
+		}
+	}
+	p.ChunkSize, p.ChunkReason = chunkState(ch)
 	h.progress(ctx, p)
+}
+
+// chunkSetter is the part of the gh-ost worker the chunker uses.
+type chunkSetter interface{ SetChunkSize(n int64) error }
+
+func chunkState(ch *chunker) (int64, string) {
+	n, r := ch.current()
+	return n, string(r.Kind) + ": " + r.Detail
 }
 
 // throttleSource names the throttler's source (and its current reason) on a report that says the
@@ -27,5 +50,25 @@ func (h *Handle) throttleSource(p *migration.Progress) {
 	}
 	if d := h.monitor.Decision(); d.Throttle {
 		p.ThrottleSource, p.ThrottleReason = string(d.Source), d.Reason
+	}
+}
+
+// notePprof writes the worker's profile address to the event log once the worker serves it
+// (GhostTuning.PprofAddr; the port may be the kernel's choice). It returns when the worker ends.
+func (h *Handle) notePprof(ctx context.Context, w *ghost.Worker) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr := w.PprofAddr(); addr != "" {
+			_ = h.r.store.AddEvent(ctx, h.id, store.EventNote, "gh-ost worker pprof: http://"+addr+"/debug/pprof/", nil)
+			return
+		}
+		select {
+		case <-w.Done():
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

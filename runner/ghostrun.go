@@ -39,12 +39,25 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	h.worker = w
 	h.mu.Unlock()
 	h.result.LogFile = w.Spec().LogFile()
+	if w.Spec().PprofAddr != "" {
+		noted := make(chan struct{})
+		go func() { defer close(noted); h.notePprof(ctx, w) }()
+		defer func() { <-noted }()
+	}
 
 	est, err := estimate.New(h.r.cfg.Estimate)
 	if err != nil {
 		_ = w.Abort()
 		return err
 	}
+	size := w.Spec().ChunkSize
+	if size == 0 {
+		size = ghost.DefaultChunkSize // what the worker gives gh-ost for 0
+	}
+	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio)
+	h.mu.Lock()
+	h.chunks = ch
+	h.mu.Unlock()
 	decisions, unsubscribe := h.monitor.Subscribe()
 	defer unsubscribe()
 	// The first decision is recorded like any change when it throttles: a migration that starts
@@ -90,7 +103,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				events = nil
 				continue
 			}
-			h.ghostProgress(ctx, est, p)
+			h.ghostProgress(ctx, w, est, ch, p)
 		case d := <-decisions:
 			if err := h.relayThrottle(ctx, w, d, true); err != nil {
 				return err
@@ -138,7 +151,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			}
 		case <-w.Done():
 			for p := range w.Events() { // drain what the worker said last; closed before Done
-				h.ghostProgress(ctx, est, p)
+				h.ghostProgress(ctx, w, est, ch, p)
 			}
 			res, err := w.Wait()
 			var re *ghost.ResumableError

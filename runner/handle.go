@@ -11,6 +11,7 @@ import (
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/native"
 	"github.com/ghostgate/ghostgate/runner/throttle"
@@ -55,6 +56,7 @@ type Handle struct {
 	mu        sync.Mutex
 	status    migration.Status
 	worker    *ghost.Worker
+	chunks    *chunker          // steers gh-ost's chunk size; nil before gh-ost runs
 	throttled time.Time         // when the current throttle began; zero when not throttled
 	recorded  throttle.Decision // the last decision recorded by throttleChanged
 	last      migration.Progress
@@ -94,13 +96,26 @@ func (h *Handle) SetChunkSize(n int64) error {
 	}
 	h.mu.Lock()
 	h.chunk = n
+	ch := h.chunks
 	h.mu.Unlock()
+	if ch != nil {
+		ch.setByOperator(n) // the operator's size stays: no longer sized by time
+	}
+	h.r.metrics.ChunkResized(h.labels, string(chunk.KindOperator))
 	return nil
 }
 
-// ChunkSize is gh-ost's copy chunk size as last set: the configured one, or the operator's
-// (0 for a native migration), so a front door can show it before asking for a new one.
+// ChunkSize is gh-ost's copy chunk size now: the chunker's (sized by time, or the operator's),
+// else the configured one (0 for a native migration), so a front door can show it before asking
+// for a new one.
 func (h *Handle) ChunkSize() int64 {
+	h.mu.Lock()
+	ch := h.chunks
+	h.mu.Unlock()
+	if ch != nil {
+		n, _ := ch.current()
+		return n
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.chunk != 0 || h.plan.Strategy != planner.StrategyGhost {
@@ -376,7 +391,7 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		Primary: c.Primary, OnPrimary: c.OnPrimary,
 		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
-		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings,
+		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings, PprofAddr: c.Ghost.PprofAddr,
 		CheckpointInterval: c.Ghost.CheckpointInterval,
 		MaxLagMillis:       c.Throttle.WithDefaults().MaxLag.Milliseconds(),
 		WorkDir:            filepath.Join(c.WorkDir, h.id),

@@ -133,7 +133,12 @@ func (d detailView) progress(s Styles) []string {
 		figs = append(figs, "backlog "+count(p.BacklogEvents))
 	}
 	figs = append(figs, "lag "+dur(p.ReplicaLag))
-	return []string{line, strings.Join(figs, " · ")}
+	lines := []string{line, strings.Join(figs, " · ")}
+	if p.ChunkSize > 0 && d.view.Status == migration.StatusRunning {
+		// The copy's chunk size and why (sized by time, issue 12).
+		lines = append(lines, s.Dim.Render(fmt.Sprintf("chunk %s rows · %s", count(p.ChunkSize), clean(p.ChunkReason))))
+	}
+	return lines
 }
 
 // sparklines shows replica lag and copy rate over the recent samples, side by side.

@@ -46,6 +46,8 @@ func copyingProgress(i int) *migration.Progress {
 func copyingView() client.MigrationView {
 	v := baseView()
 	v.Progress = copyingProgress(20)
+	v.Progress.ETAState = migration.ETAKnown
+	v.Progress.ChunkSize, v.Progress.ChunkReason = 7196, "grow: 3598 rows took 110ms < 500ms target"
 	return v
 }
 
@@ -53,6 +55,8 @@ func copyingView() client.MigrationView {
 func throttledView() client.MigrationView {
 	v := copyingView()
 	v.Progress.Throttled, v.Progress.RowsPerSecond = true, 0
+	v.Progress.ETAState, v.Progress.ETA = migration.ETAHeld, 0
+	v.Progress.ChunkSize, v.Progress.ChunkReason = 3598, "shrink_throttle: halved on throttle (replica_lag)"
 	v.Progress.ThrottleReason = "replica 127.0.0.1:13307 lag 2140ms > 1500ms"
 	v.Progress.ReplicaLag = 2140 * time.Millisecond
 	v.Throttle = &throttle.Decision{Throttle: true, Source: throttle.SourceReplicaLag,

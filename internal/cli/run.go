@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/native"
 	"github.com/ghostgate/ghostgate/runner/throttle"
@@ -42,11 +43,13 @@ type RunOptions struct {
 	ThrottleHTTP          string
 
 	ChunkSize          int64
+	ChunkTime          time.Duration
 	DMLBatchSize       int64
 	CutOverLockTimeout time.Duration
 	DropOldTable       bool
 	NiceRatio          float64
 	CheckpointInterval time.Duration
+	WorkerPprofAddr    string
 
 	LockWaitTimeout time.Duration
 	LockDeadline    time.Duration
@@ -140,11 +143,13 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
 	fs.DurationVar(&o.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this (heartbeat-measured); a stopped replica always throttles")
 	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
-	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000)")
+	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000); with --chunk-time the starting size")
+	fs.DurationVar(&o.ChunkTime, "chunk-time", 500*time.Millisecond, "gh-ost: size chunks by time: grow while a chunk takes less than this and the throttler is quiet, shrink on a throttle or a slow chunk (within 10-100000); 0 keeps --chunk-size fixed")
 	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
 	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long one cut-over attempt may wait for its table lock, with the table's writes waiting behind it, before it gives up and retries (whole, even seconds, 2s-20s)")
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
+	fs.StringVar(&o.WorkerPprofAddr, "worker-pprof-addr", "", "gh-ost: each worker serves Go's profiles on this address (port 0: kernel-chosen; the address is in the migration's event log and worker log); off by default")
 	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
 	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
 	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
@@ -174,9 +179,13 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	rc.Throttle.MaxLag = opts.MaxLag
 	rc.Throttle.HTTPURL = opts.ThrottleHTTP
 	rc.Native = native.Config{LockWaitTimeout: opts.LockWaitTimeout, Deadline: opts.LockDeadline}
+	if opts.ChunkTime < 0 {
+		return runner.Config{}, usageErrorf("--chunk-time %v: must not be negative (0 keeps --chunk-size fixed)", opts.ChunkTime)
+	}
+	rc.Chunk = chunk.Config{Target: opts.ChunkTime, Fixed: opts.ChunkTime == 0}
 	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize,
 		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
-		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval}
+		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr}
 	if err := rc.Validate(); err != nil {
 		return runner.Config{}, &UsageError{Err: err}
 	}

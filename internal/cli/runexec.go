@@ -204,6 +204,9 @@ func progressLine(p migration.Progress) string {
 	case p.ETA > 0:
 		s += "  ETA " + p.ETA.Round(time.Second).String()
 	}
+	if p.ChunkSize > 0 && p.Phase == migration.PhaseCopying {
+		s += fmt.Sprintf("  chunk %d", p.ChunkSize)
+	}
 	if p.BacklogEvents > 0 {
 		s += fmt.Sprintf("  backlog %d", p.BacklogEvents)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/debugsrv"
 	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/planner"
@@ -37,6 +38,7 @@ type ServeOptions struct {
 	Run RunOptions // connection, replicas, throttle thresholds, gh-ost tuning, work dir
 
 	Listen                string
+	PprofAddr             string // Go's profiles on a listener of their own; "" off
 	AllowRemote           bool
 	NoResume              bool // leave interrupted migrations interrupted instead of resuming them
 	TokenFile             string
@@ -90,6 +92,7 @@ the event log) and exits.`,
 	addRunnerFlags(fs, &opts.Run)
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
+	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file of API bearer tokens, one `NAME TOKEN` (or bare `TOKEN`, named api) a line; the event log records the name (or $"+EnvToken+")")
 	fs.StringVar(&opts.ParticipantSecretFile, "participant-secret-file", "", "file whose first line is the participants' shared HMAC secret (or $"+EnvParticipantSecret+")")
@@ -155,6 +158,14 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
+	}
+	for _, a := range []struct{ flag, addr string }{{"--pprof-addr", opts.PprofAddr}, {"--worker-pprof-addr", opts.Run.WorkerPprofAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		if err := server.CheckListen(a.addr, opts.AllowRemote); err != nil {
+			return usageErrorf("%s: %v", a.flag, err)
+		}
 	}
 	logger, err := newLogger(opts.IO.ErrOut, opts.LogFormat, opts.LogLevel)
 	if err != nil {
@@ -270,6 +281,15 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	v := version.Get()
 	logger.Info("controller started", "listen", ln.Addr().String(), "primary", cfg.Addr, "participants", registry != nil,
 		"version", v.Version, "go_version", v.GoVersion)
+	if opts.PprofAddr != "" {
+		dbg, err := debugsrv.Listen(opts.PprofAddr)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer dbg.Close()
+		fmt.Fprintf(opts.IO.Out, "pprof: %s\n", dbg.URL())
+	}
 	err = server.Serve(ctx, ln, h, ctrl)
 	fmt.Fprintln(opts.IO.Out, "ghostgate controller stopped")
 	return err

@@ -131,6 +131,10 @@ type Spec struct {
 	// WorkDir is a directory private to this migration: socket, flag files and the worker log.
 	// Start creates it with mode 0700 and refuses one that is not private (see privateDir).
 	WorkDir string `json:"work_dir"`
+
+	// PprofAddr, when set, makes the worker serve Go's profiles on this host:port (port 0: the
+	// kernel chooses; see Worker.PprofAddr). Off by default (pprof.go).
+	PprofAddr string `json:"pprof_addr,omitempty"`
 }
 
 // DefaultTriggerSuffix is the suffix of the triggers gh-ost re-creates on the new table.

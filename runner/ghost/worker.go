@@ -65,6 +65,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 		return 2
 	}
 	go w.control(commands)
+	defer servePprof(spec, w.mc.Log)() // opt-in profiles of the worker (pprof.go)
 	stop := make(chan struct{})
 	reported := make(chan struct{})
 	go func() { defer close(reported); w.report(stop) }()

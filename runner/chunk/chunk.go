@@ -1,0 +1,141 @@
+// Package chunk sizes gh-ost's copy chunks by time, as pt-online-schema-change's --chunk-time and
+// Spirit's target chunk time do (issue 12): start small, grow while a chunk stays under the target
+// and the throttler is quiet, shrink at once when the throttler starts holding the copy back (lag,
+// load, the HTTP check) or a chunk is slow, always within gh-ost's bounds (10..100000,
+// MigrationContext.SetChunkSize in go/base/context.go).
+//
+// gh-ost reports no per-chunk timing (v1.1.10 has no per-chunk hook either: go/logic/hooks.go),
+// so a Meter infers a chunk's duration from outside: the rows copied between two progress reports
+// and the chunk size in force give the chunks copied, the time between the reports their
+// duration. Next is a pure function from the current size and one observation to the next size
+// and the reason, tested without a server.
+package chunk
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// gh-ost's bounds (MigrationContext.SetChunkSize clamps to them).
+const (
+	MinSize int64 = 10
+	MaxSize int64 = 100_000
+)
+
+// Config is the controller's settings, an immutable value; zero fields take their defaults.
+type Config struct {
+	// Fixed turns the controller off: the chunk size stays as configured. The zero value sizes
+	// chunks by time (on by default, issue 12).
+	Fixed bool
+	// Target is the time one chunk should take. Default 500ms: the row locks of an INSERT …
+	// SELECT are held for the chunk's time, and half a second is what pt-osc's --chunk-time
+	// defaults to (0.5).
+	Target time.Duration
+	// Min and Max bound the size; defaults gh-ost's 10 and 100000.
+	Min, Max int64
+	// Quiet is how long the throttler must have been clear before the size may grow again.
+	// Default 5s.
+	Quiet time.Duration
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Target == 0 {
+		c.Target = 500 * time.Millisecond
+	}
+	if c.Min == 0 {
+		c.Min = MinSize
+	}
+	if c.Max == 0 {
+		c.Max = MaxSize
+	}
+	if c.Quiet == 0 {
+		c.Quiet = 5 * time.Second
+	}
+	return c
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Target < 0 {
+		errs = append(errs, fmt.Errorf("target %v: must not be negative", c.Target))
+	}
+	if c.Quiet < 0 {
+		errs = append(errs, fmt.Errorf("quiet %v: must not be negative", c.Quiet))
+	}
+	if c.Min < MinSize || c.Max > MaxSize || c.Min > c.Max {
+		errs = append(errs, fmt.Errorf("bounds %d..%d: must lie within gh-ost's %d..%d", c.Min, c.Max, MinSize, MaxSize))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("chunk: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Kind is what a decision did; a small closed set, so it can serve as a metrics label.
+type Kind string
+
+// Kinds of decision.
+const (
+	KindHold           Kind = "hold"            // size unchanged
+	KindGrow           Kind = "grow"            // chunks are fast and the throttler quiet
+	KindShrinkSlow     Kind = "shrink_slow"     // a chunk took longer than the target
+	KindShrinkThrottle Kind = "shrink_throttle" // the throttler began to hold the copy back
+	KindOperator       Kind = "operator"        // set by hand; the controller no longer steers
+)
+
+// Kinds lists every kind.
+var Kinds = []Kind{KindHold, KindGrow, KindShrinkSlow, KindShrinkThrottle, KindOperator}
+
+// Reason is why the size is what it is.
+type Reason struct {
+	Kind   Kind   `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+// Observation is what the controller sees at one decision.
+type Observation struct {
+	// ChunkTime is the measured time of one chunk at the current size; zero when not measured
+	// (nothing copied at this size yet, or the copy was held).
+	ChunkTime time.Duration
+	// ThrottleBegan is set when the throttler began holding the copy back since the last
+	// decision, for a reason that the copy's pace can cause (lag, load, HTTP check); Throttle
+	// names it. A manual pause is no reason to shrink.
+	ThrottleBegan bool
+	Throttle      string
+	// Throttled is whether the copy is held now; SinceThrottle how long the throttler has been
+	// clear (large when it never throttled).
+	Throttled     bool
+	SinceThrottle time.Duration
+}
+
+// Next returns the size after cur given o, and why.
+func Next(cfg Config, cur int64, o Observation) (int64, Reason) {
+	cur = clamp(cur, cfg.Min, cfg.Max)
+	switch {
+	case o.ThrottleBegan:
+		n := clamp(cur/2, cfg.Min, cfg.Max)
+		return n, Reason{KindShrinkThrottle, fmt.Sprintf("halved on throttle (%s)", o.Throttle)}
+	case o.Throttled:
+		return cur, Reason{KindHold, "held by the throttler"}
+	case o.ChunkTime <= 0:
+		return cur, Reason{KindHold, fmt.Sprintf("measuring %d-row chunks", cur)}
+	case o.ChunkTime > cfg.Target*3/2:
+		// Proportionally, at once: the chunk that ran long held its row locks that long.
+		n := clamp(int64(float64(cur)*float64(cfg.Target)/float64(o.ChunkTime)), cfg.Min, cfg.Max)
+		return n, Reason{KindShrinkSlow, fmt.Sprintf("%d rows took %v > %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
+	case o.ChunkTime < cfg.Target*4/5 && o.SinceThrottle >= cfg.Quiet && cur < cfg.Max:
+		// Toward the target with a margin, at most doubling per step: the time per row falls
+		// as chunks grow (fixed costs per chunk), so a proportional step would overshoot.
+		f := min(2, 0.9*float64(cfg.Target)/float64(o.ChunkTime))
+		n := clamp(int64(float64(cur)*f), cfg.Min, cfg.Max)
+		if n > cur {
+			return n, Reason{KindGrow, fmt.Sprintf("%d rows took %v < %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
+		}
+	}
+	return cur, Reason{KindHold, fmt.Sprintf("%d rows take %v (target %v)", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
+}
+
+func clamp(n, lo, hi int64) int64 { return min(max(n, lo), hi) }

@@ -1,0 +1,114 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner"
+)
+
+// waitProgress waits for a progress event matching pred and returns it.
+func waitProgress(t *testing.T, evs *events, timeout time.Duration, what string, pred func(migration.Progress) bool) migration.Progress {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if ev, ok := evs.find(func(e runner.Event) bool { return e.Progress != nil && pred(*e.Progress) }); ok {
+			return *ev.Progress
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p, _ := lastProgress(evs)
+	t.Fatalf("no progress %s within %v; last: %+v", what, timeout, p)
+	return migration.Progress{}
+}
+
+// Chunks are sized by time by default: on the quiet sandbox 1000-row chunks take far less than
+// the 0.5s target, so the size grows; a throttle halves it at once; a size set by an operator
+// stays. The size and its reason are in the progress and the metrics.
+func TestRunSizesChunksByTime(t *testing.T) {
+	var unhealthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if unhealthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	// Nice ratio 3: the copy lasts long enough to throttle it halfway (the meter takes the
+	// sleeps out of the chunk's time).
+	f := newFixture(t, sandboxtest.Env(t), 400_000, func(c *runner.Config) {
+		c.Throttle.HTTPURL = srv.URL
+		c.Ghost.NiceRatio = 3
+	})
+	var evs events
+	h, err := f.runner.Start(context.Background(), f.plan(t, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"),
+		runner.RunOptions{OnEvent: evs.add})
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Cancel(); _, _ = h.Wait() })
+
+	first := waitProgress(t, &evs, 60*time.Second, "copying", func(p migration.Progress) bool { return p.Phase == migration.PhaseCopying })
+	assert.Equal(t, int64(1000), first.ChunkSize, "starts at the configured size")
+	grown := waitProgress(t, &evs, 30*time.Second, "with a grown chunk", func(p migration.Progress) bool { return p.ChunkSize >= 4000 })
+	assert.True(t, strings.HasPrefix(grown.ChunkReason, "grow: "), grown.ChunkReason)
+	require.Less(t, grown.Ratio, 0.9, "copy nearly done before the throttle; use more rows")
+
+	unhealthy.Store(true)
+	shrunk := waitProgress(t, &evs, 10*time.Second, "shrunk on throttle", func(p migration.Progress) bool {
+		return strings.HasPrefix(p.ChunkReason, "shrink_throttle: ")
+	})
+	assert.Contains(t, shrunk.ChunkReason, "http")
+	assert.True(t, shrunk.Throttled)
+	unhealthy.Store(false)
+
+	require.NoError(t, h.SetChunkSize(700))
+	set := waitProgress(t, &evs, 10*time.Second, "set by the operator", func(p migration.Progress) bool {
+		return strings.HasPrefix(p.ChunkReason, "operator: ")
+	})
+	assert.Equal(t, int64(700), set.ChunkSize)
+
+	res, err := h.Wait()
+	require.NoError(t, err)
+	require.Equal(t, migration.StatusComplete, res.Status)
+	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
+	last, _ := lastProgress(&evs)
+	assert.Equal(t, int64(700), last.ChunkSize, "the operator's size stayed")
+
+	var path []string // the sizes the copy went through, for the log
+	for _, e := range evs.all {
+		if p := e.Progress; p != nil && p.Phase == migration.PhaseCopying && (len(path) == 0 || !strings.HasSuffix(path[len(path)-1], p.ChunkReason)) {
+			path = append(path, fmt.Sprintf("%d %s", p.ChunkSize, p.ChunkReason))
+		}
+	}
+	t.Logf("chunk sizes:\n%s", strings.Join(path, "\n"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(f.metrics)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	kinds := map[string]float64{}
+	for _, mf := range families {
+		if mf.GetName() == "ghostgate_chunk_resizes_total" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "kind" {
+						kinds[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, kinds["grow"], 2.0)
+	assert.GreaterOrEqual(t, kinds["shrink_throttle"], 1.0, "%v", kinds)
+	assert.Equal(t, 1.0, kinds["operator"], "%v", kinds)
+}
