@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,104 +17,151 @@ import (
 
 	"github.com/ghostgate/ghostgate/internal/loadgen"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/runner/chunk"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
-// TestMain lets the test binary be its own gh-ost worker: ghost.Start re-executes it.
+// TestMain lets the test binary be its own gh-ost worker (ghost.Start re-executes it) and the
+// foreground workload's process (loadchild_test.go).
 func TestMain(m *testing.M) {
+	maybeRunLoadChild()
 	ghost.MaybeRunWorker()
 	goleak.VerifyTestMain(m)
 }
 
-// The workload and the change every strategy is measured with.
+// The change every strategy is measured with, and the workload's shape.
 const (
 	alterClause  = "MODIFY k BIGINT NOT NULL DEFAULT 0" // INT → BIGINT: a full table copy
-	fgRate       = 400                                  // foreground operations per second
 	fgWorkers    = 8
 	baselineTime = 10 * time.Second
 	// settle is how long the foreground runs before and after each migration, so that the start
 	// and the cut-over are both inside the window measured.
 	settle = time.Second
-	// ghostDeadline bounds the gh-ost copy so that a stuck run cannot eat the bench's time box.
+	// ghostDeadline bounds a gh-ost run so that a stuck run cannot eat the bench's time box.
 	ghostDeadline = 10 * time.Minute
 )
 
-// rowsToSeed is 2,000,000 unless GG_BENCH_ROWS says otherwise (a quick trial run).
-func rowsToSeed(b *testing.B) int64 {
-	if s := os.Getenv("GG_BENCH_ROWS"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		require.NoError(b, err, "GG_BENCH_ROWS")
-		return n
-	}
-	return 2_000_000
+// scenario is one table of the report: a table size and a foreground rate (0: idle).
+type scenario struct {
+	rows int64
+	rate int
 }
 
-// ghostChunks are the gh-ost chunk sizes measured: $GG_BENCH_GHOST_CHUNKS (comma-separated), by
-// default gh-ost's default 1000 and a larger 5000, to show the wall-time / latency trade-off.
-func ghostChunks(b *testing.B) []int64 {
-	spec := os.Getenv("GG_BENCH_GHOST_CHUNKS")
-	if spec == "" {
-		spec = "1000,5000"
+func (s scenario) String() string {
+	if s.rate == 0 {
+		return fmt.Sprintf("idle, %d rows", s.rows)
+	}
+	return fmt.Sprintf("%d ops/s foreground, %d rows", s.rate, s.rows)
+}
+
+// scenarios are the report's tables (issue 12): idle at $GG_BENCH_IDLE_ROWS (2M and 4M) and
+// under $GG_BENCH_RATES (400 and 1500 ops/s) at $GG_BENCH_LOAD_ROWS (2M). GG_BENCH_ROWS sets both
+// sizes at once (a quick trial run); an empty list skips that half.
+func scenarios(b *testing.B) []scenario {
+	idle, load := envInts(b, "GG_BENCH_IDLE_ROWS", "2000000,4000000"), envInts(b, "GG_BENCH_LOAD_ROWS", "2000000")
+	if os.Getenv("GG_BENCH_ROWS") != "" {
+		idle = envInts(b, "GG_BENCH_ROWS", "")
+		load = idle[:1]
+	}
+	var out []scenario
+	for _, n := range idle {
+		out = append(out, scenario{rows: n})
+	}
+	for _, n := range load {
+		for _, r := range envInts(b, "GG_BENCH_RATES", "400,1500") {
+			out = append(out, scenario{rows: n, rate: int(r)})
+		}
+	}
+	return out
+}
+
+// envInts reads a comma-separated list of integers from the environment, def when unset.
+func envInts(b *testing.B, name, def string) []int64 {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		v = def
 	}
 	var out []int64
-	for _, f := range strings.Split(spec, ",") {
-		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-		require.NoError(b, err, "GG_BENCH_GHOST_CHUNKS")
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		require.NoError(b, err, "%s=%q", name, v)
 		out = append(out, n)
 	}
 	return out
 }
 
-// BenchmarkOnlineAlter measures, side by side in one run, each strategy's wall time on a fresh
-// seeded table and what a fixed-rate foreground workload of point reads and updates saw meanwhile,
-// and prints the comparison table. Run it once: -benchtime 1x.
+// strategies are the tools measured, $GG_BENCH_TOOLS (comma-separated names) or all of them.
+func strategies(b *testing.B) []strategy {
+	all := []strategy{
+		{name: "ALGORITHM=COPY", key: "copy", run: nativeCopy},
+		{name: "pt-online-schema-change", key: "pt-osc", run: ptOSC},
+		{name: "ghostgate, chunk 1000 fixed (before)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true})},
+		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
+	}
+	want := os.Getenv("GG_BENCH_TOOLS")
+	if want == "" {
+		return all
+	}
+	var out []strategy
+	for _, k := range strings.Split(want, ",") {
+		found := false
+		for _, s := range all {
+			if s.key == strings.TrimSpace(k) {
+				out, found = append(out, s), true
+			}
+		}
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate)", k)
+	}
+	return out
+}
+
+// BenchmarkOnlineAlter measures, side by side in one run, each tool's wall time and CPU time on a
+// freshly seeded table, idle and under a fixed-rate foreground workload of point reads and
+// updates, and prints one comparison table per scenario. Run it once: -benchtime 1x.
 func BenchmarkOnlineAlter(b *testing.B) {
 	out, err := exec.Command("bash", "ensure-tools.sh").CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	rows := rowsToSeed(b)
 	d := sandboxtest.New(b)
 	ctx := context.Background()
-
-	var results []outcome
-	strategies := []strategy{
-		{name: "no migration", run: func(context.Context, *sandboxtest.DB, string) error {
-			time.Sleep(baselineTime)
-			return nil
-		}},
-		{name: "ALGORITHM=COPY", run: nativeCopy},
-		{name: "pt-online-schema-change", run: ptOSC},
+	meter, err := newCPUMeter(ctx, d.Primary, d.Replica)
+	require.NoError(b, err)
+	tools := strategies(b)
+	var report strings.Builder
+	n := 0
+	for _, sc := range scenarios(b) {
+		run := tools
+		if sc.rate > 0 {
+			run = append([]strategy{{name: "no migration", key: "none", run: func(context.Context, *sandboxtest.DB, string) error {
+				time.Sleep(baselineTime)
+				return nil
+			}}}, tools...)
+		}
+		var results []outcome
+		for _, s := range run {
+			n++
+			b.Run(fmt.Sprintf("%s/%s", sc, s.key), func(b *testing.B) {
+				o := measure(ctx, b, d, meter, fmt.Sprintf("bench_%d", n), sc, s)
+				results = append(results, o)
+				if o.err != nil {
+					b.Errorf("%s: %v", s.name, o.err)
+					return
+				}
+				b.ReportMetric(o.wall.Seconds(), "wall-s")
+				b.ReportMetric(o.cpu.total().Seconds(), "cpu-s")
+			})
+		}
+		fmt.Fprintf(&report, "\n%s: ALTER TABLE … %s, %d CPUs\n\n%s", sc, alterClause, runtime.NumCPU(), formatTable(results, sc.rate > 0))
 	}
-	for _, chunk := range ghostChunks(b) {
-		strategies = append(strategies, strategy{
-			name: fmt.Sprintf("gh-ost (ghostgate, chunk %d)", chunk),
-			run: func(ctx context.Context, d *sandboxtest.DB, table string) error {
-				return ghostEngine(ctx, d, table, chunk)
-			}})
-	}
-	for i, s := range strategies {
-		b.Run(s.name, func(b *testing.B) {
-			table := fmt.Sprintf("bench_%d", i)
-			o := measure(ctx, b, d, table, rows, s)
-			results = append(results, o)
-			if o.err != nil {
-				b.Errorf("%s: %v", s.name, o.err)
-				return
-			}
-			b.ReportMetric(o.wall.Seconds(), "wall-s")
-			b.ReportMetric(ms(o.fg.All.P99), "p99-ms")
-			b.ReportMetric(float64(o.fg.All.Errors), "errors")
-			b.ReportMetric(ms(o.fg.MaxStall), "stall-ms")
-		})
-	}
-	fmt.Printf("\nOnline ALTER `%s` on %d rows, foreground %d ops/s (%d workers, point reads + updates), %d CPUs\n\n",
-		alterClause, rows, fgRate, fgWorkers, runtime.NumCPU())
-	fmt.Print(formatTable(results))
+	fmt.Print(report.String())
 }
 
 // strategy is one way of applying alterClause to table.
 type strategy struct {
-	name string
-	run  func(ctx context.Context, d *sandboxtest.DB, table string) error
+	name, key string
+	run       func(ctx context.Context, d *sandboxtest.DB, table string) error
 }
 
 // outcome is what one strategy measured.
@@ -124,47 +170,70 @@ type outcome struct {
 	baseline bool // the no-migration reference
 	rows     int64
 	wall     time.Duration
+	catchUp  time.Duration // the replica's own catch-up after the tool returned
+	cpu      cpuUse
 	fg       loadgen.Stats
 	err      error
 }
 
-// measure seeds table, waits for the replica, starts the foreground workload, runs the strategy
-// and stops the workload shortly after it ends.
-func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, table string, rows int64, s strategy) outcome {
+// measure seeds table, waits for the replica, starts the foreground workload (if any), runs the
+// strategy, waits for the replica again (that wait is the catch-up) and stops the workload.
+func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, meter cpuMeter, table string, sc scenario, s strategy) outcome {
 	spec := loadgen.Simple(table)
 	require.NoError(b, loadgen.Create(ctx, d.Primary, spec))
 	t0 := time.Now()
-	require.NoError(b, loadgen.Seed(ctx, d.Primary, spec, rows))
+	require.NoError(b, loadgen.Seed(ctx, d.Primary, spec, sc.rows))
+	require.NoError(b, loadgen.Analyze(ctx, d.Primary, spec.Table))
 	d.WaitReplica(b)
-	b.Logf("%s: seeded %d rows and caught up the replica in %s", table, rows, time.Since(t0).Round(time.Millisecond))
+	b.Logf("%s: seeded %d rows and caught up the replica in %s", table, sc.rows, time.Since(t0).Round(time.Millisecond))
 
-	fg := sandboxtest.Open(b, d.Env.Primary.DSN(d.Name))
-	fg.SetMaxOpenConns(fgWorkers + 2)
-	fg.SetMaxIdleConns(fgWorkers + 2)
-	w, err := loadgen.NewWriter(fg, loadgen.Config{
-		Spec: spec, Workers: fgWorkers, Mix: loadgen.Mix{Read: 1, Update: 1}, Rate: fgRate,
-		Untracked: true, KeyRange: rows, OpTimeout: 5 * time.Minute,
-	})
+	var load *loadChild
+	if sc.rate > 0 {
+		var err error
+		load, err = startLoadChild(loadArgs{DSN: d.Env.Primary.DSN(d.Name), Table: table, Rows: sc.rows, Rate: sc.rate, Workers: fgWorkers})
+		require.NoError(b, err)
+		time.Sleep(settle)
+	}
+	loadCPU := func() time.Duration {
+		if load == nil {
+			return 0
+		}
+		c, err := load.cpu()
+		require.NoError(b, err)
+		return c
+	}
+	before, err := meter.sample()
 	require.NoError(b, err)
-	require.NoError(b, w.Start(ctx))
-	time.Sleep(settle)
-
+	loadBefore := loadCPU()
 	b.ResetTimer()
 	start := time.Now()
 	runErr := s.run(ctx, d, table)
 	wall := time.Since(start)
 	b.StopTimer()
-
-	time.Sleep(settle)
-	res, err := w.Stop()
+	caught := time.Now()
+	d.WaitReplica(b) // the replica's own catch-up: the hidden cost of a blocking ALTER
+	catchUp := time.Since(caught)
+	after, err := meter.sample()
 	require.NoError(b, err)
-	if runErr == nil && s.name != "no migration" {
-		runErr = checkAltered(ctx, d.Primary, table, rows)
+	loadUsed := loadCPU() - loadBefore
+
+	var fgStats loadgen.Stats
+	if load != nil {
+		time.Sleep(settle)
+		fgStats, err = load.stop() // reaped after the sample: its CPU is not a child's of the run
+		require.NoError(b, err)
+	}
+	if runErr == nil && s.key != "none" {
+		runErr = checkAltered(ctx, d.Primary, table, sc.rows)
 	}
 	d.WaitReplica(b) // the next timing starts with the replica caught up
 	dropTable(ctx, b, d.Primary, table)
-	b.Logf("%s: %s in %s; foreground %s", s.name, table, wall.Round(time.Millisecond), res.Stats)
-	return outcome{name: s.name, baseline: s.name == "no migration", rows: rows, wall: wall, fg: res.Stats, err: runErr}
+	o := outcome{name: s.name, baseline: s.key == "none", rows: sc.rows, wall: wall, catchUp: catchUp,
+		cpu: attribute(s.key, after.sub(before)), fg: fgStats, err: runErr}
+	o.cpu.load = loadUsed
+	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s", s.name, table,
+		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats)
+	return o
 }
 
 // checkAltered makes sure a strategy that reported success really changed the table and kept
@@ -211,43 +280,4 @@ func ptOSC(ctx context.Context, d *sandboxtest.DB, table string) error {
 		return fmt.Errorf("pt-online-schema-change: %w\n%s", err, out)
 	}
 	return nil
-}
-
-// ghostEngine runs gh-ost v1.1.6 through ghostgate's engine (runner/ghost) with its defaults but
-// the chunk size, reading the binlog from the replica, and lets it cut over as soon as the copy is
-// done.
-func ghostEngine(ctx context.Context, d *sandboxtest.DB, table string, chunk int64) error {
-	dir, err := os.MkdirTemp("", "gg-bench-")
-	if err != nil {
-		return err
-	}
-	spec := ghost.Spec{
-		MigrationID: "bench-" + table + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Schema:      d.Name, Table: table, Alter: alterClause,
-		Primary: ghost.Endpoint(d.Env.Primary), Replica: ghost.Endpoint(d.Env.Replica),
-		DropOldTable: true, ChunkSize: chunk,
-		WorkDir: filepath.Clean(dir),
-	}
-	w, err := ghost.Start(ctx, spec)
-	if err != nil {
-		return err
-	}
-	// No gate here: cut over as soon as the copy is done. CutOver is sent at Ready rather than
-	// up front because gh-ost re-creates the postpone flag file when it starts (migrator.go),
-	// which undoes an early CutOver.
-	select {
-	case <-w.Ready():
-		if err := w.CutOver(0); err != nil {
-			_ = w.Abort()
-			return err
-		}
-	case <-w.Done():
-	case <-time.After(ghostDeadline):
-		_ = w.Abort()
-		return fmt.Errorf("gh-ost not ready after %s (worker log kept in %s)", ghostDeadline, spec.LogFile())
-	}
-	if _, err := w.Wait(); err != nil {
-		return fmt.Errorf("%w (worker log kept in %s)", err, spec.LogFile())
-	}
-	return os.RemoveAll(dir)
 }

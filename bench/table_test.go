@@ -14,17 +14,18 @@ import (
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// formatTable prints the outcomes side by side: wall time and rows/s with their ratio to the
-// COPY ALTER, and the foreground workload's figures with its p99 as a ratio of the no-migration
-// p99.
-func formatTable(results []outcome) string {
-	var copyWall, baseP99 time.Duration
+// formatTable prints the outcomes side by side: wall time with its ratio to the COPY ALTER, the
+// replica's catch-up after the tool returned, CPU-seconds per process with the total's ratio to
+// COPY's, and (loaded) the foreground workload's figures with its p99 as a ratio of the
+// no-migration p99 of the same run.
+func formatTable(results []outcome, loaded bool) string {
+	var copyWall, copyCPU, baseP99 time.Duration
 	for _, o := range results {
 		switch {
 		case o.baseline:
 			baseP99 = o.fg.All.P99
 		case o.name == "ALGORITHM=COPY" && o.err == nil:
-			copyWall = o.wall
+			copyWall, copyCPU = o.wall, o.cpu.total()
 		}
 	}
 	width := len("strategy")
@@ -33,29 +34,40 @@ func formatTable(results []outcome) string {
 	}
 	// tabwriter aligns every column right; names padded to one width read left-aligned.
 	name := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
+	ratio := func(a, b time.Duration) string {
+		if b <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds())
+	}
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) }
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, name("strategy")+"\twall\t× COPY\trows/s\tfg ops\terrors\tp50\tp99\t× base p99\tmax\tmax stall\t")
+	head := name("strategy") + "\twall\t× COPY\treplica catch-up\tCPU-s primary\treplica\ttool\tworker\ttotal\t× COPY CPU\t"
+	if loaded {
+		head += "load CPU-s\tfg ops\terrors\tp50\tp99\tp99.9\t× base p99\tmax stall\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, o := range results {
 		if o.err != nil {
-			fmt.Fprintf(tw, "%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\n", name(o.name), firstLine(o.err.Error()))
+			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", name(o.name), firstLine(o.err.Error()))
 			continue
 		}
-		wall, ratio, rate := "-", "-", "-"
-		if !o.baseline {
-			wall = o.wall.Round(10 * time.Millisecond).String()
-			rate = fmt.Sprintf("%.0f", float64(o.rows)/o.wall.Seconds())
-			if copyWall > 0 {
-				ratio = fmt.Sprintf("%.2f×", o.wall.Seconds()/copyWall.Seconds())
-			}
+		line := name(o.name)
+		if o.baseline {
+			line += "\t-\t-\t-\t-\t-\t-\t-\t-\t-\t"
+		} else {
+			c := o.cpu
+			line += fmt.Sprintf("\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t", o.wall.Round(10*time.Millisecond), ratio(o.wall, copyWall),
+				o.catchUp.Round(10*time.Millisecond), secs(c.primary), secs(c.replica), secs(c.tool), secs(c.worker),
+				secs(c.total()), ratio(c.total(), copyCPU))
 		}
-		p99ratio := "-"
-		if baseP99 > 0 {
-			p99ratio = fmt.Sprintf("%.2f×", float64(o.fg.All.P99)/float64(baseP99))
+		if loaded {
+			line += fmt.Sprintf("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t", secs(o.cpu.load), o.fg.All.Count, o.fg.All.Errors,
+				msString(o.fg.All.P50), msString(o.fg.All.P99), msString(o.fg.All.P999), ratio(o.fg.All.P99, baseP99),
+				msString(o.fg.MaxStall))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name(o.name), wall, ratio, rate,
-			o.fg.All.Count, o.fg.All.Errors, msString(o.fg.All.P50), msString(o.fg.All.P99), p99ratio,
-			msString(o.fg.All.Max), msString(o.fg.MaxStall))
+		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush()
 	return b.String()
@@ -70,19 +82,56 @@ func firstLine(s string) string {
 
 func TestFormatTable(t *testing.T) {
 	stats := func(p99, stall time.Duration, errs int) loadgen.Stats {
-		return loadgen.Stats{All: loadgen.Latency{Count: 4000, Errors: errs, P50: time.Millisecond, P99: p99, Max: stall}, MaxStall: stall}
+		return loadgen.Stats{All: loadgen.Latency{Count: 4000, Errors: errs, P50: time.Millisecond, P99: p99, P999: 2 * p99, Max: stall}, MaxStall: stall}
 	}
-	got := formatTable([]outcome{
+	cpu := func(total time.Duration) cpuUse {
+		return cpuUse{primary: total / 2, replica: total / 4, tool: total / 8, worker: total / 8, load: time.Second}
+	}
+	results := []outcome{
 		{name: "no migration", baseline: true, rows: 1000, wall: 10 * time.Second, fg: stats(2*time.Millisecond, 20*time.Millisecond, 0)},
-		{name: "ALGORITHM=COPY", rows: 1000, wall: 4 * time.Second, fg: stats(8*time.Millisecond, 3*time.Second, 0)},
-		{name: "pt-online-schema-change", rows: 1000, wall: 8 * time.Second, fg: stats(5*time.Millisecond, 500*time.Millisecond, 3)},
+		{name: "ALGORITHM=COPY", rows: 1000, wall: 4 * time.Second, catchUp: 3 * time.Second, cpu: cpu(8 * time.Second), fg: stats(8*time.Millisecond, 3*time.Second, 0)},
+		{name: "pt-online-schema-change", rows: 1000, wall: 8 * time.Second, cpu: cpu(16 * time.Second), fg: stats(5*time.Millisecond, 500*time.Millisecond, 3)},
 		{name: "gh-ost (ghostgate)", err: fmt.Errorf("boom\ndetails")},
-	})
+	}
+	got := formatTable(results, true)
 	lines := strings.Split(strings.TrimRight(got, "\n"), "\n")
 	require.Len(t, lines, 5, got)
-	require.Regexp(t, `no migration\s+-\s+-\s+-\s+4000\s+0\s+1.00 ms\s+2.00 ms\s+1.00×`, lines[1])
-	require.Regexp(t, `ALGORITHM=COPY\s+4s\s+1.00×\s+250\s+4000\s+0\s+1.00 ms\s+8.00 ms\s+4.00×\s+3000.00 ms\s+3000.00 ms`, lines[2])
-	require.Regexp(t, `pt-online-schema-change\s+8s\s+2.00×\s+125\s+4000\s+3\s+.*2.50×`, lines[3])
+	require.Regexp(t, `no migration(\s+-){9}\s+0.0\s+4000\s+0\s+1.00 ms\s+2.00 ms\s+4.00 ms\s+1.00×\s+20.00 ms`, lines[1])
+	require.Regexp(t, `ALGORITHM=COPY\s+4s\s+1.00×\s+3s\s+4.0\s+2.0\s+1.0\s+1.0\s+8.0\s+1.00×\s+1.0\s+4000\s+0\s+1.00 ms\s+8.00 ms\s+16.00 ms\s+4.00×\s+3000.00 ms`, lines[2])
+	require.Regexp(t, `pt-online-schema-change\s+8s\s+2.00×\s+0s\s+8.0\s+4.0\s+2.0\s+2.0\s+16.0\s+2.00×\s+1.0\s+4000\s+3\s+.*2.50×`, lines[3])
 	require.Contains(t, lines[4], "FAILED: boom")
 	require.NotContains(t, got, "details")
+
+	idle := formatTable(results[1:3], false)
+	require.NotContains(t, idle, "p99", "no foreground columns when idle")
+	require.Regexp(t, `pt-online-schema-change\s+8s\s+2.00×\s+0s\s+8.0\s+4.0\s+2.0\s+2.0\s+16.0\s+2.00×\s*$`, strings.Split(idle, "\n")[2])
+}
+
+func TestAttribute(t *testing.T) {
+	d := cpuSample{primary: 4 * time.Second, replica: 3 * time.Second, bench: 2 * time.Second, children: time.Second}
+	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second, tool: time.Second}, attribute("pt-osc", d))
+	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second, tool: 2 * time.Second, worker: time.Second}, attribute("ghostgate", d))
+	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second}, attribute("copy", d))
+}
+
+// Busy work shows as this process's CPU time (on a shared box it may take longer than the CPU time
+// it adds up to, hence a loop until it does rather than a fixed spin).
+func TestReadProcTimes(t *testing.T) {
+	before, err := readProcTimes("self")
+	require.NoError(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	x := 0
+	for {
+		for i := range 10_000_000 {
+			x += i
+		}
+		after, err := readProcTimes("self")
+		require.NoError(t, err)
+		if after.self-before.self >= 100*time.Millisecond {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no CPU time seen after 20s of busy work (%d)", x)
+	}
+	_, err = readProcTimes("0")
+	require.Error(t, err)
 }

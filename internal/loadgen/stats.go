@@ -27,6 +27,7 @@ type Latency struct {
 	Errors int
 	P50    time.Duration
 	P99    time.Duration
+	P999   time.Duration // the 99.9th percentile: the stalls a p99 hides (bench, issue 12)
 	Max    time.Duration
 }
 
@@ -127,6 +128,7 @@ func latency(ss []sample) Latency {
 	slices.Sort(durs)
 	l.P50 = measure.Percentile(durs, 0.50)
 	l.P99 = measure.Percentile(durs, 0.99)
+	l.P999 = measure.Percentile(durs, 0.999)
 	l.Max = durs[len(durs)-1]
 	return l
 }

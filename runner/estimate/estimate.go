@@ -29,10 +29,12 @@ type Config struct {
 	// with the old chunk still counts, but the new one takes over within a few seconds: at the
 	// default the rate after a change is close to the mean since the change. Default 2s.
 	RestartWindow time.Duration
-	// Warmup is how much copying (not held) must be seen before an ETA is promised. Default 3s.
+	// Warmup is how much copying (not held) must be seen before an ETA is promised: four
+	// progress reports. Default 2s.
 	Warmup time.Duration
 	// CutOverTail is the expected time from the end of the copy to the end of the cut-over
-	// (gh-ost's binlog catch-up, the changelog handshake and the rename). Default 3s.
+	// (gh-ost's binlog catch-up, the changelog handshake and the rename), not counting a gate
+	// that waits for approval. Default 1s, what the sandbox's runs took (bench.BenchmarkETA).
 	CutOverTail time.Duration
 }
 
@@ -46,8 +48,8 @@ func (c Config) WithDefaults() Config {
 	def(&c.Window, 30*time.Second)
 	def(&c.MinWindow, 2*time.Second)
 	def(&c.RestartWindow, 2*time.Second)
-	def(&c.Warmup, 3*time.Second)
-	def(&c.CutOverTail, 3*time.Second)
+	def(&c.Warmup, 2*time.Second)
+	def(&c.CutOverTail, time.Second)
 	return c
 }
 

@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/internal/loadgen"
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
+)
+
+// etaMarks are the progress points at which the ETA is judged (issue 12: within ±20% from 10%).
+var etaMarks = []float64{0.10, 0.50}
+
+// oldRateWindow is the worker's own rate window, the ETA ghostgate showed before issue 12.
+const oldRateWindow = 5 * time.Second
+
+// etaRun is what one migration's progress said and when it really ended.
+type etaRun struct {
+	reports  []migration.Progress
+	copyEnd  time.Time // the first report after the copy (gh-ost postponing)
+	complete time.Time // the runner's Wait returned
+}
+
+// etaErr is one judgement: the relative error of a predicted remaining time against the actual.
+type etaErr struct {
+	ok  bool // an ETA was given at the mark
+	err float64
+}
+
+func judge(predicted, actual time.Duration) etaErr {
+	if actual <= 0 {
+		return etaErr{}
+	}
+	return etaErr{ok: true, err: (predicted.Seconds() - actual.Seconds()) / actual.Seconds()}
+}
+
+// at returns the first copying report at or past ratio q.
+func (r etaRun) at(q float64) (migration.Progress, bool) {
+	for _, p := range r.reports {
+		if p.Phase == migration.PhaseCopying && p.Ratio >= q {
+			return p, true
+		}
+	}
+	return migration.Progress{}, false
+}
+
+// judgements at mark q: the new copy ETA against the copy's end, the new cut-over ETA against
+// the migration's end, and the old 5-second-window ETA (recomputed from the same reports)
+// against the copy's end.
+func (r etaRun) judge(q float64) (copyETA, total, old etaErr) {
+	p, ok := r.at(q)
+	if !ok || r.copyEnd.IsZero() {
+		return
+	}
+	if p.ETAState == migration.ETAKnown {
+		copyETA = judge(p.ETA, r.copyEnd.Sub(p.Time))
+		total = judge(p.CutOverETA, r.complete.Sub(p.Time))
+	}
+	if eta, ok := r.oldETA(p); ok {
+		old = judge(eta, r.copyEnd.Sub(p.Time))
+	}
+	return
+}
+
+// oldETA is what the worker's estimate said at p: rows remaining over the rate of the last 5 s.
+func (r etaRun) oldETA(p migration.Progress) (time.Duration, bool) {
+	var first *migration.Progress
+	for i := range r.reports {
+		q := &r.reports[i]
+		if q.Phase == migration.PhaseCopying && p.Time.Sub(q.Time) <= oldRateWindow && !q.Time.After(p.Time) {
+			first = q
+			break
+		}
+	}
+	if first == nil || !p.Time.After(first.Time) || p.RowsCopied <= first.RowsCopied {
+		return 0, false
+	}
+	rate := float64(p.RowsCopied-first.RowsCopied) / p.Time.Sub(first.Time).Seconds()
+	return time.Duration(float64(p.RowsEstimated-p.RowsCopied) / rate * float64(time.Second)).Round(time.Second), true
+}
+
+// BenchmarkETA runs $GG_BENCH_ETA_RUNS (5) ghostgate migrations with its defaults, each on a
+// fresh table of $GG_BENCH_ETA_ROWS (2M) rows under $GG_BENCH_ETA_RATE (0: idle) foreground
+// operations per second, and prints how far the ETA at 10% and 50% progress was from the actual
+// end: the copy ETA against the copy's end, the cut-over ETA against the migration's end, and the
+// old 5-second-window ETA of the same reports. Run it once: -benchtime 1x.
+func BenchmarkETA(b *testing.B) {
+	runs := envInts(b, "GG_BENCH_ETA_RUNS", "5")[0]
+	rows := envInts(b, "GG_BENCH_ETA_ROWS", "2000000")[0]
+	rate := envInts(b, "GG_BENCH_ETA_RATE", "0")[0]
+	d := sandboxtest.New(b)
+	ctx := context.Background()
+	var all []etaRun
+	for i := range runs {
+		b.Run(fmt.Sprintf("run%d", i+1), func(b *testing.B) {
+			r := etaMigration(ctx, b, d, fmt.Sprintf("eta_%d", i), rows, int(rate))
+			all = append(all, r)
+		})
+	}
+	fmt.Printf("\nETA error (predicted/actual remaining − 1), ghostgate defaults, %d rows, %d ops/s, %d runs\n\n%s",
+		rows, rate, runs, formatETA(all))
+}
+
+func etaMigration(ctx context.Context, b *testing.B, d *sandboxtest.DB, table string, rows int64, rate int) etaRun {
+	spec := loadgen.Simple(table)
+	require.NoError(b, loadgen.Create(ctx, d.Primary, spec))
+	require.NoError(b, loadgen.Seed(ctx, d.Primary, spec, rows))
+	require.NoError(b, loadgen.Analyze(ctx, d.Primary, spec.Table))
+	d.WaitReplica(b)
+	var load *loadChild
+	if rate > 0 {
+		var err error
+		load, err = startLoadChild(loadArgs{DSN: d.Env.Primary.DSN(d.Name), Table: table, Rows: rows, Rate: rate, Workers: fgWorkers})
+		require.NoError(b, err)
+	}
+	var mu sync.Mutex
+	var r etaRun
+	_, err := ghostgateMigrate(ctx, d, table, chunk.Config{}, func(ev runner.Event) {
+		if ev.Progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		p := *ev.Progress
+		p.Time = ev.Time // when the runner saw it: the clock the end is read with
+		r.reports = append(r.reports, p)
+		if r.copyEnd.IsZero() && p.Phase != migration.PhaseCopying && p.Phase != migration.PhaseStarting {
+			r.copyEnd = p.Time
+		}
+	})
+	r.complete = time.Now()
+	if load != nil {
+		_, lerr := load.stop()
+		require.NoError(b, lerr)
+	}
+	require.NoError(b, err)
+	require.NoError(b, checkAltered(ctx, d.Primary, table, rows))
+	d.WaitReplica(b)
+	dropTable(ctx, b, d.Primary, table)
+	mu.Lock()
+	defer mu.Unlock()
+	return r
+}
+
+// formatETA prints each run's errors at each mark and their median and range.
+func formatETA(runs []etaRun) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "run\t"
+	for _, q := range etaMarks {
+		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q)
+	}
+	fmt.Fprintln(tw, head+"copy\tcut-over tail\t")
+	cols := make([][]float64, 3*len(etaMarks))
+	for i, r := range runs {
+		line := fmt.Sprintf("%d\t", i+1)
+		for k, q := range etaMarks {
+			c, t, o := r.judge(q)
+			for j, e := range []etaErr{c, t, o} {
+				line += pct(e) + "\t"
+				if e.ok {
+					cols[3*k+j] = append(cols[3*k+j], e.err)
+				}
+			}
+		}
+		start := r.copyStart()
+		line += fmt.Sprintf("%s\t%s\t", r.copyEnd.Sub(start).Round(100*time.Millisecond), r.complete.Sub(r.copyEnd).Round(100*time.Millisecond))
+		fmt.Fprintln(tw, line)
+	}
+	line := "median [min … max]\t"
+	for _, c := range cols {
+		line += summary(c) + "\t"
+	}
+	fmt.Fprintln(tw, line+"\t\t")
+	_ = tw.Flush()
+	return b.String()
+}
+
+func (r etaRun) copyStart() time.Time {
+	for _, p := range r.reports {
+		if p.Phase == migration.PhaseCopying {
+			return p.Time
+		}
+	}
+	return r.copyEnd
+}
+
+func pct(e etaErr) string {
+	if !e.ok {
+		return "no ETA"
+	}
+	return fmt.Sprintf("%+.0f%%", 100*e.err)
+}
+
+func summary(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return fmt.Sprintf("%+.0f%% [%+.0f … %+.0f%%]", 100*s[len(s)/2], 100*s[0], 100*s[len(s)-1])
+}

@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ghostgate/ghostgate/internal/loadgen"
+	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
+	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
+)
+
+// benchStore is the schema holding the bench's migration state and heartbeat.
+const benchStore = "_gg_bench"
+
+// ghostgateRun runs the change as `migrate run` would: plan, the runner with the CLI's default
+// throttle (Threads_running=25, lag 1.5 s, heartbeat on the replica), gh-ost in its worker
+// process, cut-over as soon as the copy is done, the old table dropped. chunks says how chunks are
+// sized. onEvent (may be nil) sees every event.
+func ghostgateRun(chunks chunk.Config) func(context.Context, *sandboxtest.DB, string) error {
+	return func(ctx context.Context, d *sandboxtest.DB, table string) error {
+		_, err := ghostgateMigrate(ctx, d, table, chunks, nil)
+		return err
+	}
+}
+
+func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, onEvent func(runner.Event)) (runner.Result, error) {
+	st, err := store.Open(ctx, d.Primary, store.Options{Database: benchStore})
+	if err != nil {
+		return runner.Result{}, err
+	}
+	work, err := os.MkdirTemp("", "ggb")
+	if err != nil {
+		return runner.Result{}, err
+	}
+	defer os.RemoveAll(work)
+	r, err := runner.New(runner.Config{
+		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)},
+		WorkDir: work, Chunk: chunks, Ghost: runner.GhostTuning{DropOldTable: true},
+		Throttle: throttle.Config{MaxLoad: []throttle.Threshold{{Variable: "Threads_running", Limit: 25}},
+			MaxLag: 1500 * time.Millisecond, HeartbeatSchema: benchStore},
+	}, st, nil)
+	if err != nil {
+		return runner.Result{}, err
+	}
+	defer r.Close()
+	p, err := planner.New(d.Primary, planner.Options{Schema: d.Name})
+	if err != nil {
+		return runner.Result{}, err
+	}
+	plans, err := p.Plan(ctx, "ALTER TABLE "+loadgen.Quote(table)+" "+alterClause)
+	if err != nil {
+		return runner.Result{}, err
+	}
+	if len(plans) != 1 || plans[0].Strategy != planner.StrategyGhost {
+		return runner.Result{}, fmt.Errorf("the planner did not choose gh-ost: %+v", plans)
+	}
+	rctx, cancel := context.WithTimeout(ctx, ghostDeadline)
+	defer cancel()
+	h, err := r.Start(rctx, plans[0], runner.RunOptions{OnEvent: onEvent})
+	if err != nil {
+		return runner.Result{}, err
+	}
+	return h.Wait()
+}
