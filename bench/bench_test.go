@@ -134,9 +134,9 @@ func BenchmarkOnlineAlter(b *testing.B) {
 	for _, sc := range scenarios(b) {
 		run := tools
 		if sc.rate > 0 {
-			run = append([]strategy{{name: "no migration", key: "none", run: func(context.Context, *sandboxtest.DB, string) error {
+			run = append([]strategy{{name: "no migration", key: "none", run: func(context.Context, *sandboxtest.DB, string) (string, error) {
 				time.Sleep(baselineTime)
-				return nil
+				return "", nil
 			}}}, tools...)
 		}
 		var results []outcome
@@ -161,7 +161,8 @@ func BenchmarkOnlineAlter(b *testing.B) {
 // strategy is one way of applying alterClause to table.
 type strategy struct {
 	name, key string
-	run       func(ctx context.Context, d *sandboxtest.DB, table string) error
+	// run applies the change; note (may be empty) says how it went, for the log.
+	run func(ctx context.Context, d *sandboxtest.DB, table string) (note string, err error)
 }
 
 // outcome is what one strategy measured.
@@ -207,7 +208,7 @@ func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, meter cpuMete
 	loadBefore := loadCPU()
 	b.ResetTimer()
 	start := time.Now()
-	runErr := s.run(ctx, d, table)
+	note, runErr := s.run(ctx, d, table)
 	wall := time.Since(start)
 	b.StopTimer()
 	caught := time.Now()
@@ -231,8 +232,8 @@ func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, meter cpuMete
 	o := outcome{name: s.name, baseline: s.key == "none", rows: sc.rows, wall: wall, catchUp: catchUp,
 		cpu: attribute(s.key, after.sub(before)), fg: fgStats, err: runErr}
 	o.cpu.load = loadUsed
-	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s", s.name, table,
-		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats)
+	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s %s", s.name, table,
+		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats, note)
 	return o
 }
 
@@ -262,22 +263,22 @@ func dropTable(ctx context.Context, b *testing.B, db *sql.DB, table string) {
 }
 
 // nativeCopy is the blocking lower bound: the server copies the table itself, writes wait.
-func nativeCopy(ctx context.Context, d *sandboxtest.DB, table string) error {
+func nativeCopy(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 	_, err := d.Primary.ExecContext(ctx, "ALTER TABLE "+loadgen.Quote(table)+" "+alterClause+", ALGORITHM=COPY")
-	return err
+	return "", err
 }
 
 // ptOSC runs pt-online-schema-change against the sandbox primary. --recursion-method=hosts finds
 // the replica through SHOW SLAVE HOSTS (the sandbox sets report-host/port), so pt-osc watches its
 // lag as gh-ost does; --no-version-check keeps it from calling home.
-func ptOSC(ctx context.Context, d *sandboxtest.DB, table string) error {
+func ptOSC(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 	p := d.Env.Primary
 	dsn := fmt.Sprintf("h=%s,P=%d,u=%s,p=%s,D=%s,t=%s", p.Host, p.Port, p.User, p.Password, d.Name, table)
 	cmd := exec.CommandContext(ctx, "pt-online-schema-change", "--alter", alterClause, "--execute",
 		"--no-version-check", "--recursion-method=hosts", "--charset=utf8mb4", dsn)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pt-online-schema-change: %w\n%s", err, out)
+		return "", fmt.Errorf("pt-online-schema-change: %w\n%s", err, out)
 	}
-	return nil
+	return "", nil
 }

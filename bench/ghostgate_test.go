@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ghostgate/ghostgate/internal/loadgen"
@@ -23,10 +25,25 @@ const benchStore = "_gg_bench"
 // throttle (Threads_running=25, lag 1.5 s, heartbeat on the replica), gh-ost in its worker
 // process, cut-over as soon as the copy is done, the old table dropped. chunks says how chunks are
 // sized. onEvent (may be nil) sees every event.
-func ghostgateRun(chunks chunk.Config) func(context.Context, *sandboxtest.DB, string) error {
-	return func(ctx context.Context, d *sandboxtest.DB, table string) error {
-		_, err := ghostgateMigrate(ctx, d, table, chunks, nil)
-		return err
+// The note names the chunk sizes the copy went through and the time it was throttled.
+func ghostgateRun(chunks chunk.Config) func(context.Context, *sandboxtest.DB, string) (string, error) {
+	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
+		var mu sync.Mutex
+		var path []string
+		res, err := ghostgateMigrate(ctx, d, table, chunks, func(ev runner.Event) {
+			p := ev.Progress
+			if p == nil || p.ChunkSize == 0 {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if s := fmt.Sprint(p.ChunkSize); len(path) == 0 || path[len(path)-1] != s {
+				path = append(path, s)
+			}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("[chunks %s; throttled %s]", strings.Join(path, "→"), res.ThrottledFor.Round(time.Millisecond)), err
 	}
 }
 

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"context"
+	"database/sql"
 	"sync"
 	"time"
 
@@ -22,6 +24,8 @@ type chunker struct {
 	operator bool      // an operator set the size: it stays as set
 	held     bool      // the last report was held by a throttle
 	clearAt  time.Time // when the last throttle ended; zero while none has
+	lockAt   time.Time // when lockTime was read; zero before
+	lockTime time.Duration
 }
 
 func newChunker(cfg chunk.Config, size int64, nice float64) *chunker {
@@ -34,8 +38,9 @@ func newChunker(cfg chunk.Config, size int64, nice float64) *chunker {
 		meter: chunk.NewMeter(size, nice, 2*cfg.Target)}
 }
 
-// step takes one progress report and returns the new size when the chunk size should change.
-func (c *chunker) step(p migration.Progress) (int64, chunk.Reason, bool) {
+// step takes one progress report and the primary's Innodb_row_lock_time read with it (lockOK
+// false: not read) and returns the new size when the chunk size should change.
+func (c *chunker) step(p migration.Progress, lockTime time.Duration, lockOK bool) (int64, chunk.Reason, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.Phase != migration.PhaseCopying {
@@ -51,6 +56,13 @@ func (c *chunker) step(p migration.Progress) (int64, chunk.Reason, bool) {
 		Throttle:      p.ThrottleSource,
 		Throttled:     held,
 		SinceThrottle: time.Duration(1<<63 - 1),
+		LockWait:      -1,
+	}
+	if lockOK {
+		if dt := p.Time.Sub(c.lockAt); !c.lockAt.IsZero() && dt > 0 && lockTime >= c.lockTime {
+			o.LockWait = time.Duration(float64(lockTime-c.lockTime) / dt.Seconds())
+		}
+		c.lockAt, c.lockTime = p.Time, lockTime
 	}
 	if !held && c.held {
 		c.clearAt = p.Time
@@ -96,4 +108,12 @@ func (c *chunker) current() (int64, chunk.Reason) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.size, c.reason
+}
+
+// readRowLockTime reads the primary's Innodb_row_lock_time: the total time, in milliseconds,
+// spent waiting for InnoDB row locks (a counter; MariaDB server status variables).
+func readRowLockTime(ctx context.Context, db *sql.DB) (time.Duration, error) {
+	var ms int64
+	err := db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_TIME'").Scan(&ms)
+	return time.Duration(ms) * time.Millisecond, err
 }

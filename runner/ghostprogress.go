@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -20,7 +21,15 @@ func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate
 	e := est.Observe(p)
 	p.RowsPerSecond, p.ETA, p.CutOverETA, p.ETAState = e.Rate, e.ETA, e.CutOverETA, e.State
 	old, _ := ch.current()
-	if n, r, changed := ch.step(p); changed {
+	var lockTime time.Duration
+	var lockErr error = errNotCopying
+	if p.Phase == migration.PhaseCopying {
+		// The application's row-lock waits are the copy's cost to it (chunk.Config.MaxLockWait).
+		lctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		lockTime, lockErr = readRowLockTime(lctx, h.r.primary)
+		cancel()
+	}
+	if n, r, changed := ch.step(p, lockTime, lockErr == nil); changed {
 		if err := w.SetChunkSize(n); err != nil {
 			ch.undo(old, "resize to "+strconv.FormatInt(n, 10)+" refused: "+err.Error())
 		} else {
@@ -31,6 +40,8 @@ func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate
 	p.ChunkSize, p.ChunkReason = chunkState(ch)
 	h.progress(ctx, p)
 }
+
+var errNotCopying = errors.New("not copying")
 
 // chunkSetter is the part of the gh-ost worker the chunker uses.
 type chunkSetter interface{ SetChunkSize(n int64) error }

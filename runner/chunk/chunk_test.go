@@ -36,6 +36,10 @@ func TestNext(t *testing.T) {
 		{"shrink stops at gh-ost's minimum", 15, Observation{ThrottleBegan: true, Throttle: "max_load"}, 10, KindShrinkThrottle, ""},
 		{"a very slow chunk at the minimum stays there", 10, Observation{ChunkTime: time.Minute, SinceThrottle: quiet}, 10, KindShrinkSlow, ""},
 		{"out-of-bounds size is clamped first", 500_000, Observation{SinceThrottle: quiet}, 100_000, KindHold, ""},
+		{"lock waits halve", 8000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 4000, KindShrinkLoad, "row lock waits 80ms/s > 50ms/s"},
+		{"some lock waiting: no growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 20 * ms}, 1000, KindHold, ""},
+		{"little lock waiting: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 5 * ms}, 2000, KindGrow, ""},
+		{"lock waits not read: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: -1}, 2000, KindGrow, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +68,7 @@ func TestNextConverges(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Config{}.WithDefaults().Validate())
-	for _, c := range []Config{{Target: -1}, {Min: 5}, {Max: 200_000}, {Min: 500, Max: 100}, {Quiet: -1}} {
+	for _, c := range []Config{{Target: -1}, {Min: 5}, {Max: 200_000}, {Min: 500, Max: 100}, {Quiet: -1}, {MaxLockWait: -1}} {
 		assert.Error(t, c.WithDefaults().Validate(), "%+v", c)
 	}
 }
