@@ -178,6 +178,8 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				h.worker = w
 				h.mu.Unlock()
 				events, ready, again = w.Events(), w.Ready(), w.GateAgain()
+				ch.undo(size, "a resumed worker starts at the configured size") // then sized again
+				est.Restart()
 				if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
 					return err
 				}
