@@ -326,7 +326,12 @@ func (h *Handle) progress(ctx context.Context, p migration.Progress) {
 // recorded is the settled one (see run), so a migration that starts throttled records that
 // throttle and its time (issue 12), and an "off" with no "on" before it records nothing.
 func (h *Handle) throttleChanged(ctx context.Context, d throttle.Decision) {
-	now := time.Now()
+	// The span runs from when the throttler's state began (Decision.Since), not from when the
+	// engine got to it: a migration that starts throttled is throttled while its worker starts.
+	at := time.Now()
+	if !d.Since.IsZero() && d.Since.Before(at) {
+		at = d.Since
+	}
 	h.mu.Lock()
 	if d.SameState(h.recorded) {
 		h.mu.Unlock()
@@ -334,10 +339,10 @@ func (h *Handle) throttleChanged(ctx context.Context, d throttle.Decision) {
 	}
 	h.recorded = d
 	h.mu.Unlock()
-	h.closeThrottleSpan(now)
+	h.closeThrottleSpan(at)
 	if d.Throttle {
 		h.mu.Lock()
-		h.throttled = now
+		h.throttled = at
 		h.mu.Unlock()
 	}
 	msg := "throttle off"
@@ -352,7 +357,7 @@ func (h *Handle) closeThrottleSpan(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.throttled.IsZero() {
-		h.result.ThrottledFor += now.Sub(h.throttled)
+		h.result.ThrottledFor += max(now.Sub(h.throttled), 0)
 		h.throttled = time.Time{}
 	}
 }
