@@ -120,14 +120,13 @@ func TestManualPauseReason(t *testing.T) {
 	l := metrics.Labels{Schema: "s", Table: "t", Strategy: "ghost"}
 	m.ObserveFrom(l, migration.Progress{Throttled: true, ThrottleReason: "paused by operator: paused by api (127.0.0.1)"}, "manual")
 	m.Observe(l, migration.Progress{})
-	m.Observe(l, migration.Progress{Throttled: true, ThrottleReason: "paused by operator"}) // no source: the text decides
+	m.Observe(l, migration.Progress{Throttled: true, ThrottleReason: "paused by operator"}) // no source: the text decides, and it is the throttler's pause (ReasonLabel)
 	m.ObserveFrom(l, migration.Progress{}, "")
 	m.ObserveFrom(l, migration.Progress{Throttled: true, ThrottleReason: "replica-lag: 3s > 1s"}, "not-a-reason")
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP ghostgate_throttle_events_total Times a migration started throttling (or changed reason), by reason.
 # TYPE ghostgate_throttle_events_total counter
-ghostgate_throttle_events_total{reason="manual",schema="s",strategy="ghost",table="t"} 1
-ghostgate_throttle_events_total{reason="other",schema="s",strategy="ghost",table="t"} 1
+ghostgate_throttle_events_total{reason="manual",schema="s",strategy="ghost",table="t"} 2
 ghostgate_throttle_events_total{reason="replica_lag",schema="s",strategy="ghost",table="t"} 1
 `), "ghostgate_throttle_events_total"))
 }
