@@ -31,8 +31,11 @@ func TestMain(m *testing.M) {
 
 // The change every strategy is measured with, and the workload's shape.
 const (
-	alterClause  = "MODIFY k BIGINT NOT NULL DEFAULT 0" // INT → BIGINT: a full table copy
-	fgWorkers    = 8
+	alterClause = "MODIFY k BIGINT NOT NULL DEFAULT 0" // INT → BIGINT: a full table copy
+	fgWorkers   = 8
+	// fgRate is BenchmarkCutOver's foreground rate (cutover_test.go); BenchmarkOnlineAlter's
+	// rates are its scenarios' (GG_BENCH_RATES).
+	fgRate       = 400
 	baselineTime = 10 * time.Second
 	// settle is how long the foreground runs before and after each migration, so that the start
 	// and the cut-over are both inside the window measured.

@@ -168,7 +168,7 @@ func formatETA(runs []etaRun) string {
 		for k, q := range etaMarks {
 			c, t, o := r.judge(q)
 			for j, e := range []etaErr{c, t, o} {
-				line += pct(e) + "\t"
+				line += etaPct(e) + "\t"
 				if e.ok {
 					cols[3*k+j] = append(cols[3*k+j], e.err)
 				}
@@ -196,7 +196,7 @@ func (r etaRun) copyStart() time.Time {
 	return r.copyEnd
 }
 
-func pct(e etaErr) string {
+func etaPct(e etaErr) string {
 	if !e.ok {
 		return "no ETA"
 	}
