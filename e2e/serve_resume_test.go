@@ -77,6 +77,9 @@ func TestServeResumesAfterKill(t *testing.T) {
 		cmd := exec.Command(bin, "serve", "--listen", addr, "--token-file", tokenFile, "--approval", "auto",
 			"-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User, "-d", d.Name, "--replica", d.Env.Replica.Addr(),
 			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1",
+			// A fixed, small chunk: the copy must still run when gh-ost first checkpoints (10 s),
+			// whatever the machine's speed; chunks sized by time would finish it first.
+			"--chunk-time", "0", "--chunk-size", "500",
 			// The gate's chunk checksum reports false mismatches under this write rate (issue 10,
 			// fixed separately); this test checks every row against the writer's model instead.
 			"--checksum=false")

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
-	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -56,22 +54,9 @@ func (r *Runner) Resume(ctx context.Context, id string, opts RunOptions) (*Handl
 	if m, err = r.store.TakeOver(ctx, id); err != nil {
 		return nil, err
 	}
-	if opts.Gate == nil {
-		opts.Gate = OpenGate{}
-	}
-	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	h := &Handle{
-		r: r, id: m.ID, plan: &plan, opts: opts, monitor: monitor, cancel: cancel,
-		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
-		done:   make(chan struct{}),
-		resume: &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status},
-	}
-	go h.run(ctx)
-	return h, nil
+	return r.launch(ctx, m.ID, &plan, opts, func(h *Handle) {
+		h.resume = &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status}
+	})
 }
 
 // lastEngine reads what the last worker of migration id recorded when it started.

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
-	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -70,23 +68,14 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 	if err != nil {
 		return nil, err
 	}
-	if opts.Gate == nil {
-		opts.Gate = OpenGate{}
-	}
-	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
+	plan.Reason = fmt.Sprintf("revert of %s: gh-ost replays the writes made since its cut-over into %s and swaps it back", id, d.OldTable)
+	h, err := r.launch(ctx, rm.ID, &plan, opts, func(h *Handle) {
+		h.revert = &revertState{of: id, oldTable: d.OldTable, inspectorServerID: d.InspectorServerID}
+	})
 	if err != nil {
 		_ = r.store.Fail(context.WithoutCancel(ctx), rm.ID, err)
 		return nil, err
 	}
-	plan.Reason = fmt.Sprintf("revert of %s: gh-ost replays the writes made since its cut-over into %s and swaps it back", id, d.OldTable)
-	ctx, cancel := context.WithCancel(ctx)
-	h := &Handle{
-		r: r, id: rm.ID, plan: &plan, opts: opts, monitor: monitor, cancel: cancel,
-		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
-		done:   make(chan struct{}),
-		revert: &revertState{of: id, oldTable: d.OldTable, inspectorServerID: d.InspectorServerID},
-	}
 	_ = r.store.AddEvent(ctx, id, store.EventNote, "revert started as migration "+rm.ID, nil)
-	go h.run(ctx)
 	return h, nil
 }

@@ -156,19 +156,32 @@ func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions)
 	if err != nil {
 		return nil, err
 	}
+	h, err := r.launch(ctx, m.ID, plan, opts, nil)
+	if err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), m.ID, err)
+		return nil, err
+	}
+	return h, nil
+}
+
+// launch runs plan as migration id in the background: a throttler of its own, a handle, the
+// run. with (nil for a fresh migration) marks the handle as a resume or a revert before it runs.
+func (r *Runner) launch(ctx context.Context, id string, plan *planner.Plan, opts RunOptions, with func(*Handle)) (*Handle, error) {
 	if opts.Gate == nil {
 		opts.Gate = OpenGate{}
 	}
 	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
 	if err != nil {
-		_ = r.store.Fail(context.WithoutCancel(ctx), m.ID, err)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	h := &Handle{
-		r: r, id: m.ID, plan: plan, opts: opts, monitor: monitor, cancel: cancel,
+		r: r, id: id, plan: plan, opts: opts, monitor: monitor, cancel: cancel,
 		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
 		done:   make(chan struct{}),
+	}
+	if with != nil {
+		with(h)
 	}
 	go h.run(ctx)
 	return h, nil

@@ -12,18 +12,28 @@ if scripts/sandbox.sh status >/dev/null 2>&1; then was_up=1; fi
 scripts/sandbox.sh up
 scripts/tools.sh
 
+# Every step runs and its failure is kept: a `{ …; } || rc=$?` group (set -e is off inside it)
+# would report only its last command, so a failing suite followed by a passing step looked green.
 rc=0
-{
+step() {
+  if ! "$@"; then
+    echo "test.sh: FAILED: $*" >&2
+    rc=1
+  fi
+}
+gofmt_clean() {
+  local unformatted
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-  if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
-  $GO vet ./...
-  # The shipped alert rules: valid, and their unit tests pass (deploy/prometheus).
-  promtool check rules deploy/prometheus/ghostgate-alerts.yml
-  promtool test rules deploy/prometheus/ghostgate-alerts_test.yml
-  $GO test -race -count=1 -timeout 40m ./... ${GG_TEST_ARGS:-}
-  # graybox is a module of its own (issue 10): a root ./... does not descend into it.
-  (cd graybox && $GO vet ./... && $GO test -race -count=1 -timeout 10m ./... ${GG_TEST_ARGS:-})
-} || rc=$?
+  if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; return 1; fi
+}
+step gofmt_clean
+step $GO vet ./...
+# The shipped alert rules: valid, and their unit tests pass (deploy/prometheus).
+step promtool check rules deploy/prometheus/ghostgate-alerts.yml
+step promtool test rules deploy/prometheus/ghostgate-alerts_test.yml
+step $GO test -race -count=1 -timeout 40m ./... ${GG_TEST_ARGS:-}
+# graybox is a module of its own (issue 10): a root ./... does not descend into it.
+step bash -c "cd graybox && $GO vet ./... && $GO test -race -count=1 -timeout 10m ./... ${GG_TEST_ARGS:-}"
 
 [ -n "$was_up" ] || scripts/sandbox.sh down
 
