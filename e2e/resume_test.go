@@ -91,7 +91,9 @@ func TestRunResumeAfterKill(t *testing.T) {
 	out, err := migrate(change).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "pass --resume to continue it from gh-ost's checkpoint", "%s", out)
-	require.GreaterOrEqual(t, ghostRows(), atKill)
+	// A reset would bring it near zero; the writer's own deletes, which gh-ost applies to the ghost
+	// table too, may take away a few rows between the two counts.
+	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 
 	// 3. A different change on the table: refused with the reason.
 	out, err = migrate("--resume", "ALTER TABLE items ADD COLUMN z INT").CombinedOutput()
@@ -105,7 +107,9 @@ func TestRunResumeAfterKill(t *testing.T) {
 	resumedAt := time.Now()
 	require.NoError(t, resumed.Start())
 	require.Eventually(t, func() bool { return strings.Contains(resOut.String(), "resuming migration") }, time.Minute, 20*time.Millisecond)
-	require.GreaterOrEqual(t, ghostRows(), atKill, "the resume must not reset the ghost table")
+	// A reset would bring it near zero; the writer's own deletes, which gh-ost applies to the ghost
+	// table too, may take away a few rows between the two counts.
+	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 	require.NoError(t, resumed.Wait(), "%s", resOut)
 	took := time.Since(resumedAt)
 	t.Logf("killed after %s at %d of %d rows; the resumed run (copy of the rest and cut-over) took %s",

@@ -127,7 +127,9 @@ func TestServeResumesAfterKill(t *testing.T) {
 	_, secondOut, c2 := serve()
 	require.Eventually(t, func() bool { return bytes.Contains([]byte(secondOut.String()), []byte("resumed migration "+id)) },
 		time.Minute, 50*time.Millisecond, "%s", secondOut)
-	require.GreaterOrEqual(t, ghostRows(), atKill, "the resume must not reset the ghost table")
+	// A reset would bring it near zero; the writer's own deletes, which gh-ost applies to the ghost
+	// table too, may take away a few rows between the two counts.
+	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 	var v client.MigrationView
 	require.Eventually(t, func() bool {
 		v, err = c2.Get(ctx, id)

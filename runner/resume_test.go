@@ -53,7 +53,9 @@ func TestRunResumesAfterWorkerKill(t *testing.T) {
 		_, ok := ev.find(func(e runner.Event) bool { return e.Progress != nil && e.Progress.Phase == migration.PhaseCopying })
 		return ok && workerPidOrZero() != 0 && workerPidOrZero() != pid
 	}, time.Minute, 50*time.Millisecond, "no new worker after the kill")
-	require.GreaterOrEqual(t, ghostRows(), atKill, "the resume must not reset the ghost table")
+	// A reset would bring it near zero; the writer's own deletes, which gh-ost applies to the ghost
+	// table too, may take away a few rows between the two counts.
+	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 	require.NoError(t, h.SetChunkSize(1000))
 	res, err := h.Wait()
 	require.NoError(t, err)

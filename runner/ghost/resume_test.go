@@ -83,7 +83,9 @@ func TestResumeAfterWorkerKill(t *testing.T) {
 	resumed := startWorker(t, spec)
 	var atResume int64
 	require.NoError(t, db.Primary.QueryRow("SELECT COUNT(*) FROM "+quoteIdent(GhostTable("t"))).Scan(&atResume))
-	require.GreaterOrEqual(t, atResume, atKill, "the resume must not reset the ghost table")
+	// A reset would bring it near zero; the writer's own deletes, which gh-ost applies to the ghost
+	// table too, may take away a few rows between the two counts.
+	require.GreaterOrEqual(t, atResume, atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 	began = time.Now()
 	res, err := runToCompletion(t, resumed)
 	require.NoError(t, err, logTail(spec.LogFile(), 40))
