@@ -32,8 +32,11 @@ type lostRow struct {
 type binlogScan struct {
 	schema, table, changelog, ghost string
 	sawMarker, renamed              bool
-	pending                         []lostRow
-	later                           []lostRow
+	// oldName is what gh-ost's rename called the original table. A DML that had already opened
+	// the original can still write it after the rename, under this name: a lost write as well.
+	oldName string
+	pending []lostRow
+	later   []lostRow
 }
 
 func newBinlogScan(schema, table string) *binlogScan {
@@ -46,6 +49,7 @@ func (s *binlogScan) handle(ev replication.Event, typ replication.EventType, at 
 	case *replication.QueryEvent:
 		if s.sawMarker && s.isCutOverRename(string(e.Query)) {
 			s.renamed = true
+			s.oldName = s.renamedTo(string(e.Query))
 		}
 	case *replication.RowsEvent:
 		if e.Table == nil || string(e.Table.Schema) != s.schema {
@@ -64,6 +68,10 @@ func (s *binlogScan) handle(ev replication.Event, typ replication.EventType, at 
 			case s.sawMarker:
 				s.pending = append(s.pending, rowsOf(e, typ, at)...)
 			}
+		case s.oldName:
+			if s.renamed && s.oldName != "" {
+				s.pending = append(s.pending, rowsOf(e, typ, at)...)
+			}
 		}
 	}
 }
@@ -75,6 +83,18 @@ func (s *binlogScan) isCutOverRename(q string) bool {
 	orig := "`" + s.schema + "`.`" + s.table + "`"
 	return strings.HasPrefix(q, "rename /* gh-ost */ table "+orig+" to ") &&
 		strings.HasSuffix(q, ", `"+s.schema+"`.`"+s.ghost+"` to "+orig)
+}
+
+// renamedTo is the new name of the original table in gh-ost's rename statement.
+func (s *binlogScan) renamedTo(q string) string {
+	orig := "`" + s.schema + "`.`" + s.table + "`"
+	rest := strings.TrimPrefix(q, "rename /* gh-ost */ table "+orig+" to ")
+	end := strings.Index(rest, ", ")
+	prefix := "`" + s.schema + "`.`"
+	if end < 0 || !strings.HasPrefix(rest[:end], prefix) || !strings.HasSuffix(rest[:end], "`") {
+		return ""
+	}
+	return strings.ReplaceAll(rest[len(prefix):end-1], "``", "`")
 }
 
 // hasMarker reports whether a changelog rows event writes the marker state (in an after image).
