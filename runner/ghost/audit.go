@@ -1,17 +1,17 @@
 package ghost
 
-// The cut-over audit. gh-ost's atomic cut-over is unsound on MariaDB: after UNLOCK TABLES, a DML
-// that was waiting for the metadata lock on the original table can be granted before the blocked
-// RENAME and run against the OLD table. gh-ost has already applied everything up to its
-// "AllEventsUpToLockProcessed" marker and then fails to apply that event to the ghost table (which
-// the RENAME has just moved; worker log: "Error 1146 … _t_gho doesn't exist"): the committed write
-// is lost. MariaDB 10.11 refuses RENAME TABLE under LOCK TABLES (error 1192) and two ALTER TABLE …
-// RENAME under the lock make the waiting writers fail with 1146, so the race cannot be closed
-// without forking gh-ost. Instead ghostgate reads the primary's binlog between a position taken
-// before the cut-over and gh-ost's rename, finds every row event on the original table after the
-// last marker (each is a write the new table never got), and replays it on the new table,
-// compare-and-set, one transaction per row. A write that cannot be replayed safely is reported,
-// never guessed.
+// The cut-over audit. gh-ost's atomic cut-over is unsound on MariaDB unless the unlock waits for
+// the RENAME: after UNLOCK TABLES, a DML that was waiting for the metadata lock on the original
+// table can be granted before the blocked RENAME and run against the OLD table. gh-ost has
+// already applied everything up to its "AllEventsUpToLockProcessed" marker and then fails to
+// apply that event to the ghost table (which the RENAME has just moved; worker log: "Error 1146
+// … _t_gho doesn't exist"): the committed write is lost. The rename guard (renameguard.go) closes
+// that race; the audit proves it did, and is the last net if it did not: ghostgate reads the
+// primary's binlog between a position taken before the cut-over and gh-ost's rename, finds every
+// row event on the original table after the last marker (each is a write the new table never
+// got), and replays it on the new table, compare-and-set, one transaction per row. A write that
+// cannot be replayed safely is reported, never guessed. What it cannot see: a statement on the
+// new table that matched no row because that row was lost leaves no row event to compare with.
 
 import (
 	"context"

@@ -32,6 +32,12 @@ import (
 //     own handshake reports its version, "5.5.5-10.11.x-MariaDB…" (the prefix MariaDB keeps for
 //     old replication clients), which gh-ost reads as pre-8.4 and so uses the classic terms. It is
 //     a lie to gh-ost, kept as narrow as possible: that one exact query text, on MariaDB only.
+//  3. Unlock. gh-ost's atomic cut-over releases its table lock with "unlock /* gh-ost */ tables"
+//     (go/logic/applier.go AtomicCutOverMagicLock). Nothing is rewritten there, but when the
+//     dialer was registered with a hook (the worker's rename guard, renameguard.go) that packet
+//     is held until the hook returns: the guard makes sure gh-ost's RENAME is first in line for
+//     the original table before the lock goes, which gh-ost itself checks only through
+//     performance_schema.
 //
 // The MySQL wire protocol frames each packet as a 3-byte little-endian payload length, a 1-byte
 // sequence id and the payload. The server speaks first: its handshake packet (protocol 10) starts
@@ -56,6 +62,8 @@ var (
 	// versionQuery is gh-ost's exact text (go/base/utils.go ValidateConnection).
 	versionQuery  = []byte("select @@global.version")
 	versionAnswer = []byte("select concat('5.5.5-', @@global.version)")
+	// unlockQuery is gh-ost's exact text (go/logic/applier.go AtomicCutOverMagicLock, UnlockTables).
+	unlockQuery   = []byte("unlock /* gh-ost */ tables")
 	mariaDBMarker = "MariaDB"
 	handshakeV10  = byte(0x0a)
 )
@@ -103,16 +111,17 @@ func mariaDBVersion(v string) (major, minor int, ok bool) {
 
 // RegisterMariaDBCompat registers, for go-sql-driver DSNs that use network, a dialer whose
 // connections apply the MariaDB rewrites above when, and only when, the server's handshake says
-// MariaDB. The worker registers it for "tcp"; tests use a private network name. Not for use in
-// the controller process.
-func RegisterMariaDBCompat(network string) {
+// MariaDB. beforeUnlock, when not nil, runs before gh-ost's UNLOCK TABLES goes to a MariaDB
+// server (item 3). The worker registers it for "tcp"; tests use a private network name. Not for
+// use in the controller process.
+func RegisterMariaDBCompat(network string, beforeUnlock func()) {
 	mysql.RegisterDialContext(network, func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{KeepAlive: 30 * time.Second}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
-		return &compatConn{Conn: conn}, nil
+		return &compatConn{Conn: conn, beforeUnlock: beforeUnlock}, nil
 	})
 }
 
@@ -120,6 +129,9 @@ func RegisterMariaDBCompat(network string) {
 // SET and the version query.
 type compatConn struct {
 	net.Conn
+	// beforeUnlock runs, under mu, before gh-ost's UNLOCK TABLES is written. Holding mu is safe:
+	// go-sql-driver never reads a connection while it writes a command on it.
+	beforeUnlock func()
 
 	mu           sync.Mutex
 	greeting     []byte // the server's first packet, until it is complete
@@ -208,10 +220,18 @@ func (c *compatConn) feed(p []byte) ([]byte, error) {
 		if len(c.pending) < packetHeaderLen+length {
 			continue
 		}
+		if c.beforeUnlock != nil && isQuery(c.pending, unlockQuery) {
+			c.beforeUnlock() // nothing of this command has been written yet: out holds it all
+		}
 		out = append(out, rewritePacket(c.pending, c.server)...)
 		c.pending = c.pending[:0]
 	}
 	return out, nil
+}
+
+// isQuery reports whether pkt (header and payload) is the COM_QUERY q, exactly.
+func isQuery(pkt, q []byte) bool {
+	return len(pkt) == packetHeaderLen+1+len(q) && pkt[packetHeaderLen] == comQuery && bytes.Equal(pkt[packetHeaderLen+1:], q)
 }
 
 func payloadLen(header []byte) int {

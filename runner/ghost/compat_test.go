@@ -202,7 +202,7 @@ func TestCompatDSNAgainstMariaDB(t *testing.T) {
 	require.True(t, errors.As(err, &myErr), "stock gh-ost DSN should fail on MariaDB < 11.1, got %v", err)
 	require.EqualValues(t, 1193, myErr.Number)
 
-	RegisterMariaDBCompat("ggcompat")
+	RegisterMariaDBCompat("ggcompat", nil)
 	t.Cleanup(func() { mysql.DeregisterDialContext("ggcompat") })
 	compat, err := sql.Open("mysql", strings.Replace(uri, "@tcp(", "@ggcompat(", 1))
 	require.NoError(t, err)
@@ -225,4 +225,41 @@ func TestCompatDSNAgainstMariaDB(t *testing.T) {
 	require.Equal(t, "Slave_IO_Running", gmysql.ReplicaTermFor(answered, "Slave_IO_Running"))
 	_, err = db.Primary.Exec("show binary log status")
 	require.Error(t, err, "MariaDB 10.11 rejects MySQL 8.4's statement")
+}
+
+func TestCompatConnHoldsUnlock(t *testing.T) {
+	unlock := packet(0, query("unlock /* gh-ost */ tables"))
+	other := packet(0, query("unlock tables"))
+	for _, tt := range []struct {
+		name   string
+		server serverInfo
+		stream []byte
+		calls  int
+	}{
+		{"gh-ost's unlock on MariaDB", mariaDB1011, unlock, 1},
+		{"any other unlock", mariaDB1011, other, 0},
+		{"split across writes", mariaDB1011, unlock, 1},
+		{"MySQL: nothing is held", mysql84, unlock, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			calls := 0
+			c := &compatConn{Conn: rec, greeted: true, server: tt.server, beforeUnlock: func() {
+				calls++
+				require.Zero(t, rec.buf.Len(), "the hook runs before any byte of the unlock is written")
+			}}
+			chunk := len(tt.stream)
+			if tt.name == "split across writes" {
+				chunk = 3
+			}
+			for rest := tt.stream; len(rest) > 0; {
+				n := min(chunk, len(rest))
+				_, err := c.Write(rest[:n])
+				require.NoError(t, err)
+				rest = rest[n:]
+			}
+			require.Equal(t, tt.calls, calls)
+			require.Equal(t, tt.stream, rec.buf.Bytes(), "the unlock itself is never rewritten")
+		})
+	}
 }

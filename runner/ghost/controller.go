@@ -80,6 +80,10 @@ type Result struct {
 	// MetadataLockCheck tells whether gh-ost's pre-rename metadata-lock check guarded the
 	// cut-over (it needs performance_schema on the primary); without it the audit is the guard.
 	MetadataLockCheck bool
+	// Guard is what the rename guard did at each UNLOCK of gh-ost's cut-over lock (renameguard.go):
+	// on MariaDB it holds the unlock until the RENAME is first in line for the table, with or
+	// without performance_schema.
+	Guard GuardStats
 	// CutOverAttempts is how many cut-over attempts gh-ost started, each under a permit.
 	CutOverAttempts int
 	// ResumedFrom is the checkpoint a resumed run continued from (nil for a fresh run).
@@ -360,6 +364,7 @@ func (w *Worker) verify(ctx context.Context) error {
 	w.result.RowsCopied = w.final.RowsCopied
 	w.result.OldTable = w.final.OldTable
 	w.result.LockDuration = w.final.LockDuration
+	w.result.Guard = w.final.Guard
 	// The audit comes first: lost writes are repaired whatever else is wrong with the result.
 	repairs, auditErr := auditCutOver(ctx, w.db, w.auditTarget(), w.mark)
 	w.result.CutOverRepairs = repairs

@@ -62,6 +62,8 @@ type event struct {
 	// LockDuration is how long the cut-over held its table lock: from LOCK TABLES to the end of
 	// the rename (gh-ost's LockTablesStartTime → RenameTablesEndTime), in nanoseconds.
 	LockDuration time.Duration `json:"lock_duration_ns,omitempty"`
+	// Guard is what the rename guard did (renameguard.go).
+	Guard GuardStats `json:"guard,omitempty"`
 }
 
 // eventWriter serializes events onto the events pipe; safe for concurrent use.

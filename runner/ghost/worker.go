@@ -40,7 +40,8 @@ func runWorker(in io.Reader, events io.Writer) int {
 		out.send(event{Type: evDone, Error: err.Error()})
 		return 2
 	}
-	RegisterMariaDBCompat("tcp")
+	guard := &renameGuard{}
+	RegisterMariaDBCompat("tcp", guard.beforeUnlock)
 	w := &worker{spec: spec, out: out}
 	w.gate = newGatekeeper(func(attempt int) {
 		// The phase first: whoever reacts to the gate event has already seen the run postponing.
@@ -53,6 +54,14 @@ func runWorker(in io.Reader, events io.Writer) int {
 	})
 	w.mc = newMigrationContext(spec)
 	w.mc.Log = newWorkerLogger(os.Stderr)
+	guardDB, err := openGuardDB(spec.Primary)
+	if err != nil {
+		out.send(event{Type: evDone, Error: err.Error()})
+		return 2
+	}
+	defer guardDB.Close()
+	guard.attach(guardDB, w.mc)
+	go func() { _ = guardDB.Ping() }() // warm, so that the guard never dials under the lock
 	hk := &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
 	w.mc.Hooks = hk
 	w.installRetrySleep(w.mc.GetContext())
@@ -91,6 +100,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	done := event{Type: evDone, RowsCopied: w.mc.GetTotalRowsCopied()}
 	done.CutOverComplete = atomic.LoadInt64(&w.mc.CutOverCompleteFlag) > 0
 	done.Permits, done.Attempts = w.gate.state()
+	done.Guard = guard.stats()
 	if done.CutOverComplete && !spec.DropOldTable {
 		done.OldTable = w.mc.GetOldTableName() // StartTime is ours to read now that Migrate returned
 	}
