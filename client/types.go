@@ -110,6 +110,9 @@ type MigrationView struct {
 	Interrupted bool   `json:"interrupted,omitempty"`
 	Cleanup     string `json:"cleanup,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	// Revert is whether a completed gh-ost migration can still be reverted (GET of one
+	// migration only; nil in lists and for anything else).
+	Revert *runner.RevertWindow `json:"revert,omitempty"`
 }
 
 // ListOptions narrow GET /v1/migrations (its query parameters). The zero value lists the

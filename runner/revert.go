@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -15,6 +17,60 @@ import (
 // that kept its original table. ghost.ErrNotResumable (from the engine) says why the kept state
 // cannot be used (the checkpoint or the old table gone, binlogs purged).
 var ErrNotRevertible = errors.New("runner: migration cannot be reverted")
+
+// RevertWindow says whether a completed gh-ost migration can still be reverted (Runner.Revert),
+// and what closed the window when it cannot: the kept original dropped, a later checkpoint (a
+// later migration of the table), the binlogs purged past the cut-over's checkpoint.
+type RevertWindow struct {
+	// OldTable is the kept original the revert would swap back ("" when none was kept).
+	OldTable string `json:"old_table,omitempty"`
+	// Since is when the cut-over's checkpoint was written: the writes a revert replays start there.
+	Since time.Time `json:"since,omitempty"`
+	// Binlog is that checkpoint's "file:position" on the server gh-ost read the binlog from.
+	Binlog string `json:"binlog,omitempty"`
+	Open   bool   `json:"open"`
+	// Reason says why the window is closed ("" when open).
+	Reason string `json:"reason,omitempty"`
+}
+
+// RevertWindow reports whether migration id can be reverted now; nil when it is not a completed
+// gh-ost migration (nothing to undo that way). It changes nothing.
+func (r *Runner) RevertWindow(ctx context.Context, id string) (*RevertWindow, error) {
+	m, err := r.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var plan planner.Plan
+	if m.Status != migration.StatusComplete || json.Unmarshal(m.Plan, &plan) != nil || plan.Strategy != planner.StrategyGhost {
+		return nil, nil
+	}
+	d, err := r.lastEngine(ctx, id)
+	if err != nil || d.OldTable == "" {
+		return &RevertWindow{Reason: "the original table was not kept (--drop-old-table): there is nothing to swap back"}, nil
+	}
+	w := r.window(ctx, plan, d)
+	return &w, nil
+}
+
+// window checks the kept original and gh-ost's post-cut-over checkpoint (ghost.CheckRevert).
+func (r *Runner) window(ctx context.Context, plan planner.Plan, d engineData) RevertWindow {
+	ins, insAddr := r.primary, r.cfg.Primary.Addr()
+	if !r.cfg.OnPrimary && len(r.replicas) > 0 {
+		ins, insAddr = r.replicas[0].DB, r.replicas[0].Name // gh-ost reads the first replica's binlog
+	}
+	w := RevertWindow{OldTable: d.OldTable}
+	cp, err := ghost.CheckRevert(ctx, r.primary, ins, insAddr, plan.Schema, plan.Table, d.OldTable, d.InspectorServerID)
+	var nr *ghost.NotResumableError
+	switch {
+	case errors.As(err, &nr):
+		w.Reason = nr.Reason
+	case err != nil:
+		w.Reason = "cannot be checked now: " + err.Error()
+	default:
+		w.Open, w.Since, w.Binlog = true, cp.Time, cp.Coords
+	}
+	return w
+}
 
 // revertState is what a revert undoes.
 type revertState struct {
@@ -48,14 +104,8 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 	if err != nil || d.OldTable == "" {
 		return nil, fmt.Errorf("%w: %s kept no original table (--drop-old-table?): there is nothing to swap back", ErrNotRevertible, id)
 	}
-	var kept int
-	if err := r.primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-		plan.Schema, d.OldTable).Scan(&kept); err != nil {
-		return nil, fmt.Errorf("runner: look up %s: %w", d.OldTable, err)
-	}
-	if kept == 0 {
-		return nil, fmt.Errorf("%w: the original table %s.%s is gone (dropped, or already swapped back by a revert): there is nothing to swap back",
-			ErrNotRevertible, plan.Schema, d.OldTable)
+	if w := r.window(ctx, plan, d); !w.Open {
+		return nil, fmt.Errorf("%w: %s: %s", ErrNotRevertible, id, w.Reason)
 	}
 	planJSON, err := json.Marshal(plan)
 	if err != nil {

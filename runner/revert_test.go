@@ -24,6 +24,12 @@ func TestRevertThroughTheGate(t *testing.T) {
 	require.NotEmpty(t, fwd.OldTable)
 	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
 	time.Sleep(500 * time.Millisecond) // writes on the new table, which the revert must keep
+	win, err := f.runner.RevertWindow(ctx, fwd.MigrationID)
+	require.NoError(t, err)
+	require.True(t, win.Open, "%+v", win)
+	require.Equal(t, fwd.OldTable, win.OldTable)
+	require.False(t, win.Since.IsZero())
+	require.NotEmpty(t, win.Binlog)
 
 	asked := make(chan struct{})
 	open := make(chan struct{})
@@ -56,8 +62,15 @@ func TestRevertThroughTheGate(t *testing.T) {
 	_, err = f.runner.Revert(ctx, fwd.MigrationID, runner.RunOptions{})
 	require.ErrorIs(t, err, runner.ErrNotRevertible, "the original was swapped back in: nothing is left to revert to")
 	require.Contains(t, err.Error(), "is gone")
+	win, err = f.runner.RevertWindow(ctx, fwd.MigrationID)
+	require.NoError(t, err)
+	require.False(t, win.Open)
+	require.Contains(t, win.Reason, "is gone")
 	native, err := f.runner.Run(ctx, f.plan(t, "ALTER TABLE items ADD COLUMN z INT NULL"), runner.RunOptions{})
 	require.NoError(t, err)
 	_, err = f.runner.Revert(ctx, native.MigrationID, runner.RunOptions{})
 	require.ErrorIs(t, err, runner.ErrNotRevertible)
+	win, err = f.runner.RevertWindow(ctx, native.MigrationID)
+	require.NoError(t, err)
+	require.Nil(t, win, "an in-place change has no revert window")
 }

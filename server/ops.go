@@ -10,6 +10,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/graybox/wire"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -76,6 +77,13 @@ func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, 
 	views := []client.MigrationView{c.view(m)}
 	if err := c.markForeign(ctx, views); err != nil {
 		return client.MigrationView{}, err
+	}
+	if m.Status == migration.StatusComplete && c.opts.Runner != nil {
+		// What a DBA asks before undoing: can it still be reverted, and if not, why not. A check
+		// that fails says so in the window rather than failing the read.
+		if w, err := c.opts.Runner.RevertWindow(ctx, id); err == nil {
+			views[0].Revert = w
+		}
 	}
 	return views[0], nil
 }

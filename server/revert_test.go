@@ -20,6 +20,14 @@ func TestRevertOverTheAPI(t *testing.T) {
 	fwd := f.create(t, ghostDDL, func(r *client.CreateRequest) { r.Approval = "auto" })
 	f.waitStatus(t, fwd.ID, migration.StatusComplete, 90*time.Second)
 	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
+	f.waitFor(t, fwd.ID, 30*time.Second, "the revert window open (gh-ost's post-cut-over checkpoint)", func(v client.MigrationView) bool {
+		return v.Revert != nil && v.Revert.Open
+	})
+	list, err := f.api.List(ctx)
+	require.NoError(t, err)
+	for _, v := range list {
+		require.Nil(t, v.Revert, "lists stay cheap: the window is in GET of one migration")
+	}
 
 	rev, err := f.api.Revert(ctx, fwd.ID)
 	require.NoError(t, err)
@@ -36,4 +44,12 @@ func TestRevertOverTheAPI(t *testing.T) {
 
 	_, err = f.api.Revert(ctx, fwd.ID)
 	require.ErrorIs(t, err, client.ErrConflict)
+	v, err := f.api.Get(ctx, fwd.ID)
+	require.NoError(t, err)
+	require.NotNil(t, v.Revert)
+	require.False(t, v.Revert.Open)
+	require.Contains(t, v.Revert.Reason, "is gone", "the window says what closed it")
+	rv, err := f.api.Get(ctx, rev.ID)
+	require.NoError(t, err)
+	require.NotNil(t, rv.Revert, "a completed revert is a gh-ost migration too")
 }

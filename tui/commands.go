@@ -51,6 +51,7 @@ const (
 	verbResume    = "resume"
 	verbApprove   = "approve"
 	verbCancel    = "cancel"
+	verbRevert    = "revert"
 	verbChunkSize = "chunk-size"
 	verbEvict     = "evict"
 )
@@ -108,6 +109,8 @@ func (a action) run(api API, timeout time.Duration) tea.Cmd {
 			v, err = api.Approve(ctx, a.id)
 		case verbCancel:
 			v, err = api.Cancel(ctx, a.id)
+		case verbRevert:
+			v, err = api.Revert(ctx, a.id)
 		case verbChunkSize:
 			v, err = api.SetChunkSize(ctx, a.id, a.chunk)
 		case verbEvict:
@@ -130,6 +133,8 @@ func (a action) done() string {
 		return a.label + " cancelled; the original table is unchanged"
 	case verbChunkSize:
 		return "chunk size of " + a.label + " set"
+	case verbRevert:
+		return "revert of " + a.label + " started as a migration of its own; it waits at the gate like a cut-over"
 	case verbEvict:
 		return "participant " + a.instance + " evicted"
 	}

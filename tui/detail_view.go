@@ -180,11 +180,11 @@ func (d detailView) state(s Styles, now time.Time, brief bool) []string {
 			o, old, kept := strings.Cut(o, ", original table kept as ")
 			out := wrap(s.OK, "complete "+o, d.width)
 			if kept {
-				out = append(out, wrap(s.Dim, "original table kept as "+v.Schema+"."+old+" (rename it back to undo)", d.width)...)
+				out = append(out, wrap(s.Dim, "original table kept as "+v.Schema+"."+old, d.width)...)
 			}
-			return out
+			return append(out, d.revertLine(s)...)
 		}
-		return []string{s.OK.Render("complete") + s.Dim.Render(" in "+dur(v.FinishedAt.Sub(v.StartedAt)))}
+		return append([]string{s.OK.Render("complete") + s.Dim.Render(" in "+dur(v.FinishedAt.Sub(v.StartedAt)))}, d.revertLine(s)...)
 	case v.Status == migration.StatusFailed && brief:
 		return []string{s.Bad.Render("failed: " + clean(errtext.Clean(v.Error)))} // cut: the events say more
 	case v.Status == migration.StatusFailed:
@@ -205,6 +205,20 @@ func (d detailView) state(s Styles, now time.Time, brief bool) []string {
 		return []string{s.Warn.Render("THROTTLED") + " " + clean(p.ThrottleReason)}
 	}
 	return []string{"throttle: " + s.OK.Render("not throttled")}
+}
+
+// revertLine says whether the completed migration can be undone, and how, or what closed the
+// window (the controller checks it on every read: runner.RevertWindow).
+func (d detailView) revertLine(s Styles) []string {
+	r := d.view.Revert
+	switch {
+	case r == nil:
+		return nil
+	case r.Open:
+		return wrap(s.Dim, "r reverts: replays the writes made since "+r.Since.Local().Format(time.DateTime)+
+			" into "+clean(r.OldTable)+" and swaps it back, through the gate", d.width)
+	}
+	return wrap(s.Dim, "revert not possible: "+clean(errtext.Clean(r.Reason)), d.width)
 }
 
 // outcome is the result of a completed migration as its final transition recorded it: the

@@ -118,6 +118,10 @@ func (f *fakeAPI) Cancel(_ context.Context, id string) (client.MigrationView, er
 	return f.act("cancel", id)
 }
 
+func (f *fakeAPI) Revert(_ context.Context, id string) (client.MigrationView, error) {
+	return f.act("revert", id)
+}
+
 func (f *fakeAPI) SetChunkSize(_ context.Context, id string, n int64) (client.MigrationView, error) {
 	return f.act(fmt.Sprintf("chunk-size %d", n), id)
 }

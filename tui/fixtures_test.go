@@ -7,6 +7,7 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -152,6 +153,8 @@ func doneView() client.MigrationView {
 	v.Checklist.Lines[7].Value = "2,360 chunks, 2,412,330 rows match"
 	v.Checklist.Lines[8].Value = "2/2 ready"
 	v.Checklist.Lines[9].Value = "approved"
+	v.Revert = &runner.RevertWindow{OldTable: "_orders_20260501120003_del", Open: true,
+		Since: v.FinishedAt, Binlog: "mariadb-bin.000042:1234"}
 	return v
 }
 

@@ -20,6 +20,7 @@ type KeyMap struct {
 	ChunkSize       key.Binding // change gh-ost's chunk size
 	Approve         key.Binding // approve the cut-over (asks first)
 	Cancel          key.Binding // cancel the migration (asks first)
+	Revert          key.Binding // revert a completed gh-ost migration (asks first)
 	NextParticipant key.Binding // select the next participant
 	Evict           key.Binding // evict the selected participant (asks first)
 	Yes, No         key.Binding // answers to a question
@@ -46,6 +47,7 @@ func DefaultKeyMap() KeyMap {
 		ChunkSize:       b([]string{"s"}, "s", "chunk"),
 		Approve:         b([]string{"a"}, "a", "approve"),
 		Cancel:          b([]string{"x"}, "x", "cancel"),
+		Revert:          b([]string{"r"}, "r", "revert"),
 		NextParticipant: b([]string{"tab"}, "tab", "participant"),
 		Evict:           b([]string{"e"}, "e", "evict"),
 		Yes:             b([]string{"y", "Y"}, "y", "yes"),
@@ -90,7 +92,7 @@ func (k KeyMap) actions(v client.MigrationView) []key.Binding {
 	for _, c := range []struct {
 		verb string
 		b    key.Binding
-	}{{verbPause, pause}, {verbChunkSize, k.ChunkSize}, {verbApprove, k.Approve}, {verbCancel, k.Cancel}} {
+	}{{verbPause, pause}, {verbChunkSize, k.ChunkSize}, {verbApprove, k.Approve}, {verbCancel, k.Cancel}, {verbRevert, k.Revert}} {
 		if refusal(v, c.verb) == "" {
 			out = append(out, c.b)
 		}
@@ -101,6 +103,15 @@ func (k KeyMap) actions(v client.MigrationView) []key.Binding {
 // refusal says why verb cannot work on v now ("" when it can), in the words the status line
 // shows: the same rules the controller applies, so that no key leads to a 409.
 func refusal(v client.MigrationView, verb string) string {
+	if verb == verbRevert { // the one action on a migration that has ended
+		switch {
+		case v.Revert == nil:
+			return "only a completed gh-ost migration can be reverted"
+		case !v.Revert.Open:
+			return "revert not possible: " + clean(v.Revert.Reason)
+		}
+		return ""
+	}
 	switch {
 	case v.Interrupted:
 		return "interrupted, its controller is gone: clean up"
@@ -144,7 +155,7 @@ func (k KeyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.Filter},
 		{k.Open, k.Back},
-		{k.Pause, k.ChunkSize, k.Approve, k.Cancel},
+		{k.Pause, k.ChunkSize, k.Approve, k.Cancel, k.Revert},
 		{k.NextParticipant, k.Evict},
 		{k.Help, k.Quit},
 	}

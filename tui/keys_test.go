@@ -46,6 +46,7 @@ func TestActionKeys(t *testing.T) {
 		{"chunk size", copyingView(), []string{"s", "5", "0", "x", "0", "backspace", "0"}, "enter", "chunk-size 500 " + ordersID},
 		{"approve", gateView(), []string{"a"}, "y", "approve " + ordersID},
 		{"cancel", copyingView(), []string{"x"}, "y", "cancel " + ordersID},
+		{"revert", doneView(), []string{"r"}, "y", "revert " + ordersID},
 		{"evict the lapsed participant", gateView(), []string{"e"}, "y", "evict api-c41d"},
 		{"evict the next one", gateView(), []string{"tab", "e"}, "y", "evict api-7f3a"},
 	}

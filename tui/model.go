@@ -337,6 +337,8 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 		a.verb = verbApprove
 	case key.Matches(k, m.keys.Cancel):
 		a.verb = verbCancel
+	case key.Matches(k, m.keys.Revert):
+		a.verb = verbRevert
 	default:
 		return m, nil
 	}
@@ -354,6 +356,9 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 		m.ask = confirmQuestion(fmt.Sprintf("Approve the cut-over of %s? The tables swap once every condition holds.", a.label), a)
 	case verbCancel:
 		m.ask = confirmQuestion(fmt.Sprintf("Cancel %s? The original table stays as it is.", a.label), a)
+	case verbRevert:
+		m.ask = confirmQuestion(fmt.Sprintf("Revert %s? gh-ost replays every write made since the cut-over into %s and swaps it back: the table gets its old shape. It goes through the gate.",
+			a.label, clean(v.Revert.OldTable)), a)
 	}
 	return m, nil
 }

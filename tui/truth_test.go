@@ -208,7 +208,26 @@ func TestDoneScreenHasLockTimeAndOldTable(t *testing.T) {
 	m := detailAt(t, doneView(), 8, 120, 40, doneEvents()...)
 	view := m.View()
 	assert.Contains(t, view, "cut-over 182ms (table locked 41ms)")
-	assert.Contains(t, view, "\noriginal table kept as shop._orders_20260501120003_del (rename it back to undo)")
+	assert.Contains(t, view, "\noriginal table kept as shop._orders_20260501120003_del ")
+	assert.NotContains(t, view, "rename it back", "revert is the undo, not a hand rename")
+	assert.Contains(t, view, "r reverts: replays the writes made since")
+	assert.Contains(t, lastLine(view), "r revert", "the help bar offers the revert")
+}
+
+// TestRevertClosedSaysWhy: a completed migration whose revert window closed offers no revert key,
+// and pressing it says why instead of calling the API for a 409.
+func TestRevertClosedSaysWhy(t *testing.T) {
+	v := doneView()
+	v.Revert.Open, v.Revert.Reason = false, "the binlogs were purged past the cut-over's checkpoint"
+	m, f := detailModel(t, v, testOptions(ordersID))
+	view := m.View()
+	assert.Contains(t, view, "revert not possible: the binlogs were purged past the cut-over's checkpoint")
+	assert.NotContains(t, lastLine(view), "revert")
+	m, cmd := press(t, m, "r")
+	assert.Nil(t, cmd)
+	assert.Empty(t, f.actions())
+	assert.True(t, m.status.err)
+	assert.Contains(t, m.status.text, "revert not possible: the binlogs were purged")
 }
 
 func lastLine(s string) string {

@@ -30,6 +30,7 @@ type API interface {
 	Resume(ctx context.Context, id string) (client.MigrationView, error)
 	Approve(ctx context.Context, id string) (client.MigrationView, error)
 	Cancel(ctx context.Context, id string) (client.MigrationView, error)
+	Revert(ctx context.Context, id string) (client.MigrationView, error)
 	SetChunkSize(ctx context.Context, id string, n int64) (client.MigrationView, error)
 	Evict(ctx context.Context, instanceID string) error
 }

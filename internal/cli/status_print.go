@@ -12,6 +12,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -91,12 +92,25 @@ func writeDetail(w io.Writer, format string, v client.MigrationView) error {
 		row("interrupted", v.Reason)
 		row("clean up", v.Cleanup)
 	}
+	if r := v.Revert; r != nil {
+		row("revert", revertLine(v.ID, *r))
+		row("kept table", r.OldTable)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	writeChecklist(w, v)
 	writeParticipants(w, v)
 	return nil
+}
+
+// revertLine says whether and how the migration can be undone, or what closed the window.
+func revertLine(id string, r runner.RevertWindow) string {
+	if !r.Open {
+		return "not possible: " + errtext.Clean(r.Reason)
+	}
+	return fmt.Sprintf("possible (`migrate revert %s`): replays the writes made since %s (binlog %s) into the kept table and swaps it back, through the gate; open until the kept table is dropped or the binlogs are purged past %s",
+		id, r.Since.Local().Format(time.DateTime), r.Binlog, r.Binlog)
 }
 
 // lastEvents pages through a migration's event log and keeps the last n (none on an error).

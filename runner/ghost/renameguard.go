@@ -111,6 +111,7 @@ func (g *renameGuard) beforeUnlock() {
 		}
 	}()
 	id, err := g.findRename(ctx, schema, table, ghost)
+	found := time.Since(start)
 	if err != nil {
 		g.log.Warningf("rename guard: %v; the RENAME cannot be checked, so it is stopped", err)
 		g.killAnyRename(schema, table, ghost)
@@ -142,8 +143,8 @@ func (g *renameGuard) beforeUnlock() {
 		}
 		if err == nil && held {
 			g.held.Add(1)
-			g.log.Infof("rename guard: RENAME (session %d) holds %s and waits for %s, first in line, after %s; unlocking",
-				id, probe, table, time.Since(start).Round(time.Microsecond))
+			g.log.Infof("rename guard: RENAME (session %d) holds %s and waits for %s, first in line, after %s (found in %s, %d probe(s)); unlocking",
+				id, probe, table, time.Since(start).Round(time.Microsecond), found.Round(time.Microsecond), i+1)
 			return
 		}
 		if i%16 == 15 { // now and then: has the RENAME gone (failed, timed out)?
