@@ -100,6 +100,20 @@ func TestRunResumeAfterKill(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, string(out), "of a different change", "%s", out)
 
+	// 3b. cleanup says the dead run can resume, and does not drop its copy in bulk.
+	cleanup := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(bin, append([]string{"cleanup", "-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User}, args...)...)
+		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
+		return cmd.CombinedOutput()
+	}
+	out, err = cleanup("-d", d.Name)
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "resumable from its checkpoint", "%s", out)
+	out, err = cleanup("--schema", d.Name, "--table", "items", "--yes")
+	require.Error(t, err)
+	require.Contains(t, string(out), "can resume from its checkpoint", "%s", out)
+	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "cleanup dropped nothing")
+
 	// 4. --resume: the copy goes on from the checkpoint.
 	resumed := migrate("--resume", change)
 	resOut := &lockedBuffer{}

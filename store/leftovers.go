@@ -49,6 +49,11 @@ type Leftover struct {
 	Reason       string           `json:"reason"`
 	Command      string           `json:"command,omitempty"` // the ghostgate command that cleans it
 	SQL          string           `json:"sql,omitempty"`     // the SQL the command runs, if any
+	// Strategy is a stale migration's strategy ("ghost", …).
+	Strategy string `json:"strategy,omitempty"`
+	// Resumable is the checkpoint an interrupted gh-ost migration can resume from, set on the
+	// migration and on its ghost and changelog tables ("" when it cannot resume).
+	Resumable string `json:"resumable,omitempty"`
 }
 
 // OwnerAliveError refuses to mark a migration interrupted while its controller still heartbeats.
@@ -100,13 +105,17 @@ func (s *Store) Leftovers(ctx context.Context, schemas ...string) ([]Leftover, e
 	if err != nil {
 		return nil, err
 	}
-	return append(out, orphans...), nil
+	out = append(out, orphans...)
+	if err := s.markResumable(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func staleLeftover(a activeRow) Leftover {
 	return Leftover{
 		Kind: LeftoverStaleMigration, Schema: a.Schema, Table: a.Table, MigrationID: a.ID,
-		Status: a.Status, Owner: a.Owner, HeartbeatAge: a.age,
+		Status: a.Status, Owner: a.Owner, HeartbeatAge: a.age, Strategy: a.Strategy,
 		Reason:  fmt.Sprintf("migration %s is marked %s but %s", a.ID, a.Status, a.why),
 		Command: CleanupCommand + " --migration " + a.ID,
 	}

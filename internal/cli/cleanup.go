@@ -37,8 +37,9 @@ size: those are not leftovers but undo points. Without --migration or --table it
 with the command that cleans it.
 
 --table takes the exact name the listing prints (_orders_ghc, _orders_20261122001822_del), or an
-original table's name for all of its leftovers (never its kept old tables: each of those is
-dropped only by its own name). Every drop or rename is named as it happens.
+original table's name for all of its leftovers (never its kept old tables, nor the ghost and
+changelog tables an interrupted migration can still resume from: each of those is dropped only by
+its own name, with a warning). Every drop or rename is named as it happens.
 
 Cleaning never touches an original table. A dead migration is marked failed (which frees its
 table for a new migration); a ghost or changelog table is dropped; an old table whose original is
@@ -107,6 +108,10 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "  warning: this is the undo point of %s: once it is dropped the migration can no longer be reverted\n",
 				firstNonEmpty(l.MigrationID, "its migration"))
 		}
+		if l.Resumable != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "  warning: migration %s can resume from its %s; once this is cleaned up it cannot, and a new run copies from zero\n",
+				l.MigrationID, l.Resumable)
+		}
 	}
 	if !opts.Yes {
 		if !opts.IO.InTTY {
@@ -137,7 +142,7 @@ func remedy(l store.Leftover) string {
 // exact name (what the listing prints) or an original table's leftovers; a kept old table only by
 // its own name, so that no undo point is dropped without being named (issue 13).
 func chooseLeftovers(left []store.Leftover, opts *CleanupOptions) ([]store.Leftover, error) {
-	var out, keptOf []store.Leftover
+	var out, keptOf, resumableOf []store.Leftover
 	for _, l := range left {
 		switch {
 		case opts.Migration != "" && l.Kind == store.LeftoverStaleMigration && l.MigrationID == opts.Migration:
@@ -147,12 +152,22 @@ func chooseLeftovers(left []store.Leftover, opts *CleanupOptions) ([]store.Lefto
 			out = append(out, l)
 		case l.Table == opts.Table && l.Kept():
 			keptOf = append(keptOf, l)
+		case l.Table == opts.Table && l.Resumable != "":
+			resumableOf = append(resumableOf, l) // a resume's copy: only by its own name (issue 9)
 		case l.Table == opts.Table:
 			out = append(out, l)
 		}
 	}
 	if len(out) > 0 {
 		return out, nil
+	}
+	if len(resumableOf) > 0 {
+		names := make([]string, len(resumableOf))
+		for i, r := range resumableOf {
+			names[i] = r.OrphanTable
+		}
+		return nil, fmt.Errorf("%s.%s has no leftovers to drop in bulk: %s belong to interrupted migration %s, which can resume from its %s; resume it, or drop each by its own name (--table %s)",
+			opts.Schema, opts.Table, strings.Join(names, ", "), resumableOf[0].MigrationID, resumableOf[0].Resumable, names[0])
 	}
 	if len(keptOf) > 0 {
 		names := make([]string, len(keptOf))
