@@ -31,6 +31,9 @@ type Config struct {
 
 	// WorkDir holds one directory per gh-ost migration (socket, flag files, worker log).
 	WorkDir string
+	// WorkDirRetention is how long an ended migration's directory is kept (SweepWorkDir;
+	// default DefaultWorkDirRetention).
+	WorkDirRetention time.Duration
 	// HeartbeatInterval is how often the runner tells the store it is alive (default 2s).
 	HeartbeatInterval time.Duration
 	// SaveProgressInterval bounds how often progress is written to the store (default 1s).
@@ -73,6 +76,9 @@ func (c Config) Validate() error {
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("work dir is empty"))
 	}
+	if c.WorkDirRetention < 0 {
+		errs = append(errs, fmt.Errorf("work dir retention %s is negative", c.WorkDirRetention))
+	}
 	if err := c.Throttle.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -97,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SaveProgressInterval == 0 {
 		c.SaveProgressInterval = time.Second
+	}
+	if c.WorkDirRetention == 0 {
+		c.WorkDirRetention = DefaultWorkDirRetention
 	}
 	return c
 }

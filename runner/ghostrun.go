@@ -82,6 +82,14 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	defer func() { g.cancel() }()
 	resumes := 0
+	logLost := false
+	noteLogLost := func() { // once per run: the log is what a DBA reads when something goes wrong
+		if why := w.LogLost(); why != "" && !logLost {
+			logLost = true
+			_ = h.r.store.AddEvent(context.WithoutCancel(ctx), h.id, store.EventNote,
+				fmt.Sprintf("the worker log %s is incomplete: %s (the migration goes on; free space on its file system)", w.Spec().LogFile(), why), nil)
+		}
+	}
 	defer func() {
 		// A gate still waiting is stopped and waited for: it tells the participants it prepared
 		// to abort before the migration is reported as ended.
@@ -104,6 +112,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				continue
 			}
 			h.ghostProgress(ctx, w, est, ch, p)
+			noteLogLost()
 		case d := <-decisions:
 			if err := h.relayThrottle(ctx, w, d, true); err != nil {
 				return err
@@ -154,6 +163,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				h.ghostProgress(ctx, w, est, ch, p)
 			}
 			res, err := w.Wait()
+			noteLogLost()
 			var re *ghost.ResumableError
 			if errors.As(err, &re) && ctx.Err() == nil && resumes < maxAutoResumes {
 				// The worker died after a checkpoint: go on from there, not from zero.

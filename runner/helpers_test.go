@@ -28,6 +28,7 @@ type fixture struct {
 	store   *store.Store
 	runner  *runner.Runner
 	metrics *metrics.Metrics
+	work    string // the runner's work dir
 }
 
 func newFixture(t *testing.T, env sandbox.Env, rows int64, tune func(*runner.Config)) *fixture {
@@ -68,7 +69,7 @@ func newFixture(t *testing.T, env sandbox.Env, rows int64, tune func(*runner.Con
 	r, err := runner.New(cfg, st, m)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
-	return &fixture{d: d, spec: spec, store: st, runner: r, metrics: m}
+	return &fixture{d: d, spec: spec, store: st, runner: r, metrics: m, work: work}
 }
 
 // plan plans ddl against the fixture's database with the server probe.

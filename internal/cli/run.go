@@ -34,6 +34,7 @@ type RunOptions struct {
 	Replicas      []string
 	OnPrimary     bool
 	WorkDir       string
+	WorkDirKeep   time.Duration // how long an ended migration's work dir (its worker log) is kept
 	MetricsAddr   string
 	Progress      time.Duration
 
@@ -138,6 +139,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.StringSliceVar(&o.Replicas, "replica", nil, "replica host:port to watch for lag (repeatable); gh-ost reads the binlog from the first. Default: the replicas the primary lists in SHOW SLAVE HOSTS")
 	fs.BoolVar(&o.OnPrimary, "on-primary", false, "run gh-ost against the primary (binlog read there) instead of a replica")
 	fs.StringVar(&o.WorkDir, "work-dir", filepath.Join(os.TempDir(), "ghostgate"), "directory for gh-ost's socket, flag files and worker log (one subdirectory per migration)")
+	fs.DurationVar(&o.WorkDirKeep, "work-dir-retention", runner.DefaultWorkDirRetention, "keep an ended migration's subdirectory of --work-dir (its worker log, for 'migrate logs') this long; older ones are removed when run or serve starts")
 	fs.StringVar(&o.MaxLoad, "max-load", "Threads_running=25", "throttle while any of these global status values is at or above its limit (name=value,…)")
 	fs.StringVar(&o.CriticalLoad, "critical-load", "", "abort when any of these is reached and stays past --critical-load-grace (name=value,…)")
 	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
@@ -150,7 +152,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
 	fs.StringVar(&o.WorkerPprofAddr, "worker-pprof-addr", "", "gh-ost: each worker serves Go's profiles on this address (port 0: kernel-chosen; the address is in the migration's event log and worker log); off by default")
-	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be undone by a rename)")
+	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be reverted: migrate revert)")
 	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
 	fs.DurationVar(&o.LockDeadline, "lock-deadline", 5*time.Minute, "native ALTER: give up retrying for the metadata lock after this long")
 }
@@ -161,7 +163,10 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	if err != nil {
 		return runner.Config{}, err
 	}
-	rc := runner.Config{Primary: primary, OnPrimary: opts.OnPrimary, WorkDir: opts.WorkDir}
+	if opts.WorkDirKeep <= 0 {
+		return runner.Config{}, usageErrorf("--work-dir-retention %s: want a positive duration", opts.WorkDirKeep)
+	}
+	rc := runner.Config{Primary: primary, OnPrimary: opts.OnPrimary, WorkDir: opts.WorkDir, WorkDirRetention: opts.WorkDirKeep}
 	for _, r := range replicas {
 		e, err := endpoint(r, cfg)
 		if err != nil {

@@ -89,6 +89,7 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 		return err
 	}
 	defer r.Close()
+	sweepWorkDir(ctx, r, streams.ErrOut)
 	if opts.TUI {
 		return runWithTUI(ctx, opts, runTUIDeps{db: db, cfg: cfg, store: st, runner: r, rcfg: rcfg}, ddl)
 	}
@@ -257,4 +258,16 @@ func short(id string) string {
 		return id[len(id)-8:]
 	}
 	return id
+}
+
+// sweepWorkDir removes the work directories of migrations that ended longer ago than
+// --work-dir-retention, saying which; a failure is reported and changes nothing else.
+func sweepWorkDir(ctx context.Context, r *runner.Runner, w io.Writer) {
+	removed, err := r.SweepWorkDir(ctx)
+	for _, d := range removed {
+		fmt.Fprintf(w, "removed the work dir of an ended migration (older than --work-dir-retention): %s\n", d)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "warning: %v\n", err)
+	}
 }

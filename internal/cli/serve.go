@@ -216,6 +216,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer r.Close()
+	sweepWorkDir(ctx, r, opts.IO.ErrOut)
 	var registry *cutover.Registry
 	if partSecret != "" {
 		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,

@@ -35,6 +35,14 @@ func (w *Worker) Done() <-chan struct{} { return w.done }
 // revert of this migration must read the same one.
 func (w *Worker) InspectorServerID() uint32 { return w.inspID }
 
+// LogLost says why the worker log is incomplete (a full disk), "" while every line was written.
+func (w *Worker) LogLost() string {
+	if p := w.logLost.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // Spec is the (defaulted) spec the worker runs.
 func (w *Worker) Spec() Spec { return w.spec }
 

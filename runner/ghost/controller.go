@@ -91,6 +91,8 @@ type Result struct {
 	// InspectorServerID is the @@server_id of the server gh-ost read the binlog from: a resume or a
 	// revert of this migration must read the same one (Spec.InspectorServerID).
 	InspectorServerID uint32
+	// LogLost says why the worker log is incomplete ("" when every line was written).
+	LogLost string
 }
 
 // Worker is the controller's handle on one gh-ost worker process.
@@ -119,6 +121,7 @@ type Worker struct {
 	done        chan struct{}
 	aborted     atomic.Bool
 	permitsSent atomic.Int64
+	logLost     atomic.Pointer[string] // why the worker log is incomplete (evLogLost)
 
 	// written by the event reader, read after done closes
 	final      *event
@@ -292,6 +295,8 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 			if ch != nil {
 				ch <- ackError(ev.Error)
 			}
+		case evLogLost:
+			w.logLost.Store(&ev.Error)
 		case evDone:
 			e := ev
 			w.final = &e
@@ -319,11 +324,12 @@ func (w *Worker) emit(p migration.Progress) {
 func (w *Worker) supervise(readerDone <-chan struct{}) {
 	<-readerDone
 	waitErr := w.cmd.Wait()
+	w.spec.removeRunFiles() // the worker is gone, killed or not: its socket and flags mean nothing now
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w.result = Result{MigrationID: w.spec.MigrationID, RowsCopied: w.lastCopied,
 		Duration: time.Since(w.started), LogFile: w.spec.LogFile(), MetadataLockCheck: !w.spec.SkipMetadataLockCheck,
-		ResumedFrom: w.resumed, InspectorServerID: w.inspID}
+		ResumedFrom: w.resumed, InspectorServerID: w.inspID, LogLost: w.LogLost()}
 	if w.final != nil {
 		w.result.CutOverAttempts = w.final.Attempts
 	}
@@ -400,6 +406,9 @@ func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
 		cause = ErrAborted
 	default:
 		we := &WorkerError{ExitCode: w.cmd.ProcessState.ExitCode(), LogFile: w.spec.LogFile(), LogTail: logTail(w.spec.LogFile(), 20)}
+		if lost := w.LogLost(); lost != "" {
+			we.LogTail += "\n(the worker log is incomplete: " + lost + ")"
+		}
 		if w.final != nil {
 			we.Message = w.final.Error
 		}

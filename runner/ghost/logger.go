@@ -23,6 +23,11 @@ type workerLogger struct {
 	mu    sync.Mutex
 	out   io.Writer
 	level golog.LogLevel
+	// written counts the bytes the log took; lost, when set, hears once of the first write that
+	// failed (a full disk: ENOSPC), so that a truncated log is reported, not silent (issue 13).
+	written int64
+	lost    func(err error, written int64)
+	failed  bool
 }
 
 var _ base.Logger = (*workerLogger)(nil)
@@ -37,7 +42,14 @@ func (l *workerLogger) line(level golog.LogLevel, msg string) {
 	if level > l.level {
 		return
 	}
-	fmt.Fprintf(l.out, "%s %s %s\n", time.Now().Format("2006-01-02 15:04:05.000"), level, msg)
+	n, err := fmt.Fprintf(l.out, "%s %s %s\n", time.Now().Format("2006-01-02 15:04:05.000"), level, msg)
+	l.written += int64(n)
+	if err != nil && !l.failed {
+		l.failed = true
+		if l.lost != nil {
+			l.lost(err, l.written)
+		}
+	}
 }
 
 // message formats args as golib does: a leading string is a format for the rest.

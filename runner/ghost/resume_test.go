@@ -78,6 +78,8 @@ func TestResumeAfterWorkerKill(t *testing.T) {
 		require.Contains(t, db.Tables(t), table, "kept for the resume")
 	}
 	firstRes, _ := first.Wait()
+	require.NoFileExists(t, spec.socketFile(), "a killed worker's socket is removed")
+	require.FileExists(t, spec.LogFile(), "its log stays")
 
 	spec.Resume, spec.InspectorServerID = true, firstRes.InspectorServerID
 	resumed := startWorker(t, spec)

@@ -19,6 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"hash/fnv"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -257,6 +258,15 @@ func ServerIDFor(migrationID string) uint32 {
 // maxSocketPath is the usable length of sun_path on Linux (108 bytes with the terminating NUL,
 // some room kept).
 const maxSocketPath = 100
+
+// removeRunFiles removes what only a running worker uses (gh-ost's socket, the flag files, the
+// pprof address); the worker log stays for `migrate logs` until the work dir is swept
+// (runner.SweepWorkDir).
+func (s Spec) removeRunFiles() {
+	for _, f := range []string{s.socketFile(), s.throttleFile(), s.panicFile(), s.pprofFile()} {
+		_ = os.Remove(f)
+	}
+}
 
 // Paths of the per-migration files in WorkDir.
 func (s Spec) socketFile() string   { return filepath.Join(s.WorkDir, "gh-ost.sock") }

@@ -53,7 +53,11 @@ func runWorker(in io.Reader, events io.Writer) int {
 		out.send(event{Type: evGate, Attempt: attempt})
 	})
 	w.mc = newMigrationContext(spec)
-	w.mc.Log = newWorkerLogger(os.Stderr)
+	logger := newWorkerLogger(os.Stderr)
+	logger.lost = func(err error, written int64) {
+		out.send(event{Type: evLogLost, Error: fmt.Sprintf("%v after %d bytes; later lines are lost", err, written)})
+	}
+	w.mc.Log = logger
 	guardDB, err := openGuardDB(spec.Primary)
 	if err != nil {
 		out.send(event{Type: evDone, Error: err.Error()})
