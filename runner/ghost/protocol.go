@@ -40,8 +40,8 @@ type command struct {
 const (
 	evProgress = "progress"
 	evAck      = "ack"
-	evGate     = "gate" // gh-ost waits at the cut-over gate for a permit (first attempt or a retry)
-	evDone     = "done" // Migrate returned
+	evGate     = "gate"     // gh-ost waits at the cut-over gate for a permit (first attempt or a retry)
+	evDone     = "done"     // Migrate returned
 	evLogLost  = "log_lost" // the worker log could not be written (Error says why): it is incomplete
 )
 
