@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"expvar"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/ghostgate/ghostgate/graybox"
@@ -55,4 +58,22 @@ func Example() {
 	mux.Handle("/", graybox.ShedWrites(p.Migrating, time.Second, api))
 	go func() { _ = http.ListenAndServe(addr, mux) }()
 	_ = p.Run(ctx) // registers, heartbeats, deregisters when ctx ends
+}
+
+// ExampleShedWritesCounted exports what the shedding middleware did as expvar variables (a
+// Prometheus GaugeFunc reading the same snapshot works alike).
+func ExampleShedWritesCounted() {
+	var shed graybox.ShedStats
+	var migrating graybox.Switch // a Participant's Migrating in a real service
+	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	h := graybox.ShedWritesCounted(migrating.On, time.Second, &shed, api)
+	expvar.Publish("graybox_shed_writes", expvar.Func(func() any { return shed.Snapshot().Shed }))
+	expvar.Publish("graybox_shedding_seconds", expvar.Func(func() any { return shed.Snapshot().Shedding.Seconds() }))
+
+	migrating.Set(true)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/orders", nil))
+	migrating.Set(false)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/orders", nil))
+	fmt.Println(expvar.Get("graybox_shed_writes"), shed.Snapshot().Passed)
+	// Output: 1 1
 }

@@ -70,18 +70,82 @@ const DefaultRetryAfter = time.Second
 // decide yourself. retryAfter is rounded up to whole seconds (the header's unit); 0 means
 // DefaultRetryAfter.
 func ShedWrites(shed func() bool, retryAfter time.Duration, next http.Handler) http.Handler {
+	return ShedWritesCounted(shed, retryAfter, nil, next)
+}
+
+// ShedWritesCounted is ShedWrites that also counts, in stats (nil: no counting), the writes it
+// shed and let through and how long shedding lasts: what a service exports as its shedding
+// metric with the metrics library it already uses (graybox itself depends on the standard
+// library only). One ShedStats may count several handlers.
+func ShedWritesCounted(shed func() bool, retryAfter time.Duration, stats *ShedStats, next http.Handler) http.Handler {
 	if retryAfter <= 0 {
 		retryAfter = DefaultRetryAfter
 	}
 	secs := strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isRead(r.Method) || !shed() {
+		if isRead(r.Method) {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if !shed() {
+			stats.observe(false)
+			next.ServeHTTP(w, r)
+			return
+		}
+		stats.observe(true)
 		w.Header().Set("Retry-After", secs)
 		http.Error(w, "writes paused during a schema cut-over; retry shortly", http.StatusTooManyRequests)
 	})
+}
+
+// ShedStats counts what ShedWritesCounted did with writes. Safe for concurrent use; the zero
+// value is ready.
+type ShedStats struct {
+	shed, passed atomic.Int64
+	since        atomic.Int64 // UnixNano of the first shed write of the current run, 0 when not shedding
+	longest      atomic.Int64 // nanoseconds: the longest run of shed writes so far
+}
+
+// ShedStatsSnapshot is a ShedStats at one moment.
+type ShedStatsSnapshot struct {
+	Shed   int64 // writes answered 429
+	Passed int64 // writes passed to the handler
+	// Shedding is how long the current run of shed writes has lasted (0 when the last write
+	// passed): from the first 429 of the run until now.
+	Shedding time.Duration
+	// Longest is the longest run of shed writes so far, from its first 429 to its last.
+	Longest time.Duration
+}
+
+// Snapshot returns the counts now.
+func (s *ShedStats) Snapshot() ShedStatsSnapshot {
+	out := ShedStatsSnapshot{Shed: s.shed.Load(), Passed: s.passed.Load(), Longest: time.Duration(s.longest.Load())}
+	if since := s.since.Load(); since != 0 {
+		out.Shedding = time.Since(time.Unix(0, since))
+	}
+	return out
+}
+
+func (s *ShedStats) observe(shed bool) {
+	if s == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	if !shed {
+		s.passed.Add(1)
+		s.since.Store(0)
+		return
+	}
+	s.shed.Add(1)
+	s.since.CompareAndSwap(0, now)
+	if run := now - s.since.Load(); run > 0 {
+		for {
+			l := s.longest.Load()
+			if run <= l || s.longest.CompareAndSwap(l, run) {
+				break
+			}
+		}
+	}
 }
 
 func isRead(method string) bool {

@@ -93,6 +93,38 @@ func TestShedWrites(t *testing.T) {
 	}
 }
 
+func TestShedWritesCounted(t *testing.T) {
+	var sw graybox.Switch
+	var stats graybox.ShedStats
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	h := graybox.ShedWritesCounted(sw.On, 0, &stats, ok)
+	do := func(method string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, "/orders", nil))
+		return rec.Code
+	}
+	require.Equal(t, 204, do("POST"))
+	sw.Set(true)
+	require.Equal(t, 429, do("POST"))
+	require.Equal(t, 204, do("GET"), "reads are neither shed nor counted")
+	time.Sleep(20 * time.Millisecond)
+	require.Equal(t, 429, do("DELETE"))
+	snap := stats.Snapshot()
+	require.Equal(t, int64(2), snap.Shed)
+	require.Equal(t, int64(1), snap.Passed)
+	require.GreaterOrEqual(t, snap.Shedding, 20*time.Millisecond, "shedding since the first 429 of the run")
+	require.GreaterOrEqual(t, snap.Longest, 20*time.Millisecond)
+	sw.Set(false)
+	require.Equal(t, 204, do("PUT"))
+	snap = stats.Snapshot()
+	require.Zero(t, snap.Shedding, "a write passed: the run ended")
+	require.GreaterOrEqual(t, snap.Longest, 20*time.Millisecond, "the longest run is kept")
+	rec := httptest.NewRecorder()
+	sw.Set(true)
+	graybox.ShedWritesCounted(sw.On, 0, nil, ok).ServeHTTP(rec, httptest.NewRequest("POST", "/orders", nil))
+	require.Equal(t, 429, rec.Code, "nil stats: sheds, counts nothing")
+}
+
 func TestRolloutBucketStable(t *testing.T) {
 	// Pinned values (computed independently: first 8 bytes of sha256(salt \x00 key), big endian,
 	// mod 10000): buckets must not change between releases, or users would flip versions.
