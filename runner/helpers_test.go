@@ -55,7 +55,13 @@ func newFixture(t *testing.T, env sandbox.Env, rows int64, tune func(*runner.Con
 	// A short path: gh-ost's unix socket lives below it (sun_path is ~100 bytes).
 	work, err := os.MkdirTemp("", "ggr")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(work) })
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("GG_KEEP_LOGS") != "" {
+			t.Logf("work dir (worker logs) kept in %s", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	})
 	cfg := runner.Config{
 		Primary:  ghost.Endpoint(env.Primary),
 		Replicas: []ghost.Endpoint{ghost.Endpoint(env.Replica)},

@@ -110,6 +110,10 @@ type hooks struct {
 	gate     *gatekeeper
 	copyDone *atomic.Bool
 	awake    func(context.Context) // waits until the apply loop is awake (awake.go); nil without a waker
+	// gap replays what gh-ost's streamer dropped before its listener was added (streamgap.go):
+	// before the row copy of a resume, before the cut-over of a revert; nil for a fresh run.
+	gap       *gapReplay
+	gapRevert bool
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -117,7 +121,14 @@ var _ base.Hooks = (*hooks)(nil)
 func (h *hooks) OnStartup() error          { return nil }
 func (h *hooks) OnValidated() error        { return nil }
 func (h *hooks) OnRowCountComplete() error { return nil }
-func (h *hooks) OnBeforeRowCopy() error    { return nil }
+
+// OnBeforeRowCopy comes after gh-ost added its binlog listener: a resume replays the stream gap.
+func (h *hooks) OnBeforeRowCopy() error {
+	if h.gap != nil && !h.gapRevert {
+		return h.gap.run(h.ctx)
+	}
+	return nil
+}
 
 // OnRowCopyComplete is the copy milestone gh-ost exposes nowhere else.
 func (h *hooks) OnRowCopyComplete() error { h.copyDone.Store(true); return nil }
@@ -128,6 +139,11 @@ func (h *hooks) OnBeginPostponed() error { return nil }
 // OnBeforeCutOver is the gate: gh-ost proceeds to the rename only when it returns nil. The gate
 // is reported only once gh-ost's apply loop is awake (awake.go).
 func (h *hooks) OnBeforeCutOver() error {
+	if h.gap != nil && h.gapRevert { // a revert's listener is added just before (Migrator.Revert)
+		if err := h.gap.run(h.ctx); err != nil {
+			return err
+		}
+	}
 	if h.awake != nil {
 		h.awake(h.ctx)
 	}

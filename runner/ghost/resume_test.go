@@ -93,6 +93,7 @@ func TestResumeAfterWorkerKill(t *testing.T) {
 	require.NoError(t, err, logTail(spec.LogFile(), 40))
 	require.NotNil(t, res.ResumedFrom)
 	require.Equal(t, re.Checkpoint.ID, res.ResumedFrom.ID)
+	requireGapReplayed(t, spec.LogFile())
 	t.Logf("killed after %s at %d rows in the ghost table (checkpoint %d at %d rows); the resumed run finished in %s",
 		beforeKill.Round(time.Millisecond), atKill, re.Checkpoint.ID, re.Checkpoint.RowsCopied, time.Since(began).Round(time.Millisecond))
 

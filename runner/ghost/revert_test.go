@@ -2,6 +2,7 @@ package ghost
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func TestRevertKeepsLaterWrites(t *testing.T) {
 	rres, err := rw.Wait()
 	require.NoError(t, err, logTail(rev.LogFile(), 30))
 	require.Contains(t, rres.OldTable, "_rev_del", "the migrated table is kept too")
+	requireGapReplayed(t, rev.LogFile())
 	time.Sleep(300 * time.Millisecond)
 	stopWriter()
 	require.Empty(t, writer.errs)
@@ -73,4 +75,13 @@ func TestRevertRefused(t *testing.T) {
 	_, err = Start(context.Background(), rev)
 	require.ErrorIs(t, err, ErrNotResumable)
 	require.Contains(t, err.Error(), "is gone")
+}
+
+// requireGapReplayed checks that a resumed or reverted worker replayed its stream gap
+// (streamgap.go): what would fail if gh-ost stopped calling the hooks after adding its listener.
+func requireGapReplayed(t *testing.T, logFile string) {
+	t.Helper()
+	b, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	require.Regexp(t, `stream gap: replayed \d+ row event\(s\) of t between \S+:\d+ and \S+:\d+`, string(b))
 }

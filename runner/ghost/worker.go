@@ -67,6 +67,9 @@ func runWorker(in io.Reader, events io.Writer) int {
 	guard.attach(guardDB, w.mc)
 	go func() { _ = guardDB.Ping() }() // warm, so that the guard never dials under the lock
 	hk := &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
+	if spec.Resume || spec.Revert {
+		hk.gap, hk.gapRevert = &gapReplay{spec: spec, mc: w.mc}, spec.Revert
+	}
 	w.mc.Hooks = hk
 	w.installRetrySleep(w.mc.GetContext())
 	if err := w.mc.ReadMaxLoad(spec.MaxLoad); err != nil {
