@@ -237,10 +237,10 @@ func triggerFinding(triggers, inSchema []string) Finding {
 }
 
 // sizeFinding states the size and the estimate.
-func sizeFinding(s *Size, secs float64, strategy Strategy, alg Algorithm) Finding {
+func sizeFinding(s *Size, secs float64, strategy Strategy, alg Algorithm, measured *CopyRate) Finding {
 	return Finding{Code: CodeTableSize, Severity: SeverityInfo, Message: fmt.Sprintf(
 		"%d rows (estimate), %s data, %s indexes; estimated %s for %s at %s",
-		s.Rows, humanBytes(s.DataBytes), humanBytes(s.IndexBytes), humanSeconds(secs), strategy, rateText(strategy, alg))}
+		s.Rows, humanBytes(s.DataBytes), humanBytes(s.IndexBytes), humanSeconds(secs), strategy, rateText(strategy, alg, measured))}
 }
 
 // Assumed rates, measured on the development machine (ARCHITECTURE.md's anchors: a native table
@@ -254,8 +254,10 @@ const (
 	instantSeconds        = 0.1
 )
 
-func rowsPerSec(strategy Strategy, alg Algorithm) float64 {
+func rowsPerSec(strategy Strategy, alg Algorithm, measured *CopyRate) float64 {
 	switch {
+	case strategy == StrategyGhost && measured != nil && measured.RowsPerSecond > 0:
+		return measured.RowsPerSecond
 	case strategy == StrategyGhost:
 		return rateGhostRowsPerSec
 	case alg == AlgorithmNoCopy:
@@ -266,21 +268,34 @@ func rowsPerSec(strategy Strategy, alg Algorithm) float64 {
 }
 
 // estimate is the expected duration of the change on a table of s.
-func estimate(s *Size, strategy Strategy, alg Algorithm, rebuild bool) float64 {
+func estimate(s *Size, strategy Strategy, alg Algorithm, rebuild bool, measured *CopyRate) float64 {
 	if strategy == StrategyInstant {
 		return instantSeconds
 	}
 	if strategy == StrategyInplace && !rebuild && alg != AlgorithmNoCopy {
 		alg = AlgorithmNoCopy // MySQL's INPLACE without rebuild
 	}
-	return instantSeconds + float64(s.Rows)/rowsPerSec(strategy, alg)
+	return instantSeconds + float64(s.Rows)/rowsPerSec(strategy, alg, measured)
 }
 
-func rateText(strategy Strategy, alg Algorithm) string {
-	if strategy == StrategyInstant {
+func rateText(strategy Strategy, alg Algorithm, measured *CopyRate) string {
+	switch {
+	case strategy == StrategyInstant:
 		return "metadata only"
+	case strategy == StrategyGhost && measured != nil && measured.RowsPerSecond > 0:
+		return fmt.Sprintf("%s rows/s, measured (%s)", humanRate(measured.RowsPerSecond), measured.Source)
+	case strategy == StrategyGhost:
+		return fmt.Sprintf("%.0fk rows/s (built-in rate: no gh-ost copy measured on this server yet)", rowsPerSec(strategy, alg, nil)/1000)
 	}
-	return fmt.Sprintf("%.0fk rows/s", rowsPerSec(strategy, alg)/1000)
+	return fmt.Sprintf("%.0fk rows/s", rowsPerSec(strategy, alg, nil)/1000)
+}
+
+// humanRate is "12.3k" or "850".
+func humanRate(r float64) string {
+	if r >= 1000 {
+		return fmt.Sprintf("%.1fk", r/1000)
+	}
+	return fmt.Sprintf("%.0f", r)
 }
 
 func humanBytes(n int64) string {

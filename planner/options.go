@@ -67,6 +67,17 @@ type Options struct {
 	// PerformanceSchema, offline only, says whether the target server runs with
 	// performance_schema=ON (nil: unknown, no finding). A connected Planner reads it.
 	PerformanceSchema *bool
+	// GhostCopyRate, when set, is the gh-ost copy rate measured on this server (the store's
+	// completed migrations: store.ReadCopyRate); the duration estimate of a gh-ost plan uses it
+	// instead of the built-in rate, and says so.
+	GhostCopyRate *CopyRate
+}
+
+// CopyRate is a measured gh-ost copy rate and where it comes from.
+type CopyRate struct {
+	RowsPerSecond float64
+	// Source says what was measured, e.g. "the median of the last 5 gh-ost copies on this server".
+	Source string
 }
 
 // Capability answers, for one ALTER (clauses as for "ALTER TABLE t <clauses>"), which of algs the
@@ -86,6 +97,9 @@ func (o Options) Validate() error {
 		if !known[f] {
 			return fmt.Errorf("%w: unknown override %q", ErrInvalidOptions, f)
 		}
+	}
+	if r := o.GhostCopyRate; r != nil && !(r.RowsPerSecond > 0) {
+		return fmt.Errorf("%w: a measured copy rate must be positive, got %v rows/s", ErrInvalidOptions, r.RowsPerSecond)
 	}
 	if o.RebuildMaxRows < 0 || o.RebuildMaxBytes < 0 {
 		return fmt.Errorf("%w: rebuild thresholds must not be negative", ErrInvalidOptions)

@@ -370,9 +370,9 @@ func decide(alg Algorithm, rebuild bool, size *Size, opts Options) (Strategy, st
 func (p *Planner) finish(plan *Plan, f facts) {
 	if f.size != nil {
 		plan.Size = f.size
-		secs := estimate(f.size, plan.Strategy, plan.Algorithm, plan.Rebuild)
+		secs := estimate(f.size, plan.Strategy, plan.Algorithm, plan.Rebuild, p.opts.GhostCopyRate)
 		plan.EstimatedSeconds = &secs
-		plan.Findings = append(plan.Findings, sizeFinding(f.size, secs, plan.Strategy, plan.Algorithm))
+		plan.Findings = append(plan.Findings, sizeFinding(f.size, secs, plan.Strategy, plan.Algorithm, p.opts.GhostCopyRate))
 	} else if !f.connected {
 		plan.Findings = append(plan.Findings, Finding{Code: CodeOffline, Severity: SeverityInfo,
 			Message: "offline: planned by rules for " + p.srv.String() + "; size, triggers and existing data not checked"})

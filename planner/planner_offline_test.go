@@ -405,3 +405,4 @@ func TestPerformanceSchemaFinding(t *testing.T) {
 		}
 	}
 }
+

@@ -198,10 +198,17 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 	return views, nil
 }
 
+// copyRateSamples is how many of the latest gh-ost copies a plan's measured rate is the median of.
+const copyRateSamples = 5
+
 // plan runs the planner with the probe on the primary.
 func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
 	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable,
 		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows), StoreSchema: c.opts.Store.Database()}
+	if r, err := store.ReadCopyRate(ctx, c.opts.DB, c.opts.Store.Database(), copyRateSamples); err == nil && r.Samples > 0 {
+		opts.GhostCopyRate = &planner.CopyRate{RowsPerSecond: r.RowsPerSecond,
+			Source: fmt.Sprintf("the median of the last %d gh-ost copies on this server", r.Samples)}
+	}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {
 			o = "--" + o

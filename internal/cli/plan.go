@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // PlanOptions are the flags of `migrate plan`.
@@ -174,11 +176,26 @@ func makePlans(ctx context.Context, opts *PlanOptions, ddl string) ([]*planner.P
 		if popts.Schema == "" {
 			popts.Schema = cfg.DBName
 		}
+		popts.GhostCopyRate = measuredCopyRate(ctx, db, store.DefaultDatabase)
 		if p, err = planner.New(db, popts); err != nil {
 			return nil, err
 		}
 	}
 	return p.Plan(ctx, ddl)
+}
+
+// copyRateSamples is how many of the latest gh-ost copies the measured rate is the median of.
+const copyRateSamples = 5
+
+// measuredCopyRate is this server's gh-ost copy rate from the store in stateDB, nil when none was
+// measured or it cannot be read (the plan then says it uses the built-in rate).
+func measuredCopyRate(ctx context.Context, db *sql.DB, stateDB string) *planner.CopyRate {
+	r, err := store.ReadCopyRate(ctx, db, stateDB, copyRateSamples)
+	if err != nil || r.Samples == 0 {
+		return nil
+	}
+	return &planner.CopyRate{RowsPerSecond: r.RowsPerSecond,
+		Source: fmt.Sprintf("the median of the last %d gh-ost copies on this server", r.Samples)}
 }
 
 // writePlans prints plans as text or as a JSON array.

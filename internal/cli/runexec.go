@@ -33,6 +33,7 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	defer db.Close()
 	popts := opts.Plan.Lint.options()
 	popts.Schema = cfg.DBName
+	popts.GhostCopyRate = measuredCopyRate(ctx, db, opts.StateDatabase)
 	pl, err := planner.New(db, popts)
 	if err != nil {
 		return err

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// CopyRate is the gh-ost copy rate completed migrations reached on this server: what the next
+// copy of a similar table will most likely meet here (row width, the server's load and
+// throttling included), rather than a constant from somebody else's machine.
+type CopyRate struct {
+	RowsPerSecond float64 // the median over Samples copies
+	Samples       int     // 0: none measured yet
+}
+
+// copyRateMinRows keeps tiny copies, whose time is mostly start-up, out of the measurement.
+const copyRateMinRows = 1000
+
+// ReadCopyRate measures the copy rate from the last n completed gh-ost migrations of the store in
+// database: rows copied over the time from their start (running) to their copy's end (ready).
+// It only reads, so `migrate plan` can use it; a store that does not exist yet has measured
+// nothing (Samples 0, no error).
+func ReadCopyRate(ctx context.Context, db *sql.DB, database string, n int) (CopyRate, error) {
+	if database == "" {
+		database = DefaultDatabase
+	}
+	var exists int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('migrations', 'events')`, database).Scan(&exists); err != nil {
+		return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
+	}
+	if exists < 2 {
+		return CopyRate{}, nil
+	}
+	migrations, events := qualify(database, "migrations"), qualify(database, "events")
+	transition := func(to string) string {
+		return "(SELECT MIN(e.at) FROM " + events + " e WHERE e.migration_id = m.id AND e.kind = 'transition' AND JSON_VALUE(e.data, '$.to') = '" + to + "')"
+	}
+	rows, err := db.QueryContext(ctx, "SELECT CAST(JSON_VALUE(m.progress, '$.rows_copied') AS SIGNED), TIMESTAMPDIFF(MICROSECOND, "+
+		transition("running")+", "+transition("ready")+") FROM "+migrations+
+		" m WHERE m.status = 'complete' AND m.strategy = 'ghost' AND m.progress IS NOT NULL ORDER BY m.finished_at DESC LIMIT ?", n*4)
+	if err != nil {
+		return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
+	}
+	defer rows.Close()
+	var rates []float64
+	for rows.Next() && len(rates) < n {
+		var copied, micros sql.NullInt64
+		if err := rows.Scan(&copied, &micros); err != nil {
+			return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
+		}
+		if copied.Int64 < copyRateMinRows || micros.Int64 <= 0 {
+			continue // a revert (no copy), a tiny table, or a record without both transitions
+		}
+		rates = append(rates, float64(copied.Int64)/(time.Duration(micros.Int64)*time.Microsecond).Seconds())
+	}
+	if err := rows.Err(); err != nil {
+		return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
+	}
+	if len(rates) == 0 {
+		return CopyRate{}, nil
+	}
+	slices.Sort(rates)
+	return CopyRate{RowsPerSecond: rates[len(rates)/2], Samples: len(rates)}, nil
+}
