@@ -32,23 +32,31 @@ func (w *Worker) AwaitApplied(ctx context.Context, file string, pos uint64) erro
 		}
 		target = t
 	}
+	var last error // the worker's last "not yet", which says where the applier is
 	for {
 		step := maxAwaitApplied
 		if dl, ok := ctx.Deadline(); ok {
-			step = min(step, max(time.Until(dl), time.Millisecond))
+			// A little short of the caller's deadline, so that the worker's answer (and its
+			// reason) arrives before ctx ends.
+			left := time.Until(dl)
+			step = min(step, max(left-min(left/10, 100*time.Millisecond), time.Millisecond))
 		}
 		r, err := w.sendFor(ctx, command{Op: opAwaitApplied, Coords: target, N: max(step.Milliseconds(), 1)})
 		switch {
 		case err == nil:
 			return nil
-		case r.pending && ctx.Err() == nil:
-			continue // the step was shorter than the caller's wait
 		case r.pending:
-			return fmt.Errorf("%w: %v", ErrNotApplied, err)
-		case ctx.Err() != nil:
-			return fmt.Errorf("%w: %w", ErrNotApplied, ctx.Err())
+			last = err
+			if ctx.Err() == nil {
+				continue // the step was shorter than the caller's wait
+			}
+		case ctx.Err() == nil:
+			return err
 		}
-		return err
+		if last != nil {
+			return fmt.Errorf("%w: %v", ErrNotApplied, last)
+		}
+		return fmt.Errorf("%w: %w", ErrNotApplied, ctx.Err())
 	}
 }
 
