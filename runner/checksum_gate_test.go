@@ -274,8 +274,10 @@ func TestGateChecksumUnderSustainedWrites(t *testing.T) {
 			cr := newChecksumRun(t, f)
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
+			var beforeGate time.Duration // the writer's longest transaction during the copy, for comparison
 			h := cr.start(t, ctx, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", func() {
 				if w != nil {
+					beforeGate = w.worstStall()
 					w.resetWorst()
 				}
 			})
@@ -321,9 +323,9 @@ func TestGateChecksumUnderSustainedWrites(t *testing.T) {
 			msg := fmt.Sprintf("checksum of %d rows at %d tx/s: %s (%s; %s)", rows, rate, took.Round(time.Millisecond), l.Value, l.Detail)
 			if w != nil {
 				require.NoError(t, w.halt())
-				msg += fmt.Sprintf("; writer: %d tx (%.0f/s) during the checksum, %d deadlocks retried, longest transaction during it %s; longest overall %s (the cut-over held its lock %s)",
+				msg += fmt.Sprintf("; writer: %d tx (%.0f/s) during the checksum, %d deadlocks retried, longest transaction during it %s (during the copy before it: %s); from the gate on %s (the cut-over held its lock %s)",
 					txsAtEnd-txsAtStart, float64(txsAtEnd-txsAtStart)/took.Seconds(), w.retries.Load(), stall.Round(time.Millisecond),
-					w.worstStall().Round(time.Millisecond), res.CutOverLock.Round(time.Millisecond))
+					beforeGate.Round(time.Millisecond), w.worstStall().Round(time.Millisecond), res.CutOverLock.Round(time.Millisecond))
 			}
 			t.Log(msg)
 			f.d.WaitReplica(t)
