@@ -87,7 +87,7 @@ type chunkSum struct {
 // are held until the ghost's chunk has been read, so neither side can move past P, and a
 // difference is real. It counts as a mismatch once a second strict look, row by row, finds the
 // row; a chunk whose strict look could not finish (locks held by writers, the applier slower
-// than ApplyTimeout) is busy and compared again later. compare.go has the protocol.
+// than ApplyTimeout) is busy and compared again later. checksum_compare.go has the protocol.
 type checksummer struct {
 	db             *sql.DB
 	schema, table  string
