@@ -19,12 +19,6 @@ type KeyRange struct {
 
 // String is e.g. "id in (1000, 2000]" or "(a, b) in ((1, x), +inf)".
 func (r KeyRange) String() string {
-	tuple := func(v []string) string {
-		if len(v) == 1 {
-			return v[0]
-		}
-		return "(" + strings.Join(v, ", ") + ")"
-	}
 	from, to, closeTo := "-inf", "+inf", ")"
 	if r.From != nil {
 		from = tuple(r.From)
@@ -35,11 +29,43 @@ func (r KeyRange) String() string {
 	return fmt.Sprintf("%s in (%s, %s%s", tuple(r.Columns), from, to, closeTo)
 }
 
-// Mismatch is a key range whose rows still differed after every recheck.
+// tuple is "v" for one value, "(a, b)" for more.
+func tuple(v []string) string {
+	if len(v) == 1 {
+		return v[0]
+	}
+	return "(" + strings.Join(v, ", ") + ")"
+}
+
+// Mismatch is a key range whose rows differed in two exact comparisons (see checksummer).
 type Mismatch struct {
 	Range     KeyRange `json:"range"`
 	OrigRows  int64    `json:"orig_rows"`
 	GhostRows int64    `json:"ghost_rows"`
+	// Row is one row that differs, found by comparing the range row by row.
+	Row RowDiff `json:"row"`
+}
+
+// RowDiff is one row that differs between the original and the ghost table.
+type RowDiff struct {
+	Key []string `json:"key"` // the primary key's values, in its column order
+	// Missing: the row is in the original and not in the ghost table; Extra: the other way
+	// round; otherwise Columns names the compared columns whose values differ.
+	Missing bool     `json:"missing,omitempty"`
+	Extra   bool     `json:"extra,omitempty"`
+	Columns []string `json:"columns,omitempty"`
+}
+
+// describe is e.g. "row (20, k1) differs in s" for the key columns cols.
+func (d RowDiff) describe(cols []string) string {
+	row := "row " + tuple(cols) + " = " + tuple(d.Key)
+	switch {
+	case d.Missing:
+		return row + " is missing from the ghost table"
+	case d.Extra:
+		return row + " is only in the ghost table"
+	}
+	return row + " differs in " + strings.Join(d.Columns, ", ")
 }
 
 // maxMismatches bounds what one pass reports; one is enough to block the gate.
@@ -51,30 +77,48 @@ type chunkSum struct {
 }
 
 // checksummer compares the original and the ghost table chunk by chunk, in its own goroutine,
-// while gh-ost keeps applying the binlog to the ghost table. A chunk can differ for a moment
-// because the applier has not caught up with the latest writes; it is compared again after a
-// short wait and once the engine's backlog is drained, and counts only if it still differs.
+// while writers keep writing and gh-ost keeps applying the binlog to the ghost table.
+//
+// A comparison is exact (issue 10): the original's chunk is read under share locks together with
+// the primary's binlog position P, and the ghost's chunk only once the engine has applied the
+// binlog through P (Deps.AwaitApplied). A first look releases the locks right after reading P, so
+// writers wait for one chunk read at most; a chunk then matches, or was written again after P
+// (the ghost table may be ahead of P). A chunk that differs is compared strictly: the share locks
+// are held until the ghost's chunk has been read, so neither side can move past P, and a
+// difference is real. It counts as a mismatch once a second strict look, row by row, finds the
+// row; a chunk whose strict look could not finish (locks held by writers, the applier slower
+// than ApplyTimeout) is busy and compared again later. checksum_compare.go has the protocol.
 type checksummer struct {
 	db             *sql.DB
 	schema, table  string
 	ghost          string // the table compared with table: the one the cut-over renames into place
 	cfg            Checksum
-	backlog        func() int64
-	maxBacklog     int64
+	awaitApplied   func(ctx context.Context, file string, pos uint64) error
 	record         func(Event)
 	key            []string
 	cols           []column
+	keyCols        []column // the key's columns, as cols describes them
 	mu             sync.Mutex
 	state          string // pending, running, busy, ok, mismatch, error
 	chunks, healed int
 	rows           int64
 	mismatches     []Mismatch
-	busy           []keyBounds // chunks whose rows kept changing: compared again until they settle
+	busy           []busyChunk // chunks not decided yet: compared again until they are
 	err            error
+}
+
+// busyChunk is a chunk whose exact comparison could not finish, and why.
+type busyChunk struct {
+	keyBounds
+	why string
 }
 
 // keyBounds is one chunk's key range (nil: open on that side).
 type keyBounds struct{ lo, hi []any }
+
+func (k keyBounds) keyRange(cols []string) KeyRange {
+	return KeyRange{Columns: cols, From: texts(k.lo), To: texts(k.hi)}
+}
 
 func (c *checksummer) set(f func()) {
 	c.mu.Lock()
@@ -109,12 +153,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (c *checksummer) prepare(ctx context.Context) error {
-	ghost := c.ghost
 	orig, err := tableColumns(ctx, c.db, c.schema, c.table)
 	if err != nil {
 		return err
 	}
-	gcols, err := tableColumns(ctx, c.db, c.schema, ghost)
+	gcols, err := tableColumns(ctx, c.db, c.schema, c.ghost)
 	if err != nil {
 		return err
 	}
@@ -123,10 +166,13 @@ func (c *checksummer) prepare(ctx context.Context) error {
 	}
 	c.cols = commonColumns(orig, gcols, c.cfg.Exclude)
 	shared := commonColumns(orig, gcols, nil)
+	c.keyCols = nil
 	for _, k := range c.key {
-		if !hasColumn(shared, k) {
+		col, ok := findColumn(shared, k)
+		if !ok {
 			return fmt.Errorf("%w: ghost table has no column %q", ErrNoSharedKey, k)
 		}
+		c.keyCols = append(c.keyCols, col)
 	}
 	if len(c.key) == 0 {
 		return fmt.Errorf("%w: %s.%s has no primary key", ErrNoSharedKey, c.schema, c.table)
@@ -134,13 +180,13 @@ func (c *checksummer) prepare(ctx context.Context) error {
 	return nil
 }
 
-func hasColumn(cols []column, name string) bool {
+func findColumn(cols []column, name string) (column, bool) {
 	for _, c := range cols {
 		if strings.EqualFold(c.name, name) {
-			return true
+			return c, true
 		}
 	}
-	return false
+	return column{}, false
 }
 
 // pass walks the key range of the original table once. The chunk predicates cover the whole
@@ -159,7 +205,7 @@ func (c *checksummer) pass(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := c.chunk(ctx, lo, hi); err != nil {
+		if err := c.chunk(ctx, keyBounds{lo, hi}); err != nil {
 			return err
 		}
 		if hi == nil {
@@ -170,9 +216,10 @@ func (c *checksummer) pass(ctx context.Context) error {
 	return c.settle(ctx)
 }
 
-// settle compares the busy chunks again until each matches or holds still while it differs (a
-// real mismatch). Busy chunks are those under live writes; prepare (which makes services shed
-// writes) lets them settle, so they do not hold it back (see holdsPrepare).
+// settle compares the busy chunks again until each is decided. Busy chunks are those whose rows
+// writers kept locked, or whose binlog the applier had not applied in time (a throttled gh-ost);
+// prepare (which makes services shed writes) lets them settle, so they do not hold it back (see
+// holdsPrepare).
 func (c *checksummer) settle(ctx context.Context) error {
 	for {
 		c.mu.Lock()
@@ -192,14 +239,14 @@ func (c *checksummer) settle(ctx context.Context) error {
 		if !sleep(ctx, 5*c.cfg.RecheckWait) {
 			return ctx.Err()
 		}
-		var still []keyBounds
-		for _, k := range busy {
-			changing, err := c.recheck(ctx, k)
+		var still []busyChunk
+		for _, b := range busy {
+			why, err := c.recheck(ctx, b.keyBounds)
 			if err != nil {
 				return err
 			}
-			if changing {
-				still = append(still, k)
+			if why != "" {
+				still = append(still, busyChunk{b.keyBounds, why})
 			}
 		}
 		c.set(func() { c.busy = still })
@@ -238,96 +285,74 @@ func (c *checksummer) nextBound(ctx context.Context, lo []any) ([]any, error) {
 	return out, nil
 }
 
-func (c *checksummer) sum(ctx context.Context, conn *sql.Conn, table, where string, args []any) (chunkSum, error) {
-	var s chunkSum
-	err := conn.QueryRowContext(ctx, chunkChecksumSQL(c.schema, table, c.cols, where), args...).Scan(&s.rows, &s.h1, &s.h2)
-	if err != nil {
-		return s, fmt.Errorf("cutover: checksum %s: %w", table, err)
-	}
-	return s, nil
-}
-
-// compare checksums one chunk of both tables at one point in time: a read-only transaction with a
-// consistent snapshot (REPEATABLE READ). Two separate reads could straddle a write and its
-// application to the ghost table, and see a lagging ghost table as equal.
-func (c *checksummer) compare(ctx context.Context, where string, args []any) (a, b chunkSum, err error) {
-	conn, err := c.db.Conn(ctx)
-	if err != nil {
-		return a, b, fmt.Errorf("cutover: checksum: %w", err)
-	}
-	defer conn.Close()
-	// The snapshot is taken by START TRANSACTION itself (not at the first read), before either
-	// table is read.
-	for _, q := range []string{"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return a, b, fmt.Errorf("cutover: checksum: %w", err)
-		}
-	}
-	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }()
-	if a, err = c.sum(ctx, conn, c.table, where, args); err != nil {
-		return a, b, err
-	}
-	b, err = c.sum(ctx, conn, c.ghost, where, args)
-	return a, b, err
-}
-
-// chunk compares one key range of the pass.
-func (c *checksummer) chunk(ctx context.Context, lo, hi []any) error {
-	where, args := rangeWhere(c.key, lo, hi)
-	a, b, err := c.compare(ctx, where, args)
-	if err != nil {
+// chunk compares one key range of the pass: a first look, and a strict recheck when it differs
+// or could not finish.
+func (c *checksummer) chunk(ctx context.Context, k keyBounds) error {
+	a, b, err := c.compare(ctx, k, false)
+	var u *undecidedError
+	if err != nil && !errors.As(err, &u) {
 		return err
 	}
 	c.set(func() { c.chunks++; c.rows += a.rows })
-	if a == b {
+	if err == nil && a == b {
 		return nil
 	}
-	k := keyBounds{lo, hi}
-	changing, err := c.recheck(ctx, k)
-	if changing {
-		c.set(func() { c.busy = append(c.busy, k) })
+	why, err := c.recheck(ctx, k)
+	if why != "" {
+		c.set(func() { c.busy = append(c.busy, busyChunk{k, why}) })
 	}
 	return err
 }
 
-// recheck compares a differing chunk again, after the applier caught up, up to Rechecks times.
-// It matches (healed); or the original's rows held still between two looks while the ghost's
-// still differ, twice (a real mismatch, recorded); or the original kept changing (busy: live
-// writes; compared again later: changing is true).
-func (c *checksummer) recheck(ctx context.Context, k keyBounds) (changing bool, err error) {
-	where, args := rangeWhere(c.key, k.lo, k.hi)
-	a, b, err := c.compare(ctx, where, args)
-	stable := 0
-	for i := 0; err == nil && a != b && i < c.cfg.Rechecks && stable < 2; i++ {
-		if !sleep(ctx, c.cfg.RecheckWait) || !c.waitBacklog(ctx) {
-			return false, ctx.Err()
+// recheck compares a chunk strictly, up to Rechecks times RecheckWait apart. It matches (healed:
+// the first look saw writes made after it); or differs, and a row-by-row strict look names a row
+// (a real mismatch, recorded); or could not be decided: why says why (busy, compared again later).
+func (c *checksummer) recheck(ctx context.Context, k keyBounds) (why string, err error) {
+	why = "not compared yet"
+	for i := 0; i < c.cfg.Rechecks; i++ {
+		if i > 0 && !sleep(ctx, c.cfg.RecheckWait) {
+			return "", ctx.Err()
 		}
-		prev := a
-		a, b, err = c.compare(ctx, where, args)
-		if a == prev {
-			stable++
-		} else {
-			stable = 0
+		a, b, err := c.compare(ctx, k, true)
+		var u *undecidedError
+		switch {
+		case errors.As(err, &u):
+			why = u.reason
+			continue
+		case err != nil:
+			return "", err
+		case a == b:
+			c.set(func() { c.healed++ })
+			return "", nil
 		}
+		m, err := c.rowDiff(ctx, k)
+		switch {
+		case errors.As(err, &u):
+			why = u.reason
+			continue
+		case err != nil:
+			return "", err
+		case m == nil:
+			// The two strict looks disagree: the ghost table changed between them (a write to
+			// it that was not gh-ost's), so neither is taken as the answer; look again.
+			why = "the ghost table changed between two exact comparisons"
+			continue
+		}
+		c.recordMismatch(*m)
+		return "", nil
 	}
-	switch {
-	case err != nil:
-		return false, err
-	case a == b:
-		c.set(func() { c.healed++ })
-		return false, nil
-	case stable < 2:
-		return true, nil
-	}
-	m := Mismatch{Range: KeyRange{Columns: c.key, From: texts(k.lo), To: texts(k.hi)}, OrigRows: a.rows, GhostRows: b.rows}
+	return why, nil
+}
+
+func (c *checksummer) recordMismatch(m Mismatch) {
 	c.set(func() {
 		if len(c.mismatches) < maxMismatches {
 			c.mismatches = append(c.mismatches, m)
 		}
 	})
-	c.record(Event{Kind: EventChecksumMismatch, Message: fmt.Sprintf("checksum mismatch in %s: the original held still and the ghost table still differs (%d rows in the original, %d in the ghost table)",
-		m.Range, m.OrigRows, m.GhostRows), Data: m})
-	return false, nil
+	c.record(Event{Kind: EventChecksumMismatch, Message: fmt.Sprintf(
+		"checksum mismatch in %s: compared exactly (the original's rows share-locked until gh-ost had applied the binlog up to them), %s (%d rows in the original, %d in the ghost table)",
+		m.Range, m.Row.describe(c.key), m.OrigRows, m.GhostRows), Data: m})
 }
 
 func texts(v []any) []string {
@@ -341,19 +366,6 @@ func texts(v []any) []string {
 	return out
 }
 
-// waitBacklog waits (at most 5s) until the engine has applied its binlog backlog, so that a
-// recheck compares against a caught-up ghost table. A throttled gh-ost stops applying, which
-// would otherwise turn every write during the throttle into a "mismatch".
-func (c *checksummer) waitBacklog(ctx context.Context) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for c.backlog() > c.maxBacklog && time.Now().Before(deadline) {
-		if !sleep(ctx, 50*time.Millisecond) {
-			return false
-		}
-	}
-	return ctx.Err() == nil
-}
-
 // line is the checksum's checklist line.
 func (c *checksummer) line() Line {
 	c.mu.Lock()
@@ -364,20 +376,20 @@ func (c *checksummer) line() Line {
 	case "ok":
 		l.OK, l.Value = true, progress+" match"
 		if c.healed > 0 {
-			l.Detail = fmt.Sprintf("%d chunk(s) matched on recheck once the applier caught up", c.healed)
+			l.Detail = fmt.Sprintf("%d chunk(s) matched on recheck: written again while first compared, then compared with their rows share-locked until gh-ost had applied the binlog up to them", c.healed)
 		}
 	case "mismatch":
 		l.Value = fmt.Sprintf("%d mismatching chunk(s) of %d", len(c.mismatches), c.chunks)
 		parts := make([]string, len(c.mismatches))
 		for i, m := range c.mismatches {
-			parts[i] = fmt.Sprintf("%s (%d rows in the original, %d in the ghost)", m.Range, m.OrigRows, m.GhostRows)
+			parts[i] = fmt.Sprintf("%s (%d rows in the original, %d in the ghost): %s", m.Range, m.OrigRows, m.GhostRows, m.Row.describe(c.key))
 		}
 		l.Detail = "mismatch in " + strings.Join(parts, "; ")
 	case "busy":
 		l.Value = fmt.Sprintf("%d chunk(s) still changing", len(c.busy))
 		parts := make([]string, len(c.busy))
-		for i, k := range c.busy {
-			parts[i] = KeyRange{Columns: c.key, From: texts(k.lo), To: texts(k.hi)}.String()
+		for i, b := range c.busy {
+			parts[i] = b.keyRange(c.key).String() + ": " + b.why
 		}
 		l.Detail = "rows under live writes, compared again until they settle: " + strings.Join(parts, "; ")
 		l.Pending = true

@@ -123,6 +123,25 @@ func chunkChecksumSQL(schema, table string, cols []column, where string) string 
 		"FROM " + qualified(schema, table) + where
 }
 
+// chunkRowsSQL lists one key range row by row: the key columns (character columns converted
+// like rowHash does, so both tables give the same text) and one hash per compared column, in
+// key order. It names the row and the columns that differ once a chunk's checksums did.
+func chunkRowsSQL(schema, table string, key, cols []column, where string) string {
+	var sel, order []string
+	for _, k := range key {
+		q := quoteIdent(k.name)
+		order = append(order, q)
+		if k.charset {
+			q = "CONVERT(" + q + " USING utf8mb4)"
+		}
+		sel = append(sel, q)
+	}
+	for i := range cols {
+		sel = append(sel, rowHash(cols[i:i+1]))
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM " + qualified(schema, table) + where + " ORDER BY " + strings.Join(order, ", ")
+}
+
 // keyCompare is the predicate "key op bound" (op ">" or "<=") over the key columns in index
 // order, expanded so that it works on every server version and can use the index:
 // (a > ?) OR (a = ? AND b > ?). Only the last column takes the equality of "<=".
@@ -152,15 +171,25 @@ func keyArgs(bound []any) []any {
 	return out
 }
 
-// rangeWhere is " WHERE key > lo AND key <= hi" (either end may be open: nil).
+// rangeWhere is " WHERE key > lo AND key <= hi" (either end may be open: nil). For a composite
+// key the first column's bounds are stated on their own as well (a >= lo_a AND a <= hi_a): they
+// follow from the tuple comparison, and they guarantee an index range on the primary key even to
+// an optimizer that cannot read the OR form as one. The checksum's locking read must lock the
+// chunk, never the whole table.
 func rangeWhere(key []string, lo, hi []any) (string, []any) {
 	var conds []string
 	var args []any
 	if lo != nil {
+		if len(key) > 1 {
+			conds, args = append(conds, quoteIdent(key[0])+" >= ?"), append(args, lo[0])
+		}
 		c := keyCompare(key, ">")
 		conds, args = append(conds, c), append(args, keyArgs(lo)...)
 	}
 	if hi != nil {
+		if len(key) > 1 {
+			conds, args = append(conds, quoteIdent(key[0])+" <= ?"), append(args, hi[0])
+		}
 		c := keyCompare(key, "<=")
 		conds, args = append(conds, c), append(args, keyArgs(hi)...)
 	}

@@ -42,10 +42,15 @@ type Checksum struct {
 	Enabled bool
 	// ChunkSize is the number of primary-key values per chunk. Default 1000.
 	ChunkSize int
-	// Rechecks is how often a mismatching chunk is compared again, RecheckWait apart (and after
-	// the engine's backlog is drained), before it counts as a real mismatch. Default 5, 200ms.
+	// Rechecks is how often a chunk that differed at the first look is compared strictly (its
+	// rows share-locked until gh-ost has applied the binlog up to them), RecheckWait apart,
+	// before it is left as busy and compared again later. Default 5, 200ms.
 	Rechecks    int
 	RecheckWait time.Duration
+	// ApplyTimeout bounds how long one comparison waits for the engine to apply the binlog up to
+	// the position its chunk was read at (Deps.AwaitApplied). A strict comparison holds its share
+	// locks that long at most: writers to that one chunk wait meanwhile. Default 1s.
+	ApplyTimeout time.Duration
 	// Exclude names columns not to compare, e.g. one whose change is lossy or whose text form
 	// changes by design (FLOAT → DOUBLE, DECIMAL(10,2) → DECIMAL(12,4)).
 	Exclude []string
@@ -108,6 +113,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.Window.QPSBaseline, time.Minute)
 	def(&c.Window.QPSRecent, 5*time.Second)
 	def(&c.Checksum.RecheckWait, 200*time.Millisecond)
+	def(&c.Checksum.ApplyTimeout, time.Second)
 	def(&c.Participants.PrepareTimeout, 2*time.Second)
 	def(&c.Participants.PrepareHold, 6*time.Second)
 	def(&c.Participants.RoundBackoff, time.Second)
@@ -138,7 +144,7 @@ func (c Config) Validate() error {
 	}{
 		{"interval", c.Interval}, {"query timeout", c.QueryTimeout}, {"max replica lag", c.Window.MaxReplicaLag},
 		{"qps baseline", c.Window.QPSBaseline}, {"qps recent", c.Window.QPSRecent},
-		{"max transaction age", c.Blockers.MaxTransactionAge}, {"recheck wait", c.Checksum.RecheckWait},
+		{"max transaction age", c.Blockers.MaxTransactionAge}, {"recheck wait", c.Checksum.RecheckWait}, {"checksum apply timeout", c.Checksum.ApplyTimeout},
 		{"prepare timeout", c.Participants.PrepareTimeout}, {"finish timeout", c.Participants.FinishTimeout},
 		{"prepare hold", c.Participants.PrepareHold}, {"round backoff", c.Participants.RoundBackoff},
 		{"max round backoff", c.Participants.MaxRoundBackoff}, {"evict after", c.Participants.EvictAfter},

@@ -8,7 +8,8 @@
 //  3. blockers: no transaction older than the limit and no metadata-lock waiter stands in the way
 //     of the rename (named, with their age);
 //  4. checksum: the original and the ghost table agree, chunk by chunk over the primary key,
-//     while gh-ost keeps applying the binlog (a mismatching chunk is re-checked before it counts);
+//     while writers write and gh-ost keeps applying the binlog: each chunk is compared at one
+//     binlog position, once the engine has applied the binlog through it (checksum_compare.go);
 //  5. participants: every live service instance registered for the table acknowledged prepare;
 //  6. approval: automatic, manual (Approve), or inside a daily time window.
 //

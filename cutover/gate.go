@@ -29,6 +29,11 @@ type Deps struct {
 	// error naming the one that is not replicating (e.g. the throttler's heartbeat lag, which has
 	// millisecond resolution where Seconds_Behind_Master has whole seconds).
 	ReplicaLag func(ctx context.Context) (time.Duration, error)
+	// AwaitApplied blocks until the engine has applied to the ghost table every change the
+	// primary's binary log holds up to file:pos (a position SHOW MASTER STATUS reported), or ctx
+	// ends. Required with the checksum: it is what makes the comparison of a chunk exact while
+	// writers write (checksum_compare.go). The runner provides it (runner.Handle.AwaitApplied).
+	AwaitApplied func(ctx context.Context, file string, pos uint64) error
 	// Registry holds the participants; nil means the table has none (no participants line).
 	Registry *Registry
 	// Events receives every decision; nil drops them.
@@ -82,6 +87,8 @@ func New(cfg Config, deps Deps) (*Gate, error) {
 		return nil, fmt.Errorf("%w: nil engine state", ErrConfig)
 	case cfg.Window.MaxReplicaLag > 0 && len(deps.Replicas) == 0 && deps.ReplicaLag == nil:
 		return nil, fmt.Errorf("%w: max replica lag set but no replica to watch", ErrConfig)
+	case cfg.Checksum.Enabled && deps.AwaitApplied == nil:
+		return nil, fmt.Errorf("%w: the checksum needs the engine's applied binlog position (Deps.AwaitApplied)", ErrConfig)
 	case deps.Registry != nil && (cfg.Participants.OldVersion == "" || cfg.Participants.NewVersion == ""):
 		return nil, fmt.Errorf("%w: participants need the old and new schema version", ErrConfig)
 	}
@@ -266,8 +273,8 @@ func (g *Gate) recordWaiting(ctx context.Context, cl Checklist) {
 
 func (g *Gate) newChecksummer(t runner.Target) *checksummer {
 	return &checksummer{
-		db: g.deps.DB, schema: t.Schema, table: t.Table, ghost: ghostOf(t), cfg: g.cfg.Checksum, maxBacklog: g.cfg.Window.MaxBacklog,
-		backlog: func() int64 { _, b := g.deps.Engine(); return b },
+		db: g.deps.DB, schema: t.Schema, table: t.Table, ghost: ghostOf(t), cfg: g.cfg.Checksum,
+		awaitApplied: g.deps.AwaitApplied,
 		record: func(e Event) {
 			e.MigrationID = t.MigrationID
 			_ = g.deps.Events.Record(context.Background(), e)

@@ -60,6 +60,7 @@ func TestConfigValidate(t *testing.T) {
 		{Participants: Participants{OldVersion: "v1", NewVersion: "v1"}},
 		{Approval: Approval{Mode: "sometimes"}},
 		{Checksum: Checksum{ChunkSize: -5}},
+		{Checksum: Checksum{ApplyTimeout: -time.Second}},
 	}
 	for _, c := range bad {
 		assert.ErrorIs(t, c.WithDefaults().Validate(), ErrConfig, "%+v", c)
@@ -95,8 +96,12 @@ func TestRateWindow(t *testing.T) {
 
 func TestRangeWhere(t *testing.T) {
 	where, args := rangeWhere([]string{"a", "b`c"}, []any{"1", "x"}, []any{"5", "y"})
-	assert.Equal(t, " WHERE ((`a` > ?) OR (`a` = ? AND `b``c` > ?)) AND ((`a` < ?) OR (`a` = ? AND `b``c` <= ?))", where)
-	assert.Equal(t, []any{"1", "1", "x", "5", "5", "y"}, args)
+	// The first column's own bounds guarantee an index range to the locking read.
+	assert.Equal(t, " WHERE `a` >= ? AND ((`a` > ?) OR (`a` = ? AND `b``c` > ?)) AND `a` <= ? AND ((`a` < ?) OR (`a` = ? AND `b``c` <= ?))", where)
+	assert.Equal(t, []any{"1", "1", "1", "x", "5", "5", "5", "y"}, args)
+	where, args = rangeWhere([]string{"id"}, []any{"3"}, []any{"9"})
+	assert.Equal(t, " WHERE ((`id` > ?)) AND ((`id` <= ?))", where)
+	assert.Equal(t, []any{"3", "9"}, args)
 	where, args = rangeWhere([]string{"id"}, nil, nil)
 	assert.Empty(t, where)
 	assert.Empty(t, args)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/loadgen"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
@@ -79,10 +80,7 @@ func TestServeResumesAfterKill(t *testing.T) {
 			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1",
 			// A fixed, small chunk: the copy must still run when gh-ost first checkpoints (10 s),
 			// whatever the machine's speed; chunks sized by time would finish it first.
-			"--chunk-time", "0", "--chunk-size", "500",
-			// The gate's chunk checksum reports false mismatches under this write rate (issue 10,
-			// fixed separately); this test checks every row against the writer's model instead.
-			"--checksum=false")
+			"--chunk-time", "0", "--chunk-size", "500")
 		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
 		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
@@ -143,6 +141,15 @@ func TestServeResumesAfterKill(t *testing.T) {
 		return fmt.Sprintf("status %s\nchecklist %+v\nserve: %s\nworker log tail:\n%s", v.Status, cl, secondOut, log)
 	}))
 	require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, secondOut)
+	// The gate's checksum (on by default) ran under the writer and passed: no false mismatch
+	// (issue 10), and the gate opened on it.
+	cl, err := c2.Checklist(ctx, id)
+	require.NoError(t, err)
+	l, ok := cl.Line(cutover.LineChecksum)
+	require.True(t, ok, "%+v", cl)
+	require.True(t, l.OK, "%+v", l)
+	require.NotContains(t, secondOut.String(), "checksum mismatch")
+	t.Logf("checksum at the gate: %s %s", l.Value, l.Detail)
 	t.Logf("killed serve at %d of %d rows; the restarted serve resumed and completed the migration", atKill, rows)
 
 	res, err := w.Stop()

@@ -105,6 +105,24 @@ func (h *Handle) SetChunkSize(n int64) error {
 	return nil
 }
 
+// ErrNoGhostWorker: AwaitApplied was called on a migration that runs no gh-ost worker (a native
+// ALTER, or before the worker started).
+var ErrNoGhostWorker = errors.New("runner: no gh-ost worker is running for this migration")
+
+// AwaitApplied blocks until the running gh-ost worker has applied to the ghost table every change
+// the primary's binlog holds up to file:pos, or ctx ends (ghost.Worker.AwaitApplied). The cut-over
+// gate's checksum calls it (cutover.Deps.AwaitApplied) to compare a chunk only once the ghost
+// table holds everything the original's chunk did when it was read.
+func (h *Handle) AwaitApplied(ctx context.Context, file string, pos uint64) error {
+	h.mu.Lock()
+	w := h.worker
+	h.mu.Unlock()
+	if w == nil {
+		return ErrNoGhostWorker
+	}
+	return w.AwaitApplied(ctx, file, pos)
+}
+
 // ChunkSize is gh-ost's copy chunk size now: the chunker's (sized by time, or the operator's),
 // else the configured one (0 for a native migration), so a front door can show it before asking
 // for a new one.

@@ -310,7 +310,17 @@ func (c *Controller) gateDeps(r *run) cutover.Deps {
 		c.observeGateEvent(r.labels, e)
 		return c.recordGate(ctx, e)
 	}
-	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(record)}
+	// The checksum compares a chunk once gh-ost has applied the binlog up to it (issue 10).
+	applied := func(ctx context.Context, file string, pos uint64) error {
+		c.mu.Lock()
+		h := r.h
+		c.mu.Unlock()
+		if h == nil {
+			return runner.ErrNoGhostWorker
+		}
+		return h.AwaitApplied(ctx, file, pos)
+	}
+	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, AwaitApplied: applied, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(record)}
 	if c.opts.Registry != nil {
 		deps.Registry = c.opts.Registry
 	}

@@ -1,6 +1,7 @@
 package ghost
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,35 +106,43 @@ func (w *Worker) Wait() (Result, error) {
 
 // send writes a command and waits for the worker's acknowledgement.
 func (w *Worker) send(c command) error {
+	_, err := w.sendFor(context.Background(), c)
+	return err
+}
+
+// sendFor writes a command and returns the worker's acknowledgement.
+func (w *Worker) sendFor(ctx context.Context, c command) (ackResult, error) {
 	select {
 	case <-w.done:
-		return ErrNotRunning
+		return ackResult{}, ErrNotRunning
 	default:
 	}
 	c.ID = w.nextID.Add(1)
-	ack := make(chan error, 1)
+	ack := make(chan ackResult, 1)
 	w.acksMu.Lock()
 	w.acks[c.ID] = ack
 	w.acksMu.Unlock()
 	line, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("ghost: encode command: %w", err)
+		return ackResult{}, fmt.Errorf("ghost: encode command: %w", err)
 	}
 	w.stdinMu.Lock()
 	_, err = w.stdin.Write(append(line, '\n'))
 	w.stdinMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotRunning, err)
+		return ackResult{}, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	timer := time.NewTimer(commandTimeout)
 	defer timer.Stop()
 	select {
-	case err := <-ack:
-		return err
+	case r := <-ack:
+		return r, r.err
 	case <-w.done:
-		return ErrNotRunning
+		return ackResult{}, ErrNotRunning
+	case <-ctx.Done():
+		return ackResult{}, ctx.Err()
 	case <-timer.C:
-		return fmt.Errorf("ghost: worker did not acknowledge %s within %s", c.Op, commandTimeout)
+		return ackResult{}, fmt.Errorf("ghost: worker did not acknowledge %s within %s", c.Op, commandTimeout)
 	}
 }
 

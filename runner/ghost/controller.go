@@ -99,6 +99,7 @@ type Result struct {
 type Worker struct {
 	spec      Spec
 	db        *sql.DB // the primary, for checks and cleanup
+	insp      *sql.DB // the replica gh-ost reads the binlog from; nil when it reads the primary's
 	cmd       *exec.Cmd
 	started   time.Time
 	expected  string          // normalized shape the table must have after cut-over
@@ -112,7 +113,7 @@ type Worker struct {
 	stdin   io.WriteCloser
 	nextID  atomic.Int64
 	acksMu  sync.Mutex
-	acks    map[int64]chan error
+	acks    map[int64]chan ackResult
 
 	events      chan migration.Progress
 	ready       chan struct{}
@@ -143,14 +144,26 @@ func Start(ctx context.Context, spec Spec) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ghost: open primary: %w", err)
 	}
-	w := &Worker{spec: spec, db: db, acks: map[int64]chan error{}, gate: make(chan int, 1),
+	w := &Worker{spec: spec, db: db, acks: map[int64]chan ackResult{}, gate: make(chan int, 1),
 		events: make(chan migration.Progress, 256), ready: make(chan struct{}), done: make(chan struct{})}
-	if err := w.prepare(ctx); err != nil {
+	if !spec.OnPrimary {
+		if w.insp, err = sql.Open("mysql", spec.Replica.dsn("")); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("ghost: open replica: %w", err)
+		}
+	}
+	closeDBs := func() {
 		_ = db.Close()
+		if w.insp != nil {
+			_ = w.insp.Close()
+		}
+	}
+	if err := w.prepare(ctx); err != nil {
+		closeDBs()
 		return nil, err
 	}
 	if err := w.spawn(); err != nil {
-		_ = db.Close()
+		closeDBs()
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = w.Abort() })
@@ -293,7 +306,7 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 			delete(w.acks, ev.AckID)
 			w.acksMu.Unlock()
 			if ch != nil {
-				ch <- ackError(ev.Error)
+				ch <- ackResult{coords: ev.Coords, pending: ev.Pending, err: ackError(ev.Error)}
 			}
 		case evLogLost:
 			w.logLost.Store(&ev.Error)
@@ -302,6 +315,13 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 			w.final = &e
 		}
 	}
+}
+
+// ackResult is the worker's acknowledgement of one command.
+type ackResult struct {
+	coords  string // await_applied: the applier's position
+	pending bool   // await_applied: the wait ended before the applier got there
+	err     error
 }
 
 func ackError(msg string) error {
@@ -355,9 +375,12 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 			RowsEstimated: w.result.RowsCopied, Ratio: 1})
 	}
 	_ = w.db.Close()
+	if w.insp != nil {
+		_ = w.insp.Close()
+	}
 	w.acksMu.Lock()
 	for id, ch := range w.acks {
-		ch <- ErrNotRunning
+		ch <- ackResult{err: ErrNotRunning}
 		delete(w.acks, id)
 	}
 	w.acksMu.Unlock()

@@ -109,6 +109,7 @@ type hooks struct {
 	ctx      context.Context
 	gate     *gatekeeper
 	copyDone *atomic.Bool
+	atGate   *atomic.Bool          // set when OnBeforeCutOver is first called
 	awake    func(context.Context) // waits until the apply loop is awake (awake.go); nil without a waker
 	// gap replays what gh-ost's streamer dropped before its listener was added (streamgap.go):
 	// before the row copy of a resume, before the cut-over of a revert; nil for a fresh run.
@@ -139,6 +140,7 @@ func (h *hooks) OnBeginPostponed() error { return nil }
 // OnBeforeCutOver is the gate: gh-ost proceeds to the rename only when it returns nil. The gate
 // is reported only once gh-ost's apply loop is awake (awake.go).
 func (h *hooks) OnBeforeCutOver() error {
+	h.atGate.Store(true)             // after Migrate/Revert set up the applier, in this goroutine (applied.go)
 	if h.gap != nil && h.gapRevert { // a revert's listener is added just before (Migrator.Revert)
 		if err := h.gap.run(h.ctx); err != nil {
 			return err

@@ -27,13 +27,17 @@ const (
 	opUnthrottle = "unthrottle"
 	opChunkSize  = "chunk_size"
 	opCutOver    = "cut_over"
+	// opAwaitApplied asks the worker to acknowledge once gh-ost's applier has applied the binlog
+	// of the server it reads through Coords (applied.go); N bounds the wait in milliseconds.
+	opAwaitApplied = "await_applied"
 )
 
 type command struct {
 	ID     int64  `json:"id"`
 	Op     string `json:"op"`
 	Reason string `json:"reason,omitempty"`
-	N      int64  `json:"n,omitempty"` // chunk size; or a cut-over permit's validity in ms
+	N      int64  `json:"n,omitempty"`      // chunk size; a cut-over permit's validity in ms; an await's bound in ms
+	Coords string `json:"coords,omitempty"` // await_applied: "file:position" in the binlog gh-ost reads
 }
 
 // Events the worker sends.
@@ -50,6 +54,10 @@ type event struct {
 	Progress *migration.Progress `json:"progress,omitempty"`
 	AckID    int64               `json:"ack_id,omitempty"`
 	Error    string              `json:"error,omitempty"`
+	// ack of await_applied only: the binlog position gh-ost's applier has applied through.
+	Coords string `json:"coords,omitempty"`
+	// ack of await_applied only: the wait ended before the applier got there (Error says where it is).
+	Pending bool `json:"pending,omitempty"`
 	// gate only: the cut-over attempt that waits for a permit (1 for the first).
 	Attempt int `json:"attempt,omitempty"`
 	// done only:

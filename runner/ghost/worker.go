@@ -66,7 +66,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	defer guardDB.Close()
 	guard.attach(guardDB, w.mc)
 	go func() { _ = guardDB.Ping() }() // warm, so that the guard never dials under the lock
-	hk := &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone}
+	hk := &hooks{ctx: w.mc.GetContext(), gate: w.gate, copyDone: &w.copyDone, atGate: &w.atGate}
 	if spec.Resume || spec.Revert {
 		hk.gap, hk.gapRevert = &gapReplay{spec: spec, mc: w.mc}, spec.Revert
 	}
@@ -87,6 +87,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	go func() { defer close(reported); w.report(stop) }()
 
 	migrator := logic.NewMigrator(w.mc, appVersion)
+	w.migrator.Store(migrator)
 	stopWaker := make(chan struct{})
 	if queue, noop, qerr := wakerQueue(migrator, &w.noops); qerr == nil {
 		go wake(queue, noop, &w.noops, w.copyDone.Load, stopWaker)
@@ -238,7 +239,9 @@ type worker struct {
 	out  *eventWriter
 
 	copyDone atomic.Bool // gh-ost's OnRowCopyComplete hook ran
-	noops    noops       // the waker's entries in gh-ost's event queue
+	atGate   atomic.Bool // gh-ost's OnBeforeCutOver hook ran: its applier is set (applied.go)
+	migrator atomic.Pointer[logic.Migrator]
+	noops    noops // the waker's entries in gh-ost's event queue
 	gate     *gatekeeper
 	lastSent atomic.Pointer[migration.Progress] // the report loop's last progress event
 
@@ -259,6 +262,10 @@ func (w *worker) control(r *bufio.Reader) {
 		var c command
 		if err := json.Unmarshal(line, &c); err != nil {
 			fmt.Fprintf(os.Stderr, "ghostgate worker: bad command %q: %v\n", line, err)
+			continue
+		}
+		if c.Op == opAwaitApplied {
+			go w.awaitApplied(c) // acknowledges by itself, when the applier got there
 			continue
 		}
 		ack := event{Type: evAck, AckID: c.ID}
