@@ -405,4 +405,3 @@ func TestPerformanceSchemaFinding(t *testing.T) {
 		}
 	}
 }
-
