@@ -3,6 +3,7 @@ package ghost
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"os"
 	"regexp"
@@ -124,4 +125,38 @@ func startWorker(t *testing.T, spec Spec) *Worker {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Abort() })
 	return w
+}
+
+// readyWorker starts a worker adding column c to a 2000-row table t and waits until it is at the
+// gate.
+func readyWorker(t *testing.T, db *sandboxtest.DB) (Spec, *Worker) {
+	t.Helper()
+	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
+	db.WaitReplica(t)
+	spec := testSpec(t, db, "t", "ADD COLUMN c INT NOT NULL DEFAULT 7")
+	w := startWorker(t, spec)
+	select {
+	case <-w.Ready():
+	case <-time.After(90 * time.Second):
+		t.Fatalf("not ready: %s", logTail(spec.LogFile(), 30))
+	}
+	return spec, w
+}
+
+// holdInTransaction opens a transaction on a connection of its own that runs stmt and keeps its
+// locks until commit is called.
+func holdInTransaction(t *testing.T, db *sql.DB, stmt string) (commit func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = conn.ExecContext(ctx, "BEGIN")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, stmt)
+	require.NoError(t, err)
+	return func() {
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		require.NoError(t, err)
+	}
 }

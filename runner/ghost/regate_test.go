@@ -1,7 +1,6 @@
 package ghost
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -17,24 +16,9 @@ import (
 // logic.RetrySleepFn from retryOperationWithExponentialBackoff (gate.go).
 func TestRetryAfterPermitAsksTheGateAgain(t *testing.T) {
 	db := sandboxtest.New(t)
-	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
-	db.WaitReplica(t)
-	spec := testSpec(t, db, "t", "ADD COLUMN c INT NOT NULL DEFAULT 7")
-	w := startWorker(t, spec)
-	select {
-	case <-w.Ready():
-	case <-time.After(90 * time.Second):
-		t.Fatalf("not ready: %s", logTail(spec.LogFile(), 30))
-	}
+	spec, w := readyWorker(t, db)
 	// A transaction that read the table holds its metadata lock until it ends.
-	ctx := context.Background()
-	conn, err := db.Primary.Conn(ctx)
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = conn.ExecContext(ctx, "BEGIN")
-	require.NoError(t, err)
-	_, err = conn.ExecContext(ctx, "SELECT * FROM t WHERE id = 1 FOR UPDATE")
-	require.NoError(t, err)
+	commit := holdInTransaction(t, db.Primary, "SELECT * FROM t WHERE id = 1 FOR UPDATE")
 
 	require.NoError(t, w.CutOver(300*time.Millisecond))
 	select {
@@ -46,8 +30,7 @@ func TestRetryAfterPermitAsksTheGateAgain(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the retry never came back to the gate: %s", logTail(spec.LogFile(), 40))
 	}
-	_, err = conn.ExecContext(ctx, "COMMIT")
-	require.NoError(t, err)
+	commit()
 	time.Sleep(2 * time.Second)
 	require.Empty(t, db.ColumnType(t, "t", "c"), "no retry renamed without a new permit")
 

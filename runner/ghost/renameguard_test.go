@@ -128,23 +128,8 @@ func TestRenameGuard(t *testing.T) {
 // again, and complete once the reader is gone.
 func TestGuardStopsRenameQueuedBehindGhostReader(t *testing.T) {
 	db := sandboxtest.New(t)
-	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
-	db.WaitReplica(t)
-	spec := testSpec(t, db, "t", "ADD COLUMN c INT NOT NULL DEFAULT 7")
-	w := startWorker(t, spec)
-	select {
-	case <-w.Ready():
-	case <-time.After(90 * time.Second):
-		t.Fatalf("not ready: %s", logTail(spec.LogFile(), 30))
-	}
-	ctx := context.Background()
-	reader, err := db.Primary.Conn(ctx)
-	require.NoError(t, err)
-	defer reader.Close()
-	_, err = reader.ExecContext(ctx, "BEGIN")
-	require.NoError(t, err)
-	_, err = reader.ExecContext(ctx, "SELECT COUNT(*) FROM "+qualified(db.Name, GhostTable("t")))
-	require.NoError(t, err)
+	spec, w := readyWorker(t, db)
+	commit := holdInTransaction(t, db.Primary, "SELECT COUNT(*) FROM "+qualified(db.Name, GhostTable("t")))
 
 	require.NoError(t, w.CutOver(300*time.Millisecond))
 	select {
@@ -157,8 +142,7 @@ func TestGuardStopsRenameQueuedBehindGhostReader(t *testing.T) {
 		t.Fatalf("the retry never came back to the gate: %s", logTail(spec.LogFile(), 40))
 	}
 	require.Empty(t, db.ColumnType(t, "t", "c"), "nothing was renamed while the RENAME was not first in line")
-	_, err = reader.ExecContext(ctx, "COMMIT")
-	require.NoError(t, err)
+	commit()
 
 	require.NoError(t, w.CutOver(0))
 	res, err := w.Wait()
