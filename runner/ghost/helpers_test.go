@@ -160,3 +160,19 @@ func holdInTransaction(t *testing.T, db *sql.DB, stmt string) (commit func()) {
 		require.NoError(t, err)
 	}
 }
+
+// permitUntilRetry gives w a short permit that a blocked first attempt outlives, and waits until
+// gh-ost's retry comes back to the gate for a new one.
+func permitUntilRetry(t *testing.T, w *Worker) {
+	t.Helper()
+	require.NoError(t, w.CutOver(300*time.Millisecond))
+	select {
+	case attempt := <-w.GateAgain():
+		require.GreaterOrEqual(t, attempt, 2)
+	case <-w.Done():
+		_, err := w.Wait()
+		t.Fatalf("the worker ended instead of waiting at the gate again: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the retry never came back to the gate: %s", logTail(w.Spec().LogFile(), 40))
+	}
+}

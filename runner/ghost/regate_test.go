@@ -20,16 +20,7 @@ func TestRetryAfterPermitAsksTheGateAgain(t *testing.T) {
 	// A transaction that read the table holds its metadata lock until it ends.
 	commit := holdInTransaction(t, db.Primary, "SELECT * FROM t WHERE id = 1 FOR UPDATE")
 
-	require.NoError(t, w.CutOver(300*time.Millisecond))
-	select {
-	case attempt := <-w.GateAgain():
-		require.GreaterOrEqual(t, attempt, 2)
-	case <-w.Done():
-		_, err := w.Wait()
-		t.Fatalf("the worker ended instead of waiting at the gate: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the retry never came back to the gate: %s", logTail(spec.LogFile(), 40))
-	}
+	permitUntilRetry(t, w)
 	commit()
 	time.Sleep(2 * time.Second)
 	require.Empty(t, db.ColumnType(t, "t", "c"), "no retry renamed without a new permit")
