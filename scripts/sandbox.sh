@@ -13,8 +13,9 @@
 #   GG_SANDBOX_PERFORMANCE_SCHEMA  ON (default) or OFF, for tests of servers without it
 #
 # The servers run with ROW binlogs, a full row image, log-slave-updates and classic
-# position-based replication, and have a user with every privilege gh-ost needs. `up` is
-# idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
+# position-based replication (binlogs rotate at 256 MB and expire after an hour: a sandbox that
+# stayed up across many suites once filled the disk with them), and have a user with every
+# privilege gh-ost needs. `up` is idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
 # second), a missing one is created. It writes $GG_SANDBOX_DIR/env, which tests and the demo read.
 set -euo pipefail
 
@@ -30,7 +31,7 @@ RUN_AS=$(id -un)
 # only race-free on MariaDB with it on (its metadata-lock check, gh-ost PR #1536).
 PERFORMANCE_SCHEMA=${GG_SANDBOX_PERFORMANCE_SCHEMA:-ON}
 case "$PERFORMANCE_SCHEMA" in ON|OFF) ;; *) echo "sandbox: GG_SANDBOX_PERFORMANCE_SCHEMA must be ON or OFF" >&2; exit 2 ;; esac
-SETTINGS=2-performance-schema-${PERFORMANCE_SCHEMA,,} # lower case, as the stamp always was
+SETTINGS=3-performance-schema-${PERFORMANCE_SCHEMA,,} # lower case, as the stamp always was
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
@@ -86,6 +87,7 @@ start_node() {
     --port="$NPORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PIDF" \
     --log-error="$NDIR/error.log" --server-id="$SID" \
     --log-bin="$NDIR/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --log-slave-updates \
+    --max-binlog-size=256M --binlog-expire-logs-seconds=3600 \
     --relay-log="$NDIR/data/relay" --report-host=127.0.0.1 --report-port="$NPORT" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
