@@ -23,14 +23,15 @@ type Config struct {
 	// the ETA should not. Default 30s.
 	Window time.Duration
 	// MinWindow is the shortest window, used at the start of the copy and after a chunk-size
-	// change; it then grows with the time observed, up to Window. Default 2s.
+	// change; it then grows with the time observed, up to Window. Default 500ms: time-sized
+	// chunks grow for the first seconds of a copy and the rate with them, and a longer window
+	// lagged behind (BenchmarkETA on a quiet box: +318% at 10% with 2s, +119% with 500ms).
 	MinWindow time.Duration
 	// RestartWindow is what a chunk-size change shortens the observed time to: the rate measured
-	// with the old chunk still counts, but the new one takes over within a few seconds: at the
-	// default the rate after a change is close to the mean since the change. Default 2s.
+	// with the old chunk still counts, but the new one takes over quickly. Default 500ms.
 	RestartWindow time.Duration
 	// Warmup is how much copying (not held) must be seen before an ETA is promised: four
-	// progress reports. Default 2s.
+	// progress reports. It counts all the copying seen, restarts or not. Default 2s.
 	Warmup time.Duration
 	// CutOverTail is the expected time from the end of the copy to the end of the cut-over
 	// (gh-ost's binlog catch-up, the changelog handshake and the rename), not counting a gate
@@ -47,8 +48,8 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	def(&c.Window, 30*time.Second)
-	def(&c.MinWindow, 2*time.Second)
-	def(&c.RestartWindow, 2*time.Second)
+	def(&c.MinWindow, 500*time.Millisecond)
+	def(&c.RestartWindow, 500*time.Millisecond)
 	def(&c.Warmup, 2*time.Second)
 	def(&c.CutOverTail, 2*time.Second)
 	return c
@@ -92,7 +93,8 @@ type Estimator struct {
 	prev     migration.Progress
 	have     bool
 	smoothed float64       // rows per second over the time not held
-	seen     time.Duration // time not held observed, shortened by Restart
+	seen     time.Duration // time not held observed, shortened by Restart: the EWMA's window
+	copied   time.Duration // time not held observed in all: the warmup
 	last     Estimate
 }
 
@@ -141,7 +143,7 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 	}
 	est := Estimate{Rate: e.smoothed, State: migration.ETAEstimating}
 	remaining := p.RowsEstimated - p.RowsCopied
-	if e.seen >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
+	if e.copied >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
 		est.State = migration.ETAKnown
 		est.ETA = time.Duration(float64(remaining) / e.smoothed * float64(time.Second)).Round(100 * time.Millisecond)
 		est.CutOverETA = est.ETA + e.cfg.CutOverTail
@@ -156,6 +158,7 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 func (e *Estimator) smooth(inst float64, dt time.Duration) {
 	first := e.seen == 0 && e.smoothed == 0
 	e.seen += dt
+	e.copied += dt
 	if first {
 		e.smoothed = inst
 		return

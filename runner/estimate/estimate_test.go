@@ -110,3 +110,30 @@ func TestConfigValidate(t *testing.T) {
 	_, err := New(Config{})
 	assert.NoError(t, err)
 }
+
+// TestAcceleratingCopy: time-sized chunks double the rate every half second at the start of a
+// copy, each change a Restart. The warmup still ends after 2 s of copying (it counts all of it),
+// and the rate then follows the newest chunk size within about a second, not the mean since the
+// start.
+func TestAcceleratingCopy(t *testing.T) {
+	e, err := New(Config{})
+	require.NoError(t, err)
+	rows, rate := int64(0), 1000.0
+	var est Estimate
+	for s := 0.0; s <= 3.0+1e-9; s += 0.5 {
+		if s > 0 {
+			rows += int64(rate / 2)
+		}
+		est = e.Observe(copyAt(s, rows, 10_000_000))
+		if s < 2.0 { // the chunk grows, the rate with it
+			rate *= 2
+			e.Restart()
+		}
+	}
+	require.Equal(t, migration.ETAKnown, est.State, "2 s of copying seen, restarts or not")
+	for s := 3.5; s <= 4.0+1e-9; s += 0.5 {
+		rows += int64(rate / 2)
+		est = e.Observe(copyAt(s, rows, 10_000_000))
+	}
+	assert.InEpsilon(t, rate, est.Rate, 0.2, "the rate is the newest chunk size's (%v rows/s), not the mean since the start", rate)
+}
