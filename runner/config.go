@@ -31,8 +31,13 @@ type Config struct {
 
 	// WorkDir holds one directory per gh-ost migration (socket, flag files, worker log).
 	WorkDir string
-	// HeartbeatInterval is how often the runner tells the store it is alive (default 2s).
+	// HeartbeatInterval is how often the runner tells the store it is alive and renews the
+	// migration's lease (default 2s).
 	HeartbeatInterval time.Duration
+	// LeaseMargin is how long before its lease would expire a run whose renewals keep failing
+	// stops its worker (keeping the ghost tables), so that it has stopped before another
+	// controller may claim the migration (default: a quarter of the store's lease duration).
+	LeaseMargin time.Duration
 	// SaveProgressInterval bounds how often progress is written to the store (default 1s).
 	SaveProgressInterval time.Duration
 }

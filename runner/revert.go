@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
@@ -61,6 +62,7 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	claimed := time.Now()
 	rm, err := r.store.Create(ctx, store.NewMigration{
 		Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy), Plan: planJSON,
 		DDL: fmt.Sprintf("-- revert of migration %s:\n%s", id, m.DDL),
@@ -69,7 +71,7 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 		return nil, err
 	}
 	plan.Reason = fmt.Sprintf("revert of %s: gh-ost replays the writes made since its cut-over into %s and swaps it back", id, d.OldTable)
-	h, err := r.launch(ctx, rm.ID, &plan, opts, func(h *Handle) {
+	h, err := r.launch(ctx, rm.ID, &plan, opts, claimed, func(h *Handle) {
 		h.revert = &revertState{of: id, oldTable: d.OldTable, inspectorServerID: d.InspectorServerID}
 	})
 	if err != nil {
