@@ -206,7 +206,9 @@ const (
 	CodeNoGate           = "no_gate"            // 409: a native migration has no cut-over to approve
 	CodeNotManual        = "not_manual"         // 409: the approval is automatic or a window
 	CodeNotRevertible    = "not_revertible"     // 409: nothing kept to revert or resume from
+	CodeRefusedByOwner   = "refused_by_owner"   // 409: the controller owning the migration refused the handed-over command
 	CodeUnavailable      = "unavailable"        // 503: shutting down, or participants are off
+	CodeHandOffTimeout   = "handoff_timeout"    // 504: the owning controller did not carry the command out in time
 	CodeInternal         = "internal"           // 500
 )
 

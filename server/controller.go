@@ -95,6 +95,7 @@ type Controller struct {
 	mu     sync.Mutex
 	runs   map[string]*run // every migration started by this controller, ended ones too
 	closed bool
+	fleet  FleetOptions // set by Background
 }
 
 // run is one migration started by this controller.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -171,20 +172,39 @@ func (c *Controller) live(ctx context.Context, id string) (*run, error) {
 			return nil, err
 		}
 		if m.Status.Active() {
+			if o, ok, err := c.opts.Store.OwnerLive(ctx, id); err == nil && ok && o != c.Owner() {
+				return nil, &ElsewhereError{ID: id, Owner: o}
+			}
 			return nil, fmt.Errorf("%w: %s (status %s) is owned by %s; if that controller is gone, clean up with `%s --migration %s`",
 				ErrNotLive, id, m.Status, m.Owner, store.CleanupCommand, id)
 		}
 		return nil, fmt.Errorf("%w: %s has ended (%s)", ErrNotLive, id, m.Status)
 	}
 	if r.ended() {
+		m, err := c.opts.Store.Get(ctx, id)
+		if err == nil && m.Status.Active() {
+			// Its run here ended (it lost its lease): another controller may run it now.
+			if o, ok, err := c.opts.Store.OwnerLive(ctx, id); err == nil && ok && o != c.Owner() {
+				return nil, &ElsewhereError{ID: id, Owner: o}
+			}
+		}
 		return nil, fmt.Errorf("%w: %s has ended", ErrNotLive, id)
 	}
 	return r, nil
 }
 
+// elsewhere returns err as an *ElsewhereError when it is one.
+func elsewhere(err error) (*ElsewhereError, bool) {
+	var e *ElsewhereError
+	return e, errors.As(err, &e)
+}
+
 // Pause holds a running migration back as a manual throttle; by is recorded.
 func (c *Controller) Pause(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opPause, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -197,6 +217,9 @@ func (c *Controller) Pause(ctx context.Context, id, by string) (client.Migration
 // Resume lifts a Pause.
 func (c *Controller) Resume(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opResume, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -209,6 +232,9 @@ func (c *Controller) Resume(ctx context.Context, id, by string) (client.Migratio
 // Approve gives a manual cut-over approval (before or at the gate); the gate records it.
 func (c *Controller) Approve(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opApprove, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -225,6 +251,9 @@ func (c *Controller) Approve(ctx context.Context, id, by string) (client.Migrati
 // stays as it was, and gh-ost's tables are dropped.
 func (c *Controller) Cancel(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opCancel, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -250,6 +279,9 @@ func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by st
 		return client.MigrationView{}, badRequest("chunk_size %d: must be %d-%d", n, MinChunkSize, MaxChunkSize)
 	}
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opChunkSize, chunkArgs{N: n}, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}

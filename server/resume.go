@@ -24,9 +24,13 @@ type Resumed struct {
 // participants are asked afresh, never assumed from the dead run. A migration whose controller
 // still lives is left alone (the store refuses the takeover); native migrations cannot resume and
 // stay listed as interrupted.
+//
+// Among several controllers on one state database, each one's claim loop calls it: a migration
+// whose owner's lease expired is claimed (store.TakeOver, with the next fencing token) by exactly
+// one of them. It costs one query on the migrations table when nothing is stale.
 func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
-	left, err := c.opts.Store.Leftovers(ctx)
-	if err != nil {
+	stale, err := c.opts.Store.Stale(ctx)
+	if err != nil || len(stale) == 0 {
 		return nil, err
 	}
 	gcfg, err := c.gateConfig(client.CreateRequest{})
@@ -34,14 +38,7 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 		return nil, err
 	}
 	var out []Resumed
-	for _, l := range left {
-		if l.Kind != store.LeftoverStaleMigration {
-			continue
-		}
-		m, err := c.opts.Store.Get(ctx, l.MigrationID)
-		if err != nil {
-			return out, err
-		}
+	for _, m := range stale {
 		var p planner.Plan
 		if json.Unmarshal(m.Plan, &p) != nil || p.Strategy != planner.StrategyGhost {
 			continue

@@ -36,6 +36,7 @@ var schemaSteps = []schemaStep{
 	{name: "migrations and events", apply: stepCoreTables},
 	{name: "owner and heartbeat", apply: stepOwner},
 	{name: "leases with fencing tokens", apply: stepLeases},
+	{name: "commands for the owner", apply: stepCommands},
 }
 
 // stepCoreTables creates the migrations and events tables.

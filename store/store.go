@@ -118,6 +118,7 @@ type Store struct {
 	migrations string // escaped `db`.`migrations`
 	events     string // escaped `db`.`events`
 	versions   string // escaped `db`.`schema_version`
+	commands   string // escaped `db`.`commands`
 
 	mu   sync.Mutex
 	held map[string]int64 // fencing token of each claim this store made, by migration id
@@ -142,6 +143,7 @@ func openAt(ctx context.Context, db *sql.DB, opts Options, target int) (*Store, 
 		migrations: qualify(opts.Database, "migrations"),
 		events:     qualify(opts.Database, "events"),
 		versions:   qualify(opts.Database, "schema_version"),
+		commands:   qualify(opts.Database, "commands"),
 		held:       map[string]int64{},
 	}
 	if err := s.upgrade(ctx, target); err != nil {

@@ -41,6 +41,11 @@ type ServeOptions struct {
 	PprofAddr             string // Go's profiles on a listener of their own; "" off
 	AllowRemote           bool
 	NoResume              bool // leave interrupted migrations interrupted instead of resuming them
+	// Fleet: several controllers on one state database (docs/fleet.md).
+	Lease             time.Duration // a migration's lease (store.Options.StaleAfter)
+	HeartbeatInterval time.Duration // renewal of the leases of the migrations run here
+	ClaimInterval     time.Duration // how often to look for migrations whose owner is gone
+	ControllerID      string        // this controller's name in the leases (default: the host name)
 	TokenFile             string
 	ParticipantSecretFile string
 
@@ -92,6 +97,10 @@ the event log) and exits.`,
 	addRunnerFlags(fs, &opts.Run)
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
+	fs.DurationVar(&opts.Lease, "lease", store.DefaultStaleAfter, "how long a controller's claim on a migration lasts without a renewal; another controller on the same state database takes the migration over once it has passed (docs/fleet.md)")
+	fs.DurationVar(&opts.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leases of the migrations run here are renewed (at most a third of --lease)")
+	fs.DurationVar(&opts.ClaimInterval, "claim-interval", 0, "how often to look for migrations whose controller is gone and take them over (0: a third of --lease)")
+	fs.StringVar(&opts.ControllerID, "controller-id", "", "this controller's name in the leases (default: the host name; give each pod its own, e.g. the pod name)")
 	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file of API bearer tokens, one `NAME TOKEN` (or bare `TOKEN`, named api) a line; the event log records the name (or $"+EnvToken+")")
@@ -205,8 +214,17 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	fleet, err := fleetOptions(opts)
+	if err != nil {
+		return err
+	}
+	rcfg.HeartbeatInterval = opts.HeartbeatInterval
 	// 3. State, metrics, runner, participants, controller.
-	st, err := store.Open(ctx, db, store.Options{Database: opts.Run.StateDatabase})
+	owner := store.CurrentOwner()
+	if opts.ControllerID != "" {
+		owner.Host = opts.ControllerID
+	}
+	st, err := store.Open(ctx, db, store.Options{Database: opts.Run.StateDatabase, StaleAfter: opts.Lease, Owner: owner})
 	if err != nil {
 		return err
 	}
@@ -239,6 +257,10 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
+		return &UsageError{Err: err}
+	}
+	// The fleet's loops: take over what a dead controller left, carry out handed-over commands.
+	if err := ctrl.Background(ctx, fleet, !opts.NoResume); err != nil {
 		return &UsageError{Err: err}
 	}
 	// 4. Migrations a dead controller left go on from their checkpoints; what else dead runs left
@@ -343,4 +365,23 @@ func openReplicas(cfg runner.Config, want bool) ([]cutover.Replica, error) {
 		return nil, usageErrorf("--gate-max-replica-lag needs a replica to watch")
 	}
 	return out, nil
+}
+
+// fleetOptions checks serve's lease flags and derives the controller's fleet loops from them.
+func fleetOptions(opts *ServeOptions) (server.FleetOptions, error) {
+	switch {
+	case opts.Lease < time.Second:
+		return server.FleetOptions{}, usageErrorf("--lease %v: must be at least 1s", opts.Lease)
+	case opts.HeartbeatInterval <= 0 || opts.HeartbeatInterval > opts.Lease/3:
+		return server.FleetOptions{}, usageErrorf("--heartbeat-interval %v: must be positive and at most a third of --lease (%v)", opts.HeartbeatInterval, opts.Lease)
+	case opts.ClaimInterval < 0:
+		return server.FleetOptions{}, usageErrorf("--claim-interval %v: must not be negative", opts.ClaimInterval)
+	case len(opts.ControllerID) > 200:
+		return server.FleetOptions{}, usageErrorf("--controller-id: at most 200 characters")
+	}
+	claim := opts.ClaimInterval
+	if claim == 0 {
+		claim = opts.Lease / 3
+	}
+	return server.FleetOptions{ClaimInterval: claim}, nil
 }
