@@ -37,15 +37,15 @@ type ServeOptions struct {
 	IO  IO
 	Run RunOptions // connection, replicas, throttle thresholds, gh-ost tuning, work dir
 
-	Listen                string
-	PprofAddr             string // Go's profiles on a listener of their own; "" off
-	AllowRemote           bool
-	NoResume              bool // leave interrupted migrations interrupted instead of resuming them
+	Listen      string
+	PprofAddr   string // Go's profiles on a listener of their own; "" off
+	AllowRemote bool
+	NoResume    bool // leave interrupted migrations interrupted instead of resuming them
 	// Fleet: several controllers on one state database (docs/fleet.md).
-	Lease             time.Duration // a migration's lease (store.Options.StaleAfter)
-	HeartbeatInterval time.Duration // renewal of the leases of the migrations run here
-	ClaimInterval     time.Duration // how often to look for migrations whose owner is gone
-	ControllerID      string        // this controller's name in the leases (default: the host name)
+	Lease                 time.Duration // a migration's lease (store.Options.StaleAfter)
+	HeartbeatInterval     time.Duration // renewal of the leases of the migrations run here
+	ClaimInterval         time.Duration // how often to look for migrations whose owner is gone
+	ControllerID          string        // this controller's name in the leases (default: the host name)
 	TokenFile             string
 	ParticipantSecretFile string
 
