@@ -31,6 +31,8 @@ type Migration struct {
 	HeartbeatAt time.Time           `json:"heartbeat_at,omitzero"`
 	// Lease is the owner's claim: who, until when, with which fencing token.
 	Lease Lease `json:"lease"`
+	// Cluster is the cluster the migration runs on ("": the controller's only one).
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // NewMigration is what Create needs to record a migration; it starts queued, owned by the store.
@@ -73,7 +75,7 @@ func (e *ActiveMigrationError) Error() string {
 }
 
 const migrationColumns = `id, schema_name, table_name, ddl, plan, strategy, status, created_at, updated_at,
-	started_at, finished_at, progress, error, owner_host, owner_pid, heartbeat_at, lease_owner, lease_token, lease_expires_at`
+	started_at, finished_at, progress, error, owner_host, owner_pid, heartbeat_at, lease_owner, lease_token, lease_expires_at, cluster`
 
 // Create records a new queued migration and a "created" event. When the table already has an
 // active migration it returns *ActiveMigrationError: the refusal comes from the unique key, so two
@@ -221,7 +223,7 @@ func scanMigration(r scanner) (Migration, error) {
 	var status string
 	if err := r.Scan(&m.ID, &m.Schema, &m.Table, &m.DDL, &plan, &m.Strategy, &status, &created, &updated,
 		&started, &finished, &progress, &errText, &ownerHost, &ownerPID, &heartbeat,
-		&leaseOwner, &m.Lease.Token, &leaseExpires); err != nil {
+		&leaseOwner, &m.Lease.Token, &leaseExpires, &m.Cluster); err != nil {
 		return Migration{}, err
 	}
 	m.Status = migration.Status(status)

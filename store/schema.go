@@ -37,6 +37,7 @@ var schemaSteps = []schemaStep{
 	{name: "owner and heartbeat", apply: stepOwner},
 	{name: "leases with fencing tokens", apply: stepLeases},
 	{name: "commands for the owner", apply: stepCommands},
+	{name: "queue: cluster and request", apply: stepQueue},
 }
 
 // stepCoreTables creates the migrations and events tables.
