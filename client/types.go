@@ -95,6 +95,8 @@ type MigrationView struct {
 	store.Migration
 	// Live is true while this controller runs the migration (it can be paused, approved, …).
 	Live bool `json:"live"`
+	// QueuePosition is, for a queued migration, how many of its cluster's queue are ahead of it.
+	QueuePosition *int `json:"queue_position,omitempty"`
 	// Paused is true while a manual pause holds it back.
 	Paused bool `json:"paused,omitempty"`
 	// ChunkSize is gh-ost's copy chunk size as last set, while it runs (0: not a gh-ost run).

@@ -184,6 +184,22 @@ func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions)
 	return h, nil
 }
 
+// StartClaimed runs the queued migration id, which this runner's store has just claimed from the
+// queue (store.ClaimQueued, at claimed by this process's clock), with plan, the plan it was
+// queued with. It goes queued → planning → running as a fresh migration does.
+func (r *Runner) StartClaimed(ctx context.Context, id string, plan *planner.Plan, claimed time.Time, opts RunOptions) (*Handle, error) {
+	if err := runnable(plan); err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), id, err)
+		return nil, err
+	}
+	h, err := r.launch(ctx, id, plan, opts, claimed, nil)
+	if err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), id, err)
+		return nil, err
+	}
+	return h, nil
+}
+
 // launch runs plan as migration id in the background: a throttler of its own, a handle, the
 // run. claimed is when its lease was claimed (just before the claim). with (nil for a fresh
 // migration) marks the handle as a resume or a revert before it runs.

@@ -66,6 +66,13 @@ type Options struct {
 	Log *slog.Logger
 	// GateMetrics records the gates (nil: not recorded).
 	GateMetrics *metrics.Gate
+	// MaxConcurrent, when above 0, queues submitted migrations: at most this many run at once on
+	// the cluster (across every controller on the state database), one per table, in the order
+	// they were submitted; the others wait `queued`. 0: every migration starts at once (a second
+	// one on a busy table is refused), as before the queue.
+	MaxConcurrent int
+	// Cluster names the cluster this controller's migrations run on ("": the only one).
+	Cluster string
 }
 
 // Validate reports what cannot work.
@@ -77,6 +84,8 @@ func (o Options) Validate() error {
 		return errors.New("server: nil store")
 	case o.Runner == nil:
 		return errors.New("server: nil runner")
+	case o.MaxConcurrent < 0:
+		return fmt.Errorf("server: max concurrent migrations %d must not be negative", o.MaxConcurrent)
 	}
 	if o.Gate.Approval != "" {
 		if _, err := cutover.ParseApproval(o.Gate.Approval, o.Location); err != nil {
@@ -96,6 +105,7 @@ type Controller struct {
 	runs   map[string]*run // every migration started by this controller, ended ones too
 	closed bool
 	fleet  FleetOptions // set by Background
+	kick   chan struct{} // wakes the scheduler: a migration was queued
 }
 
 // run is one migration started by this controller.
@@ -147,7 +157,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.GateMetrics == nil {
 		opts.GateMetrics = metrics.NewGate(nil, nil)
 	}
-	return &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}}, nil
+	return &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}, kick: make(chan struct{}, 1)}, nil
 }
 
 // Leftovers reports what dead runs left behind: interrupted migrations and orphan gh-ost tables,
@@ -170,6 +180,9 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 	}
 	if planner.AnyBlocked(plans) {
 		return nil, &BlockedError{Plans: plans}
+	}
+	if c.opts.MaxConcurrent > 0 {
+		return c.enqueue(ctx, plans, req, by)
 	}
 	var started []*run
 	for _, p := range plans {

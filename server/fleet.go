@@ -28,6 +28,9 @@ type FleetOptions struct {
 	CommandPoll time.Duration
 	// CommandWait bounds the wait for the owner to carry out a handed-over command (default 30s).
 	CommandWait time.Duration
+	// ScheduleInterval is how often the controller looks at the queue (default 1s), with
+	// Options.MaxConcurrent set; one indexed query when nothing is queued.
+	ScheduleInterval time.Duration
 }
 
 func (o FleetOptions) withDefaults() FleetOptions {
@@ -37,6 +40,9 @@ func (o FleetOptions) withDefaults() FleetOptions {
 	if o.CommandWait == 0 {
 		o.CommandWait = 30 * time.Second
 	}
+	if o.ScheduleInterval == 0 {
+		o.ScheduleInterval = time.Second
+	}
 	return o
 }
 
@@ -45,8 +51,8 @@ func (o FleetOptions) Validate() error {
 	switch {
 	case o.ClaimInterval < 0:
 		return fmt.Errorf("server: claim interval %v must not be negative", o.ClaimInterval)
-	case o.CommandPoll < 0 || o.CommandWait < 0:
-		return errors.New("server: command poll and wait must not be negative")
+	case o.CommandPoll < 0 || o.CommandWait < 0 || o.ScheduleInterval < 0:
+		return errors.New("server: command poll, command wait and schedule interval must not be negative")
 	}
 	return nil
 }
@@ -121,6 +127,9 @@ func (c *Controller) Background(ctx context.Context, o FleetOptions, claim bool)
 		c.wg.Go(func() { c.claimLoop(ctx, o.ClaimInterval) })
 	}
 	c.wg.Go(func() { c.commandLoop(ctx, o.CommandPoll) })
+	if c.opts.MaxConcurrent > 0 {
+		c.wg.Go(func() { c.scheduleLoop(ctx, o.ScheduleInterval) })
+	}
 	return nil
 }
 

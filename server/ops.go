@@ -11,6 +11,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/graybox/wire"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -128,7 +129,13 @@ func (c *Controller) participantsOf(table string) []wire.ParticipantStatus {
 // (its controller is gone) gets the cleanup command; another live controller's is named.
 func (c *Controller) markForeign(ctx context.Context, views []client.MigrationView) error {
 	var schemas []string
-	for _, v := range views {
+	for i, v := range views {
+		if v.Status == migration.StatusQueued && v.Lease.Owner == "" {
+			if err := c.queuedView(ctx, &views[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		if v.Status.Active() && !v.Live && !slices.Contains(schemas, v.Schema) {
 			schemas = append(schemas, v.Schema)
 		}
@@ -148,7 +155,7 @@ func (c *Controller) markForeign(ctx context.Context, views []client.MigrationVi
 	}
 	for i := range views {
 		v := &views[i]
-		if !v.Status.Active() || v.Live {
+		if !v.Status.Active() || v.Live || v.QueuePosition != nil {
 			continue
 		}
 		if l, ok := stale[v.ID]; ok {
@@ -170,6 +177,9 @@ func (c *Controller) live(ctx context.Context, id string) (*run, error) {
 		m, err := c.opts.Store.Get(ctx, id)
 		if err != nil {
 			return nil, err
+		}
+		if m.Status == migration.StatusQueued && m.Lease.Owner == "" {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNotLive, id, errQueued)
 		}
 		if m.Status.Active() {
 			if o, ok, err := c.opts.Store.OwnerLive(ctx, id); err == nil && ok && o != c.Owner() {
@@ -251,6 +261,13 @@ func (c *Controller) Approve(ctx context.Context, id, by string) (client.Migrati
 // stays as it was, and gh-ost's tables are dropped.
 func (c *Controller) Cancel(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if errors.Is(err, errQueued) {
+		// Not started: cancelled in the queue (refused if a scheduler claimed it meanwhile).
+		if err := c.opts.Store.CancelQueued(ctx, id, "cancelled in the queue by "+by); err != nil {
+			return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
+		}
+		return c.Get(ctx, id)
+	}
 	if e, ok := elsewhere(err); ok {
 		return c.handOff(ctx, e, opCancel, nil, by)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/store"
@@ -39,6 +40,13 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 	}
 	var out []Resumed
 	for _, m := range stale {
+		if m.Status == migration.StatusQueued {
+			// Claimed from the queue by a controller that died before starting it: back in line.
+			if err := c.opts.Store.Requeue(ctx, m.ID); err != nil {
+				out = append(out, Resumed{MigrationID: m.ID, Table: m.Schema + "." + m.Table, Err: err})
+			}
+			continue
+		}
 		var p planner.Plan
 		if json.Unmarshal(m.Plan, &p) != nil || p.Strategy != planner.StrategyGhost {
 			continue
