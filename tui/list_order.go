@@ -3,6 +3,7 @@ package tui
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,8 @@ func statusText(v client.MigrationView) string {
 		return "at the gate"
 	case v.Status == migration.StatusRunning && v.Paused:
 		return "paused"
+	case v.QueuePosition != nil:
+		return "queued #" + strconv.Itoa(*v.QueuePosition+1) // its place in its cluster's queue
 	}
 	return string(v.Status)
 }

@@ -46,6 +46,7 @@ type ServeOptions struct {
 	HeartbeatInterval     time.Duration // renewal of the leases of the migrations run here
 	ClaimInterval         time.Duration // how often to look for migrations whose owner is gone
 	ControllerID          string        // this controller's name in the leases (default: the host name)
+	MaxConcurrent         int           // queue: at most this many migrations run at once (0: no queue)
 	TokenFile             string
 	ParticipantSecretFile string
 
@@ -100,6 +101,7 @@ the event log) and exits.`,
 	fs.DurationVar(&opts.Lease, "lease", store.DefaultStaleAfter, "how long a controller's claim on a migration lasts without a renewal; another controller on the same state database takes the migration over once it has passed (docs/fleet.md)")
 	fs.DurationVar(&opts.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leases of the migrations run here are renewed (at most a third of --lease)")
 	fs.DurationVar(&opts.ClaimInterval, "claim-interval", 0, "how often to look for migrations whose controller is gone and take them over (0: a third of --lease)")
+	fs.IntVar(&opts.MaxConcurrent, "max-concurrent", 0, "queue submitted migrations: at most this many run at once on the cluster (across every controller on the state database), one per table, in submission order; 0: no queue, each starts at once")
 	fs.StringVar(&opts.ControllerID, "controller-id", "", "this controller's name in the leases (default: the host name; give each pod its own, e.g. the pod name)")
 	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
@@ -253,7 +255,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}()
 	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
 		Log: logger, GateMetrics: metrics.NewGate(reg, server.ParticipantCounts(registry)),
-		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, MaxConcurrent: opts.MaxConcurrent, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
@@ -374,6 +376,8 @@ func fleetOptions(opts *ServeOptions) (server.FleetOptions, error) {
 		return server.FleetOptions{}, usageErrorf("--lease %v: must be at least 1s", opts.Lease)
 	case opts.HeartbeatInterval <= 0 || opts.HeartbeatInterval > opts.Lease/3:
 		return server.FleetOptions{}, usageErrorf("--heartbeat-interval %v: must be positive and at most a third of --lease (%v)", opts.HeartbeatInterval, opts.Lease)
+	case opts.MaxConcurrent < 0:
+		return server.FleetOptions{}, usageErrorf("--max-concurrent %d: must not be negative (0: no queue)", opts.MaxConcurrent)
 	case opts.ClaimInterval < 0:
 		return server.FleetOptions{}, usageErrorf("--claim-interval %v: must not be negative", opts.ClaimInterval)
 	case len(opts.ControllerID) > 200:
