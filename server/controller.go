@@ -104,7 +104,7 @@ type Controller struct {
 	mu     sync.Mutex
 	runs   map[string]*run // every migration started by this controller, ended ones too
 	closed bool
-	fleet  FleetOptions // set by Background
+	fleet  FleetOptions  // set by Background
 	kick   chan struct{} // wakes the scheduler: a migration was queued
 }
 

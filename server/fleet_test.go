@@ -150,9 +150,9 @@ func TestQueueAcrossControllers(t *testing.T) {
 		defer close(sampled)
 		for {
 			var s sample
-			_ = f.admin.QueryRow("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) n FROM `"+f.stName+
+			_ = f.admin.QueryRow("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) n FROM `" + f.stName +
 				"`.migrations WHERE active = 1 AND status <> 'queued' GROUP BY schema_name, table_name) x").Scan(&s.perTableMax)
-			_ = f.admin.QueryRow("SELECT COUNT(*) FROM `"+f.stName+"`.migrations WHERE active = 1").Scan(&s.active)
+			_ = f.admin.QueryRow("SELECT COUNT(*) FROM `" + f.stName + "`.migrations WHERE active = 1").Scan(&s.active)
 			samples <- s
 			select {
 			case <-stop:
