@@ -67,6 +67,8 @@ type Limits struct {
 type CreateRequest struct {
 	// DDL is one or more schema changes; several tables give several migrations.
 	DDL string `json:"ddl"`
+	// Cluster names the cluster to run on (serve --config); "" is the controller's first (or only) one.
+	Cluster string `json:"cluster,omitempty"`
 	// Schema is the default database for unqualified table names.
 	Schema string `json:"schema,omitempty"`
 	// Overrides are the planner's override flags, e.g. ["--allow-destructive"] (the leading
@@ -124,6 +126,8 @@ type ListOptions struct {
 	Table string
 	// Limit is the most migrations to return, newest first (0: the server's default).
 	Limit int
+	// Cluster keeps the migrations of this cluster only.
+	Cluster string
 }
 
 // Query is the options as query parameters.
@@ -141,6 +145,9 @@ func (o ListOptions) Query() url.Values {
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cluster != "" {
+		q.Set("cluster", o.Cluster)
 	}
 	return q
 }

@@ -15,6 +15,8 @@ import (
 // Config is everything a Runner needs besides the plan: where the servers are and how hard it may
 // push them. It is an immutable value; Validate checks it.
 type Config struct {
+	// Cluster names the cluster Primary belongs to, recorded with every migration ("": the only one).
+	Cluster string
 	Primary ghost.Endpoint
 	// Replicas are watched for lag; the first is the one gh-ost reads the binlog from unless
 	// OnPrimary is set.

@@ -64,7 +64,7 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 	}
 	claimed := time.Now()
 	rm, err := r.store.Create(ctx, store.NewMigration{
-		Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy), Plan: planJSON,
+		Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy), Plan: planJSON, Cluster: r.cfg.Cluster,
 		DDL: fmt.Sprintf("-- revert of migration %s:\n%s", id, m.DDL),
 	})
 	if err != nil {

@@ -171,7 +171,7 @@ func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions)
 	claimed := time.Now() // the lease runs from before the claim, by this process's clock
 	m, err := r.store.Create(ctx, store.NewMigration{
 		Schema: plan.Schema, Table: plan.Table, DDL: strings.Join(plan.Statements, ";\n"),
-		Plan: planJSON, Strategy: string(plan.Strategy),
+		Plan: planJSON, Strategy: string(plan.Strategy), Cluster: r.cfg.Cluster,
 	})
 	if err != nil {
 		return nil, err

@@ -127,8 +127,11 @@ func (c *Controller) Background(ctx context.Context, o FleetOptions, claim bool)
 		c.wg.Go(func() { c.claimLoop(ctx, o.ClaimInterval) })
 	}
 	c.wg.Go(func() { c.commandLoop(ctx, o.CommandPoll) })
-	if c.opts.MaxConcurrent > 0 {
-		c.wg.Go(func() { c.scheduleLoop(ctx, o.ScheduleInterval) })
+	for _, cl := range c.clusters {
+		if cl.MaxConcurrent > 0 {
+			c.wg.Go(func() { c.scheduleLoop(ctx, o.ScheduleInterval) })
+			break
+		}
 	}
 	return nil
 }

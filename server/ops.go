@@ -22,7 +22,7 @@ const DefaultListLimit = 500
 // first (issue 13: oldest first put the current work at the bottom), each with its live state;
 // active ones not run here are marked interrupted when their controller is gone.
 func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.MigrationView, error) {
-	f := store.Filter{Limit: o.Limit, Status: o.Status}
+	f := store.Filter{Limit: o.Limit, Status: o.Status, Cluster: o.Cluster}
 	if f.Limit <= 0 {
 		f.Limit = DefaultListLimit
 	}

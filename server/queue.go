@@ -25,7 +25,7 @@ var errQueued = errors.New("it is queued and has not started")
 
 // enqueue queues one migration per plan; the request is kept with each for the gate built when
 // a scheduler claims it.
-func (c *Controller) enqueue(ctx context.Context, plans []*planner.Plan, req client.CreateRequest, by string) ([]client.MigrationView, error) {
+func (c *Controller) enqueue(ctx context.Context, cl *Cluster, plans []*planner.Plan, req client.CreateRequest, by string) ([]client.MigrationView, error) {
 	reqJSON, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("server: encode request: %w", err)
@@ -36,7 +36,7 @@ func (c *Controller) enqueue(ctx context.Context, plans []*planner.Plan, req cli
 		if err != nil {
 			return nil, fmt.Errorf("server: encode plan: %w", err)
 		}
-		m, err := c.opts.Store.Enqueue(ctx, c.opts.Cluster, store.NewMigration{Schema: p.Schema, Table: p.Table,
+		m, err := c.opts.Store.Enqueue(ctx, cl.Name, store.NewMigration{Schema: p.Schema, Table: p.Table,
 			DDL: strings.Join(p.Statements, ";\n"), Plan: planJSON, Strategy: string(p.Strategy)}, reqJSON)
 		if err != nil {
 			return nil, err
@@ -66,13 +66,15 @@ func (c *Controller) scheduleLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		case <-c.kick:
 		}
-		for ctx.Err() == nil && c.scheduleOne(ctx) {
+		for _, cl := range c.clusters {
+			for cl.MaxConcurrent > 0 && ctx.Err() == nil && c.scheduleOne(ctx, cl) {
+			}
 		}
 	}
 }
 
-// scheduleOne claims one queued migration and starts it; false when there was none to claim.
-func (c *Controller) scheduleOne(ctx context.Context) bool {
+// scheduleOne claims one queued migration of cl and starts it; false when there was none to claim.
+func (c *Controller) scheduleOne(ctx context.Context, cl *Cluster) bool {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -80,34 +82,34 @@ func (c *Controller) scheduleOne(ctx context.Context) bool {
 		return false
 	}
 	claimedAt := time.Now()
-	cl, ok, err := c.opts.Store.ClaimQueued(ctx, c.opts.Cluster, c.opts.MaxConcurrent)
+	got, ok, err := c.opts.Store.ClaimQueued(ctx, cl.Name, cl.MaxConcurrent)
 	if err != nil {
 		if ctx.Err() == nil {
-			c.opts.Log.Warn("scheduling queued migrations: " + err.Error())
+			c.opts.Log.Warn("scheduling queued migrations: "+err.Error(), "cluster", cl.Name)
 		}
 		return false
 	}
 	if !ok {
 		return false
 	}
-	if err := c.startClaimed(ctx, cl, claimedAt); err != nil {
-		c.opts.Log.Warn("queued migration "+cl.ID+" could not start: "+err.Error(), "migration", cl.ID)
+	if err := c.startClaimed(ctx, cl, got, claimedAt); err != nil {
+		c.opts.Log.Warn("queued migration "+got.ID+" could not start: "+err.Error(), "migration", got.ID)
 	}
 	return true
 }
 
-// startClaimed runs a migration claimed from the queue with the gate of its request.
-func (c *Controller) startClaimed(ctx context.Context, cl store.Claimed, claimedAt time.Time) error {
+// startClaimed runs a migration of cluster cl claimed from the queue with the gate of its request.
+func (c *Controller) startClaimed(ctx context.Context, cluster *Cluster, cl store.Claimed, claimedAt time.Time) error {
 	var req client.CreateRequest
 	var p planner.Plan
 	err := errors.Join(json.Unmarshal(cl.Request, &req), json.Unmarshal(cl.Plan, &p))
-	gcfg, gerr := c.gateConfig(req)
+	gcfg, gerr := c.gateConfig(cluster, req)
 	if err = errors.Join(err, gerr); err != nil {
 		_ = c.opts.Store.Fail(context.WithoutCancel(ctx), cl.ID, fmt.Errorf("queued request or plan unreadable: %w", err))
 		return err
 	}
-	r, err := c.launch(ctx, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
-		return c.opts.Runner.StartClaimed(ctx, cl.ID, &p, claimedAt, o)
+	r, err := c.launch(ctx, cluster, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		return cluster.Runner.StartClaimed(ctx, cl.ID, &p, claimedAt, o)
 	})
 	if err != nil {
 		return err
@@ -128,9 +130,9 @@ func (c *Controller) queuedView(ctx context.Context, v *client.MigrationView) er
 		return err
 	}
 	v.QueuePosition = &pos
-	limit := "at most " + fmt.Sprint(c.opts.MaxConcurrent)
-	if c.opts.MaxConcurrent == 0 {
-		limit = "a limit set by another controller"
+	limit := "a limit set by another controller"
+	if cl, ok := c.clusterOf(v.Migration); ok && cl.MaxConcurrent > 0 {
+		limit = "at most " + fmt.Sprint(cl.MaxConcurrent)
 	}
 	v.Reason = fmt.Sprintf("queued: %d ahead on its cluster (%s run at once, one per table)", pos, limit)
 	return nil

@@ -34,12 +34,12 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 	if err != nil || len(stale) == 0 {
 		return nil, err
 	}
-	gcfg, err := c.gateConfig(client.CreateRequest{})
-	if err != nil {
-		return nil, err
-	}
 	var out []Resumed
 	for _, m := range stale {
+		cl, ours := c.clusterOf(m)
+		if !ours {
+			continue // a cluster another controller of the fleet runs
+		}
 		if m.Status == migration.StatusQueued {
 			// Claimed from the queue by a controller that died before starting it: back in line.
 			if err := c.opts.Store.Requeue(ctx, m.ID); err != nil {
@@ -52,8 +52,12 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 			continue
 		}
 		res := Resumed{MigrationID: m.ID, Table: m.Schema + "." + m.Table}
-		_, res.Err = c.launch(ctx, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
-			return c.opts.Runner.Resume(ctx, m.ID, o)
+		gcfg, err := c.gateConfig(cl, client.CreateRequest{})
+		if err != nil {
+			return out, err
+		}
+		_, res.Err = c.launch(ctx, cl, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+			return cl.Runner.Resume(ctx, m.ID, o)
 		})
 		var alive *store.OwnerAliveError
 		if errors.As(res.Err, &alive) {
@@ -79,12 +83,16 @@ func (c *Controller) Revert(ctx context.Context, id, by string) (client.Migratio
 	if err := json.Unmarshal(m.Plan, &p); err != nil {
 		return client.MigrationView{}, fmt.Errorf("%w: %s has no readable plan", runner.ErrNotRevertible, id)
 	}
-	gcfg, err := c.gateConfig(client.CreateRequest{})
+	cl, ok := c.clusterOf(m)
+	if !ok {
+		return client.MigrationView{}, badRequest("migration %s ran on cluster %q, which this controller does not run (it runs %s)", id, m.Cluster, c.clusterNames())
+	}
+	gcfg, err := c.gateConfig(cl, client.CreateRequest{})
 	if err != nil {
 		return client.MigrationView{}, err
 	}
-	r, err := c.launch(ctx, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
-		return c.opts.Runner.Revert(ctx, id, o)
+	r, err := c.launch(ctx, cl, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		return cl.Runner.Revert(ctx, id, o)
 	})
 	if err != nil {
 		return client.MigrationView{}, err

@@ -42,6 +42,7 @@ type NewMigration struct {
 	DDL      string
 	Plan     json.RawMessage // the planner's Plan as JSON; may be empty
 	Strategy string          // e.g. "instant", "inplace", "ghost"
+	Cluster  string          // the cluster it runs on ("": the only one)
 }
 
 // Validate reports the first missing or malformed field.
@@ -57,6 +58,8 @@ func (n NewMigration) Validate() error {
 		return fmt.Errorf("store: strategy %q must be 1..32 characters", n.Strategy)
 	case len(n.Plan) > 0 && !json.Valid(n.Plan):
 		return errors.New("store: plan is not valid JSON")
+	case len(n.Cluster) > 64:
+		return fmt.Errorf("store: cluster name %q is longer than 64 characters", n.Cluster)
 	}
 	return nil
 }
@@ -117,10 +120,10 @@ func (s *Store) insert(ctx context.Context, id string, n NewMigration) error {
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO "+s.migrations+` (id, schema_name, table_name, ddl, plan,
 			strategy, status, active, created_at, updated_at, owner_host, owner_pid, heartbeat_at,
-			lease_owner, lease_token, lease_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 1, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), ?, 1, `+leaseExpiry+`)`,
+			lease_owner, lease_token, lease_expires_at, cluster)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 1, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), ?, 1, `+leaseExpiry+`, ?)`,
 			id, n.Schema, n.Table, n.DDL, plan, n.Strategy, string(migration.StatusQueued),
-			s.opts.Owner.Host, s.opts.Owner.PID, s.ownerID(), s.leaseMicros())
+			s.opts.Owner.Host, s.opts.Owner.PID, s.ownerID(), s.leaseMicros(), n.Cluster)
 		if err != nil {
 			return err
 		}
@@ -161,6 +164,7 @@ type Filter struct {
 	Schema     string             // exact schema, if set
 	Table      string             // exact table, if set
 	Limit      int                // at most this many (newest first when set); 0 means no limit
+	Cluster    string             // exact cluster, if set
 }
 
 // List returns the migrations matching f, oldest first (or the newest f.Limit, still oldest first).
@@ -181,6 +185,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Migration, error) {
 	}
 	if f.Table != "" {
 		where, args = append(where, "table_name = ?"), append(args, f.Table)
+	}
+	if f.Cluster != "" {
+		where, args = append(where, "cluster = ?"), append(args, f.Cluster)
 	}
 	q := "SELECT " + migrationColumns + " FROM " + s.migrations
 	if len(where) > 0 {

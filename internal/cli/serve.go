@@ -46,6 +46,7 @@ type ServeOptions struct {
 	HeartbeatInterval     time.Duration // renewal of the leases of the migrations run here
 	ClaimInterval         time.Duration // how often to look for migrations whose owner is gone
 	ControllerID          string        // this controller's name in the leases (default: the host name)
+	ClustersFile          string        // --clusters: the clusters and the state database (docs/fleet.md)
 	MaxConcurrent         int           // queue: at most this many migrations run at once (0: no queue)
 	TokenFile             string
 	ParticipantSecretFile string
@@ -102,6 +103,7 @@ the event log) and exits.`,
 	fs.DurationVar(&opts.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leases of the migrations run here are renewed (at most a third of --lease)")
 	fs.DurationVar(&opts.ClaimInterval, "claim-interval", 0, "how often to look for migrations whose controller is gone and take them over (0: a third of --lease)")
 	fs.IntVar(&opts.MaxConcurrent, "max-concurrent", 0, "queue submitted migrations: at most this many run at once on the cluster (across every controller on the state database), one per table, in submission order; 0: no queue, each starts at once")
+	fs.StringVar(&opts.ClustersFile, "clusters", "", "JSON file naming the clusters to run migrations on (name, primary, replicas, credentials by reference) and the state database (docs/fleet.md); without it, the one primary of the connection flags")
 	fs.StringVar(&opts.ControllerID, "controller-id", "", "this controller's name in the leases (default: the host name; give each pod its own, e.g. the pod name)")
 	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
@@ -197,45 +199,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	// 2. The servers, as `migrate run` finds them.
-	db, cfg, err := opts.Run.Plan.Conn.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	replicas := opts.Run.Replicas
-	if len(replicas) == 0 && !opts.Run.OnPrimary {
-		if replicas, err = discoverReplicas(ctx, db); err != nil {
-			return err
-		}
-		if len(replicas) == 0 {
-			return usageErrorf("no replica found in SHOW SLAVE HOSTS: name one with --replica host:port, or run gh-ost on the primary with --on-primary")
-		}
-	}
-	rcfg, err := runConfig(&opts.Run, cfg, replicas)
-	if err != nil {
-		return err
-	}
 	fleet, err := fleetOptions(opts)
 	if err != nil {
 		return err
 	}
-	rcfg.HeartbeatInterval = opts.HeartbeatInterval
-	// 3. State, metrics, runner, participants, controller.
-	owner := store.CurrentOwner()
-	if opts.ControllerID != "" {
-		owner.Host = opts.ControllerID
-	}
-	st, err := store.Open(ctx, db, store.Options{Database: opts.Run.StateDatabase, StaleAfter: opts.Lease, Owner: owner})
-	if err != nil {
-		return err
-	}
-	reg := metrics.NewRegistry()
-	r, err := runner.New(rcfg, st, metrics.New(reg))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+	// 2. Participants, metrics, and the servers: those of --clusters FILE, or the one primary of
+	// the connection flags as `migrate run` finds it, which then holds the state too.
 	var registry *cutover.Registry
 	if partSecret != "" {
 		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,
@@ -244,18 +213,19 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		defer registry.Close()
 	}
-	gateReplicas, err := openReplicas(rcfg, opts.MaxReplicaLag > 0)
+	owner := store.CurrentOwner()
+	if opts.ControllerID != "" {
+		owner.Host = opts.ControllerID
+	}
+	reg := metrics.NewRegistry()
+	srv, err := openServed(ctx, opts, serveEnv{owner: owner, reg: reg, counts: server.ParticipantCounts(registry)})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, rep := range gateReplicas {
-			_ = rep.DB.Close()
-		}
-	}()
-	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
-		Log: logger, GateMetrics: metrics.NewGate(reg, server.ParticipantCounts(registry)),
-		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, MaxConcurrent: opts.MaxConcurrent, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+	defer srv.Close()
+	// 3. The controller.
+	ctrl, err := server.New(server.Options{Store: srv.store, Clusters: srv.clusters, Registry: registry, Log: logger,
+		RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
@@ -301,9 +271,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if registry != nil {
 		participants = "participants: on"
 	}
-	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (primary %s; %s)\n", ln.Addr(), cfg.Addr, participants)
+	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (%s; %s)\n", ln.Addr(), srv.describe, participants)
 	v := version.Get()
-	logger.Info("controller started", "listen", ln.Addr().String(), "primary", cfg.Addr, "participants", registry != nil,
+	logger.Info("controller started", "listen", ln.Addr().String(), "servers", srv.describe, "participants", registry != nil,
 		"version", v.Version, "go_version", v.GoVersion)
 	if opts.PprofAddr != "" {
 		dbg, err := debugsrv.Listen(opts.PprofAddr)

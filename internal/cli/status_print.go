@@ -70,6 +70,9 @@ func writeDetail(w io.Writer, format string, v client.MigrationView) error {
 		}
 	}
 	row("migration", v.ID)
+	if v.Cluster != "" {
+		row("cluster", v.Cluster)
+	}
 	row("table", v.Schema+"."+v.Table)
 	row("strategy", v.Strategy)
 	row("status", string(v.Status))
