@@ -54,7 +54,7 @@ func order(vs []client.MigrationView, now time.Time) []client.MigrationView {
 // matches reports whether v matches the filter text: every word must be found,
 // case-insensitively, in its id, schema.table, strategy or status.
 func matches(v client.MigrationView, filter string) bool {
-	hay := strings.ToLower(strings.Join([]string{v.ID, v.Schema + "." + v.Table, v.Strategy, statusText(v)}, " "))
+	hay := strings.ToLower(strings.Join([]string{v.ID, v.Cluster, v.Schema + "." + v.Table, v.Strategy, statusText(v)}, " "))
 	for _, w := range strings.Fields(strings.ToLower(filter)) {
 		if !strings.Contains(hay, w) {
 			return false

@@ -19,3 +19,11 @@ func TestStatusTextQueued(t *testing.T) {
 	v.QueuePosition = nil
 	assert.Equal(t, "queued", statusText(v))
 }
+
+// TestLabelNamesCluster: with several clusters, a migration's label says which one.
+func TestLabelNamesCluster(t *testing.T) {
+	v := client.MigrationView{Migration: store.Migration{Schema: "shop", Table: "orders"}}
+	assert.Equal(t, "shop.orders", label(v))
+	v.Cluster = "eu-1"
+	assert.Equal(t, "eu-1:shop.orders", label(v))
+}
