@@ -90,6 +90,11 @@ func (h *Handle) Resume() { h.monitor.Resume() }
 // Cancel stops the migration; the original table stays as it was. Wait returns ErrCancelled.
 func (h *Handle) Cancel() { h.cancel(nil) }
 
+// Release stops the run as a lost lease does, for another controller to go on with: the gh-ost
+// worker stops with its tables and checkpoint kept, nothing more is written, Wait returns
+// ErrLeaseLost. The caller then releases the lease (store.ReleaseLease) once Done is closed.
+func (h *Handle) Release(why string) { h.loseLease(errors.New(why)) }
+
 // SetChunkSize changes gh-ost's copy chunk size while it runs.
 func (h *Handle) SetChunkSize(n int64) error {
 	h.mu.Lock()

@@ -73,7 +73,13 @@ type Options struct {
 	MaxConcurrent int
 	// Cluster names the cluster this controller's migrations run on ("": the only one).
 	Cluster string
-	// Clusters, when given, are the clusters this controller runs (serve --config); DB, Runner,
+	// HandOverOnClose makes Close hand the running gh-ost migrations over to the other
+	// controllers on the state database instead of cancelling them (serve --on-shutdown
+	// handover): each worker stops with its tables and checkpoint kept and the lease is released,
+	// so another controller resumes it at its next claim. A migration cutting over is waited
+	// for; native ALTERs, which cannot resume, are cancelled as without it.
+	HandOverOnClose bool
+	// Clusters, when given, are the clusters this controller runs (serve --clusters); DB, Runner,
 	// Replicas, DefaultSchema, MaxConcurrent and Cluster are then unused.
 	Clusters []Cluster
 }
@@ -384,6 +390,10 @@ func (c *Controller) Close(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, r := range live {
+		if c.opts.HandOverOnClose && r.gate != nil {
+			c.wg.Go(func() { c.handOver(ctx, r) })
+			continue
+		}
 		c.note(ctx, r.h.ID(), "controller shutting down: migration cancelled, the original table stays as it was")
 		r.h.Cancel()
 	}

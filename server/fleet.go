@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -268,4 +269,31 @@ func (c *Controller) handOff(ctx context.Context, e *ElsewhereError, op string, 
 			return client.MigrationView{}, fmt.Errorf("server: %s of %s handed to %s as command %d: %w", op, e.ID, e.Owner, cmd, ctx.Err())
 		}
 	}
+}
+
+// handOver stops a gh-ost run at shutdown for another controller to resume (HandOverOnClose): a
+// run cutting over is let finish first (its rename must not be cut in two), then the worker is
+// released with its tables and checkpoint, and the lease with it.
+func (c *Controller) handOver(ctx context.Context, r *run) {
+	for r.h.Status() == migration.StatusCuttingOver {
+		select {
+		case <-r.h.Done():
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	r.h.Release("controller shutting down: handed over to the other controllers")
+	select {
+	case <-r.h.Done():
+	case <-ctx.Done():
+		return
+	}
+	if err := c.opts.Store.ReleaseLease(context.WithoutCancel(ctx), r.h.ID(),
+		"shutting down; another controller on the state database resumes it from gh-ost's checkpoint"); err != nil {
+		c.opts.Log.Warn("handing over "+r.h.ID()+": "+err.Error()+"; it is taken over when its lease expires", "migration", r.h.ID())
+		return
+	}
+	c.opts.Log.Info("handed over migration "+r.h.ID()+" to the other controllers", "migration", r.h.ID())
 }

@@ -116,3 +116,31 @@ func (s *Store) fence(id string, r rowState) error {
 const leaseExpiry = "UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND"
 
 func (s *Store) leaseMicros() int64 { return s.opts.StaleAfter.Microseconds() }
+
+// ReleaseLease gives up this store's claim on migration id so that another controller takes it
+// over at once rather than after the lease's expiry: the lease expires now (fenced: only the
+// current claim can release it), and an event says why. The caller has stopped the run first.
+func (s *Store) ReleaseLease(ctx context.Context, id, why string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		row, err := s.lockRow(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, held := s.Held(id); !held {
+			return fmt.Errorf("%w: %s is not claimed by this controller", ErrNotOwner, id)
+		}
+		if err := s.fence(id, row); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE "+s.migrations+
+			" SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 MICROSECOND, updated_at = UTC_TIMESTAMP(6) WHERE id = ?", id); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, id, EventNote, fmt.Sprintf("lease (token %d) released by %s: %s", row.token, s.opts.Owner, why), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("store: release the lease of %s: %w", id, err)
+	}
+	s.release(id)
+	return nil
+}

@@ -190,3 +190,19 @@ func TestUpgradeToLeasesKeepsRunningMigration(t *testing.T) {
 	assert.Equal(t, "ctl-new:1", got.Lease.Owner)
 	require.NoError(t, s.Heartbeat(t.Context(), id))
 }
+
+// TestReleaseLeaseHandsOverAtOnce: a released lease is another controller's to claim without
+// waiting for its expiry; the releaser's later writes are refused.
+func TestReleaseLeaseHandsOverAtOnce(t *testing.T) {
+	t.Parallel()
+	d := sandboxtest.New(t)
+	a := controller(t, d, "ctl-a", time.Hour)
+	b := controller(t, d, "ctl-b", time.Hour)
+	m := running(t, a, "users")
+	assert.ErrorIs(t, b.ReleaseLease(t.Context(), m.ID, "not mine"), ErrNotOwner)
+	require.NoError(t, a.ReleaseLease(t.Context(), m.ID, "shutting down"))
+	got, err := b.TakeOver(t.Context(), m.ID)
+	require.NoError(t, err, "no wait for the hour-long lease")
+	assert.Equal(t, int64(2), got.Lease.Token)
+	assert.ErrorIs(t, a.ReleaseLease(t.Context(), m.ID, "again"), ErrNotOwner)
+}

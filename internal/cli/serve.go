@@ -47,6 +47,7 @@ type ServeOptions struct {
 	ClaimInterval         time.Duration // how often to look for migrations whose owner is gone
 	ControllerID          string        // this controller's name in the leases (default: the host name)
 	ClustersFile          string        // --clusters: the clusters and the state database (docs/fleet.md)
+	OnShutdown            string        // cancel or handover: what SIGTERM does to running migrations
 	MaxConcurrent         int           // queue: at most this many migrations run at once (0: no queue)
 	TokenFile             string
 	ParticipantSecretFile string
@@ -103,6 +104,7 @@ the event log) and exits.`,
 	fs.DurationVar(&opts.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leases of the migrations run here are renewed (at most a third of --lease)")
 	fs.DurationVar(&opts.ClaimInterval, "claim-interval", 0, "how often to look for migrations whose controller is gone and take them over (0: a third of --lease)")
 	fs.IntVar(&opts.MaxConcurrent, "max-concurrent", 0, "queue submitted migrations: at most this many run at once on the cluster (across every controller on the state database), one per table, in submission order; 0: no queue, each starts at once")
+	fs.StringVar(&opts.OnShutdown, "on-shutdown", "cancel", "what SIGINT/SIGTERM does to the gh-ost migrations running here: cancel (the original tables stay as they were) or handover (stop them with their checkpoints kept and release their leases: another controller on the state database resumes them; docs/fleet.md)")
 	fs.StringVar(&opts.ClustersFile, "clusters", "", "JSON file naming the clusters to run migrations on (name, primary, replicas, credentials by reference) and the state database (docs/fleet.md); without it, the one primary of the connection flags")
 	fs.StringVar(&opts.ControllerID, "controller-id", "", "this controller's name in the leases (default: the host name; give each pod its own, e.g. the pod name)")
 	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
@@ -225,7 +227,8 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	defer srv.Close()
 	// 3. The controller.
 	ctrl, err := server.New(server.Options{Store: srv.store, Clusters: srv.clusters, Registry: registry, Log: logger,
-		RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+		HandOverOnClose: opts.OnShutdown == "handover",
+		RebuildMaxRows:  opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
@@ -346,6 +349,8 @@ func fleetOptions(opts *ServeOptions) (server.FleetOptions, error) {
 		return server.FleetOptions{}, usageErrorf("--lease %v: must be at least 1s", opts.Lease)
 	case opts.HeartbeatInterval <= 0 || opts.HeartbeatInterval > opts.Lease/3:
 		return server.FleetOptions{}, usageErrorf("--heartbeat-interval %v: must be positive and at most a third of --lease (%v)", opts.HeartbeatInterval, opts.Lease)
+	case opts.OnShutdown != "cancel" && opts.OnShutdown != "handover":
+		return server.FleetOptions{}, usageErrorf("--on-shutdown %q: want cancel or handover", opts.OnShutdown)
 	case opts.MaxConcurrent < 0:
 		return server.FleetOptions{}, usageErrorf("--max-concurrent %d: must not be negative (0: no queue)", opts.MaxConcurrent)
 	case opts.ClaimInterval < 0:
