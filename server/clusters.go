@@ -34,13 +34,17 @@ type Cluster struct {
 }
 
 func (cl Cluster) validate() error {
+	of := ""
+	if cl.Name != "" {
+		of = fmt.Sprintf(" of cluster %q", cl.Name)
+	}
 	switch {
 	case cl.DB == nil:
-		return fmt.Errorf("server: cluster %q: nil DB", cl.Name)
+		return fmt.Errorf("server: nil DB%s", of)
 	case cl.Runner == nil:
-		return fmt.Errorf("server: cluster %q: nil runner", cl.Name)
+		return fmt.Errorf("server: nil runner%s", of)
 	case cl.MaxConcurrent < 0:
-		return fmt.Errorf("server: cluster %q: max concurrent migrations %d must not be negative", cl.Name, cl.MaxConcurrent)
+		return fmt.Errorf("server: max concurrent migrations %d%s must not be negative", cl.MaxConcurrent, of)
 	}
 	return nil
 }
