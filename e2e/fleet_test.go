@@ -68,11 +68,12 @@ func startController(t *testing.T, bin string, d *sandboxtest.DB, name, stateDB,
 	return p
 }
 
-// TestFleetTakeoverAfterKill: two `migrate serve` processes on one state database. kill -9 of
-// the one that owns a migration in the middle of its copy: the other claims it once the lease
-// has expired and resumes it from gh-ost's checkpoint (the ghost table is not reset); the
-// migration completes, exactly once cut over, and the table equals the writer's model on the
-// primary and the replica.
+// TestFleetTakeoverAfterKill: two `migrate serve` processes on one state database, manual
+// approval. Commands sent to the one that does not own the migration (chunk size, approve) are
+// handed to the owner. kill -9 of the owner in the middle of the copy: the other claims the
+// migration once the lease has expired and resumes it from gh-ost's checkpoint (the ghost table
+// is not reset) with the approval kept as recorded; the migration completes, exactly once cut
+// over, and the table equals the writer's model on the primary and the replica.
 func TestFleetTakeoverAfterKill(t *testing.T) {
 	const rows = 200_000
 	ctx := context.Background()
@@ -101,8 +102,8 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 
-	a := startController(t, bin, d, "ctl-a", stateDB, tokenFile)
-	b := startController(t, bin, d, "ctl-b", stateDB, tokenFile)
+	a := startController(t, bin, d, "ctl-a", stateDB, tokenFile, "--approval", "manual")
+	b := startController(t, bin, d, "ctl-b", stateDB, tokenFile, "--approval", "manual")
 	views, err := a.api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name})
 	require.NoError(t, err)
 	require.Len(t, views, 1)
@@ -110,6 +111,8 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	// Crawl from 40% on until gh-ost's first checkpoint (at least 10 s in), the resume point.
 	require.Eventually(t, func() bool { return ghostRows() >= rows*2/5 }, 3*time.Minute, 50*time.Millisecond, "%s", a.out)
 	_, err = b.api.SetChunkSize(ctx, id, 10) // through B: handed to A, the owner
+	require.NoError(t, err)
+	_, err = b.api.Approve(ctx, id) // handed to A as well, and recorded: it survives the takeover
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		var n int
@@ -145,8 +148,9 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 
 	evs, err := b.api.Events(ctx, id, 0, 0)
 	require.NoError(t, err)
-	takeovers, cutovers := 0, 0
+	takeovers, cutovers, kept := 0, 0, false
 	for _, e := range evs.Events {
+		kept = kept || strings.Contains(e.Message, "(recorded before the takeover)")
 		if e.Kind == store.EventTakeOver {
 			takeovers++
 		}
@@ -156,6 +160,7 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	}
 	require.Equal(t, 1, takeovers)
 	require.Equal(t, 1, cutovers, "exactly one controller cut over, once")
+	require.True(t, kept, "the approval given before the kill was kept, not asked again")
 
 	res, err := w.Stop()
 	require.NoError(t, err)

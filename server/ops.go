@@ -254,6 +254,12 @@ func (c *Controller) Approve(ctx context.Context, id, by string) (client.Migrati
 	if err := r.gate.Approve(ctx, by); err != nil {
 		return client.MigrationView{}, err
 	}
+	if st := r.h.Status(); st != migration.StatusReady && st != migration.StatusCuttingOver {
+		// The gate records an approval when the migration reaches it; until then it would live in
+		// this process only. Recorded now, it survives a takeover (keepApproval).
+		_ = c.opts.Store.AddEvent(ctx, id, EventApprovalGiven, "cut-over approved by "+by+
+			" before the gate; it applies when the migration reaches it", map[string]string{"by": by})
+	}
 	return c.Get(ctx, id)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
@@ -21,8 +22,9 @@ type Resumed struct {
 }
 
 // ResumeInterrupted resumes every gh-ost migration left active by a controller that is gone, from
-// gh-ost's checkpoint, each with a gate of the controller's defaults: its approval and its
-// participants are asked afresh, never assumed from the dead run. A migration whose controller
+// gh-ost's checkpoint, each with a gate of the controller's defaults: its participants are asked
+// afresh, never assumed from the dead run; a manual approval the dead run recorded is kept
+// (keepApproval). A migration whose controller
 // still lives is left alone (the store refuses the takeover); native migrations cannot resume and
 // stay listed as interrupted.
 //
@@ -56,9 +58,13 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 		if err != nil {
 			return out, err
 		}
-		_, res.Err = c.launch(ctx, cl, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		var r *run
+		r, res.Err = c.launch(ctx, cl, &p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
 			return cl.Runner.Resume(ctx, m.ID, o)
 		})
+		if res.Err == nil {
+			c.keepApproval(ctx, r, m.ID)
+		}
 		var alive *store.OwnerAliveError
 		if errors.As(res.Err, &alive) {
 			continue // another controller runs it
@@ -99,4 +105,37 @@ func (c *Controller) Revert(ctx context.Context, id, by string) (client.Migratio
 	}
 	c.note(ctx, r.h.ID(), "revert of "+id+" requested by "+by)
 	return c.Get(ctx, r.h.ID())
+}
+
+// EventApprovalGiven is the event of a manual approval given before the migration reached its
+// gate (the gate itself records cutover.EventApproval once it is there).
+const EventApprovalGiven store.EventKind = "approval_given"
+
+// keepApproval gives a taken-over migration's gate the manual approval its dead run had recorded
+// (issue 14: the approval is kept as recorded; the participants are asked afresh). An approval
+// only counts when the resumed gate is manual too.
+func (c *Controller) keepApproval(ctx context.Context, r *run, id string) {
+	if r.gate == nil || r.gate.Config().Approval.Mode != cutover.ApprovalManual {
+		return
+	}
+	evs, err := c.opts.Store.Events(ctx, id, 0, 10000)
+	if err != nil {
+		return
+	}
+	by := ""
+	for _, e := range evs {
+		if e.Kind != store.EventKind(cutover.EventApproval) && e.Kind != EventApprovalGiven {
+			continue
+		}
+		var d map[string]string
+		if json.Unmarshal(e.Data, &d) == nil && d["by"] != "" {
+			by = d["by"]
+		}
+	}
+	if by == "" {
+		return
+	}
+	if err := r.gate.Approve(ctx, by+" (recorded before the takeover)"); err == nil {
+		c.note(ctx, id, "the approval by "+by+" recorded before the takeover is kept")
+	}
 }
