@@ -102,6 +102,9 @@ func TestServeClusters(t *testing.T) {
 	assert.True(t, strings.HasPrefix(a.ColumnType(t, "orders", "qty"), "bigint"), "migrated on alpha")
 	assert.True(t, strings.HasPrefix(b.ColumnType(t, "orders", "qty"), "bigint"), "migrated on beta")
 
+	r = run(t, "", "status", "--server", url, "--cluster", "beta")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.Regexp(t, ids["beta"]+`\s+beta:`+b.Name+`\.orders\s+ghost`, r.stdout, "the list names the cluster")
 	r = run(t, "", "status", "--server", url, "--cluster", "beta", "-o", "json")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	var list []client.MigrationView
