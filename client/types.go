@@ -67,6 +67,8 @@ type Limits struct {
 type CreateRequest struct {
 	// DDL is one or more schema changes; several tables give several migrations.
 	DDL string `json:"ddl"`
+	// Cluster names the cluster to run on (serve --config); "" is the controller's first (or only) one.
+	Cluster string `json:"cluster,omitempty"`
 	// Schema is the default database for unqualified table names.
 	Schema string `json:"schema,omitempty"`
 	// Overrides are the planner's override flags, e.g. ["--allow-destructive"] (the leading
@@ -95,6 +97,8 @@ type MigrationView struct {
 	store.Migration
 	// Live is true while this controller runs the migration (it can be paused, approved, …).
 	Live bool `json:"live"`
+	// QueuePosition is, for a queued migration, how many of its cluster's queue are ahead of it.
+	QueuePosition *int `json:"queue_position,omitempty"`
 	// Paused is true while a manual pause holds it back.
 	Paused bool `json:"paused,omitempty"`
 	// ChunkSize is gh-ost's copy chunk size as last set, while it runs (0: not a gh-ost run).
@@ -125,6 +129,8 @@ type ListOptions struct {
 	Table string
 	// Limit is the most migrations to return, newest first (0: the server's default).
 	Limit int
+	// Cluster keeps the migrations of this cluster only.
+	Cluster string
 }
 
 // Query is the options as query parameters.
@@ -142,6 +148,9 @@ func (o ListOptions) Query() url.Values {
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cluster != "" {
+		q.Set("cluster", o.Cluster)
 	}
 	return q
 }
@@ -209,7 +218,9 @@ const (
 	CodeNoGate           = "no_gate"            // 409: a native migration has no cut-over to approve
 	CodeNotManual        = "not_manual"         // 409: the approval is automatic or a window
 	CodeNotRevertible    = "not_revertible"     // 409: nothing kept to revert or resume from
+	CodeRefusedByOwner   = "refused_by_owner"   // 409: the controller owning the migration refused the handed-over command
 	CodeUnavailable      = "unavailable"        // 503: shutting down, or participants are off
+	CodeHandOffTimeout   = "handoff_timeout"    // 504: the owning controller did not carry the command out in time
 	CodeInternal         = "internal"           // 500
 )
 

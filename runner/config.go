@@ -15,6 +15,8 @@ import (
 // Config is everything a Runner needs besides the plan: where the servers are and how hard it may
 // push them. It is an immutable value; Validate checks it.
 type Config struct {
+	// Cluster names the cluster Primary belongs to, recorded with every migration ("": the only one).
+	Cluster string
 	Primary ghost.Endpoint
 	// Replicas are watched for lag; the first is the one gh-ost reads the binlog from unless
 	// OnPrimary is set.
@@ -34,8 +36,13 @@ type Config struct {
 	// WorkDirRetention is how long an ended migration's directory is kept (SweepWorkDir;
 	// default DefaultWorkDirRetention).
 	WorkDirRetention time.Duration
-	// HeartbeatInterval is how often the runner tells the store it is alive (default 2s).
+	// HeartbeatInterval is how often the runner tells the store it is alive and renews the
+	// migration's lease (default 2s).
 	HeartbeatInterval time.Duration
+	// LeaseMargin is how long before its lease would expire a run whose renewals keep failing
+	// stops its worker (keeping the ghost tables), so that it has stopped before another
+	// controller may claim the migration (default: a quarter of the store's lease duration).
+	LeaseMargin time.Duration
 	// SaveProgressInterval bounds how often progress is written to the store (default 1s).
 	SaveProgressInterval time.Duration
 }

@@ -120,7 +120,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		case <-ready:
 			ready = nil
 			if err := h.transition(ctx, migration.StatusReady, "copy complete; gh-ost is postponing the cut-over"); err != nil {
-				_ = w.Abort()
+				h.stopWorker(ctx, w, err)
 				return err
 			}
 			asked, gateRunning = true, true
@@ -138,12 +138,12 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		case gerr := <-gateDone:
 			gateRunning = false
 			if gerr != nil {
-				_ = w.Abort()
+				h.stopWorker(ctx, w, gerr)
 				return fmt.Errorf("runner: cut-over gate: %w", gerr)
 			}
 			if cutOverAt.IsZero() {
 				if err := h.transition(ctx, migration.StatusCuttingOver, "gate open"); err != nil {
-					_ = w.Abort()
+					h.stopWorker(ctx, w, err)
 					return err
 				}
 				cutOverAt = time.Now()
@@ -155,7 +155,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 			_ = h.r.store.AddEvent(ctx, h.id, store.EventCutOverAttempt, fmt.Sprintf(
 				"gh-ost cut-over (atomic rename) permitted for %s", permit), nil)
 			if err := w.CutOver(permit); err != nil {
-				_ = w.Abort()
+				h.stopWorker(ctx, w, err)
 				return err
 			}
 		case <-w.Done():
@@ -239,7 +239,7 @@ const maxAutoResumes = 3
 // user-commanded throttle, within a few hundred milliseconds). A critical decision aborts.
 func (h *Handle) relayThrottle(ctx context.Context, w *ghost.Worker, d throttle.Decision, changed bool) error {
 	if d.Critical {
-		_ = w.Abort()
+		h.stopWorker(ctx, w, nil)
 		return &throttle.CriticalError{Decision: d}
 	}
 	if changed {

@@ -27,7 +27,13 @@ const (
 	EventProgress EventKind = "progress" // an engine progress report (Progress)
 	EventThrottle EventKind = "throttle" // the throttle decision changed (Throttle)
 	EventBlocker  EventKind = "blocker"  // connections hold up a native ALTER (Blockers)
+	EventLease    EventKind = "lease"    // the run lost its lease and stopped (Reason)
 )
+
+// ErrLeaseLost is returned by Wait when the run stopped because it could no longer renew its
+// lease, or another controller claimed the migration: its worker was stopped with its ghost
+// tables kept, and nothing more was written to the store (the new owner's record stands).
+var ErrLeaseLost = errors.New("runner: the migration's lease was lost; the controller holding it now goes on")
 
 // Event is what a run reports to its caller, as it happens.
 type Event struct {
@@ -49,7 +55,8 @@ type Handle struct {
 	opts    RunOptions
 	monitor *throttle.Monitor
 	labels  metrics.Labels
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
+	claimed time.Time // when the lease was claimed, by this process's clock
 
 	emitMu sync.Mutex // serializes OnEvent
 
@@ -81,7 +88,12 @@ func (h *Handle) Pause(reason string) { h.monitor.Pause(reason) }
 func (h *Handle) Resume() { h.monitor.Resume() }
 
 // Cancel stops the migration; the original table stays as it was. Wait returns ErrCancelled.
-func (h *Handle) Cancel() { h.cancel() }
+func (h *Handle) Cancel() { h.cancel(nil) }
+
+// Release stops the run as a lost lease does, for another controller to go on with: the gh-ost
+// worker stops with its tables and checkpoint kept, nothing more is written, Wait returns
+// ErrLeaseLost. The caller then releases the lease (store.ReleaseLease) once Done is closed.
+func (h *Handle) Release(why string) { h.loseLease(errors.New(why)) }
 
 // SetChunkSize changes gh-ost's copy chunk size while it runs.
 func (h *Handle) SetChunkSize(n int64) error {
@@ -177,7 +189,7 @@ func (h *Handle) Wait() (Result, error) {
 // run is the migration, step by step.
 func (h *Handle) run(ctx context.Context) {
 	defer close(h.done)
-	defer h.cancel()
+	defer h.cancel(nil)
 	began := time.Now()
 	h.result = Result{MigrationID: h.id, Strategy: h.plan.Strategy}
 	h.r.metrics.Started(h.labels)
@@ -237,6 +249,15 @@ func (h *Handle) finish(ctx context.Context, began time.Time, err error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	switch {
+	case errors.Is(context.Cause(ctx), ErrLeaseLost):
+		// Nothing is written: the store would refuse it (fenced), and the new owner's record is
+		// the truth. The status stays what it was; the new owner moves it on.
+		h.result.Status = h.Status()
+		err = errors.Join(context.Cause(ctx), err)
+		h.emit(Event{Kind: EventLease, Status: h.result.Status, Reason: context.Cause(ctx).Error()})
+		h.r.metrics.Finished(h.labels, h.result.Status)
+		h.err = err
+		return
 	case err == nil:
 		h.result.Status = migration.StatusComplete
 		err = h.transition(wctx, migration.StatusComplete, h.result.Summary())
@@ -299,17 +320,67 @@ func (h *Handle) emit(ev Event) {
 	h.opts.OnEvent(ev)
 }
 
+// heartbeat renews the migration's lease every HeartbeatInterval, for as long as the engine runs.
+// A renewal that succeeds extends the lease to LeaseDuration after it was sent (by this process's
+// clock: the database set the expiry later than that). When renewals keep failing (the state
+// database is unreachable, a partition), the run stops at the lease's end minus LeaseMargin,
+// before any other controller may claim it; when another controller has claimed it already
+// (fenced), it stops at once.
 func (h *Handle) heartbeat(ctx context.Context) {
-	t := time.NewTicker(h.r.cfg.HeartbeatInterval)
-	defer t.Stop()
+	lease, margin := h.r.store.LeaseDuration(), h.r.cfg.LeaseMargin
+	validUntil := h.claimed.Add(lease)
+	tick := time.NewTicker(h.r.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	var lastErr error
 	for {
+		stopAt := validUntil.Add(-margin)
+		deadline := time.NewTimer(time.Until(stopAt))
 		select {
 		case <-ctx.Done():
+			deadline.Stop()
 			return
-		case <-t.C:
-			_ = h.r.store.Heartbeat(ctx, h.id)
+		case <-deadline.C:
+			h.loseLease(fmt.Errorf("no renewal succeeded for %v (last error: %v); stopping %v before the lease expires",
+				time.Since(validUntil.Add(-lease)).Round(time.Millisecond), lastErr, margin))
+			return
+		case <-tick.C:
+			deadline.Stop()
+		}
+		sent := time.Now()
+		hctx, cancel := context.WithDeadline(ctx, stopAt)
+		err := h.r.store.Heartbeat(hctx, h.id)
+		cancel()
+		switch {
+		case err == nil:
+			validUntil = sent.Add(lease)
+		case errors.Is(err, store.ErrFenced), errors.Is(err, store.ErrNotOwner):
+			h.loseLease(err)
+			return
+		case errors.Is(err, store.ErrNotActive), ctx.Err() != nil:
+			return
+		default:
+			lastErr = err
 		}
 	}
+}
+
+// loseLease stops the run because its lease is gone: the context's cause makes the gh-ost worker
+// stop with its tables kept (ghost.ErrReleased) and finish write nothing.
+func (h *Handle) loseLease(why error) {
+	h.cancel(fmt.Errorf("%w (%w): %w", ErrLeaseLost, ghost.ErrReleased, why))
+}
+
+// stopWorker ends w after err stopped the run: an Abort (its tables dropped) unless the run lost
+// its lease, when the tables are the new owner's resume point and stay (Release).
+func (h *Handle) stopWorker(ctx context.Context, w *ghost.Worker, err error) {
+	if errors.Is(err, store.ErrFenced) {
+		h.loseLease(err)
+	}
+	if errors.Is(err, store.ErrFenced) || errors.Is(context.Cause(ctx), ErrLeaseLost) {
+		_ = w.Release()
+		return
+	}
+	_ = w.Abort()
 }
 
 // progress sends an engine report to the metrics, the caller and (at most once per

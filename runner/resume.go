@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
@@ -51,10 +52,11 @@ func (r *Runner) Resume(ctx context.Context, id string, opts RunOptions) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	claimed := time.Now()
 	if m, err = r.store.TakeOver(ctx, id); err != nil {
 		return nil, err
 	}
-	return r.launch(ctx, m.ID, &plan, opts, func(h *Handle) {
+	return r.launch(ctx, m.ID, &plan, opts, claimed, func(h *Handle) {
 		h.resume = &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status}
 	})
 }

@@ -111,15 +111,16 @@ func (r *Runner) Revert(ctx context.Context, id string, opts RunOptions) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	claimed := time.Now()
 	rm, err := r.store.Create(ctx, store.NewMigration{
-		Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy), Plan: planJSON,
+		Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy), Plan: planJSON, Cluster: r.cfg.Cluster,
 		DDL: fmt.Sprintf("-- revert of migration %s:\n%s", id, m.DDL),
 	})
 	if err != nil {
 		return nil, err
 	}
 	plan.Reason = fmt.Sprintf("revert of %s: gh-ost replays the writes made since its cut-over into %s and swaps it back", id, d.OldTable)
-	h, err := r.launch(ctx, rm.ID, &plan, opts, func(h *Handle) {
+	h, err := r.launch(ctx, rm.ID, &plan, opts, claimed, func(h *Handle) {
 		h.revert = &revertState{of: id, oldTable: d.OldTable, inspectorServerID: d.InspectorServerID}
 	})
 	if err != nil {

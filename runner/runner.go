@@ -44,6 +44,12 @@ func New(cfg Config, st *store.Store, m *metrics.Metrics) (*Runner, error) {
 		m = metrics.New(nil)
 	}
 	r := &Runner{cfg: cfg.withDefaults(), store: st, metrics: m}
+	if r.cfg.LeaseMargin == 0 {
+		r.cfg.LeaseMargin = st.LeaseDuration() / 4
+	}
+	if err := checkLease(r.cfg, st.LeaseDuration()); err != nil {
+		return nil, err
+	}
 	var err error
 	if r.primary, err = openPool(cfg.Primary); err != nil {
 		return nil, err
@@ -57,6 +63,19 @@ func New(cfg Config, st *store.Store, m *metrics.Metrics) (*Runner, error) {
 		r.replicas = append(r.replicas, throttle.Replica{Name: e.Addr(), DB: db})
 	}
 	return r, nil
+}
+
+// checkLease refuses timings under which a live run could lose its lease: the run stops at the
+// lease's end minus the margin, and needs room for at least two renewals before that.
+func checkLease(c Config, lease time.Duration) error {
+	switch {
+	case c.LeaseMargin < 0 || c.LeaseMargin >= lease:
+		return fmt.Errorf("%w: lease margin %v must be positive and below the lease (%v)", ErrInvalidConfig, c.LeaseMargin, lease)
+	case 2*c.HeartbeatInterval > lease-c.LeaseMargin:
+		return fmt.Errorf("%w: heartbeat interval %v leaves no room for a failed renewal within the lease %v minus its margin %v: use at most %v",
+			ErrInvalidConfig, c.HeartbeatInterval, lease, c.LeaseMargin, (lease-c.LeaseMargin)/2)
+	}
+	return nil
 }
 
 // Close releases the connection pools.
@@ -149,14 +168,15 @@ func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions)
 	if err != nil {
 		return nil, fmt.Errorf("runner: encode plan: %w", err)
 	}
+	claimed := time.Now() // the lease runs from before the claim, by this process's clock
 	m, err := r.store.Create(ctx, store.NewMigration{
 		Schema: plan.Schema, Table: plan.Table, DDL: strings.Join(plan.Statements, ";\n"),
-		Plan: planJSON, Strategy: string(plan.Strategy),
+		Plan: planJSON, Strategy: string(plan.Strategy), Cluster: r.cfg.Cluster,
 	})
 	if err != nil {
 		return nil, err
 	}
-	h, err := r.launch(ctx, m.ID, plan, opts, nil)
+	h, err := r.launch(ctx, m.ID, plan, opts, claimed, nil)
 	if err != nil {
 		_ = r.store.Fail(context.WithoutCancel(ctx), m.ID, err)
 		return nil, err
@@ -164,9 +184,27 @@ func (r *Runner) Start(ctx context.Context, plan *planner.Plan, opts RunOptions)
 	return h, nil
 }
 
+// StartClaimed runs the queued migration id, which this runner's store has just claimed from the
+// queue (store.ClaimQueued, at claimed by this process's clock), with plan, the plan it was
+// queued with. It goes queued → planning → running as a fresh migration does.
+func (r *Runner) StartClaimed(ctx context.Context, id string, plan *planner.Plan, claimed time.Time, opts RunOptions) (*Handle, error) {
+	if err := runnable(plan); err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), id, err)
+		return nil, err
+	}
+	h, err := r.launch(ctx, id, plan, opts, claimed, nil)
+	if err != nil {
+		_ = r.store.Fail(context.WithoutCancel(ctx), id, err)
+		return nil, err
+	}
+	return h, nil
+}
+
 // launch runs plan as migration id in the background: a throttler of its own, a handle, the
-// run. with (nil for a fresh migration) marks the handle as a resume or a revert before it runs.
-func (r *Runner) launch(ctx context.Context, id string, plan *planner.Plan, opts RunOptions, with func(*Handle)) (*Handle, error) {
+// run. claimed is when its lease was claimed (just before the claim). with (nil for a fresh
+// migration) marks the handle as a resume or a revert before it runs.
+func (r *Runner) launch(ctx context.Context, id string, plan *planner.Plan, opts RunOptions, claimed time.Time,
+	with func(*Handle)) (*Handle, error) {
 	if opts.Gate == nil {
 		opts.Gate = OpenGate{}
 	}
@@ -174,9 +212,9 @@ func (r *Runner) launch(ctx context.Context, id string, plan *planner.Plan, opts
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	h := &Handle{
-		r: r, id: id, plan: plan, opts: opts, monitor: monitor, cancel: cancel,
+		r: r, id: id, plan: plan, opts: opts, monitor: monitor, cancel: cancel, claimed: claimed,
 		labels: metrics.Labels{Schema: plan.Schema, Table: plan.Table, Strategy: string(plan.Strategy)},
 		done:   make(chan struct{}),
 	}

@@ -66,17 +66,31 @@ type Options struct {
 	Log *slog.Logger
 	// GateMetrics records the gates (nil: not recorded).
 	GateMetrics *metrics.Gate
+	// MaxConcurrent, when above 0, queues submitted migrations: at most this many run at once on
+	// the cluster (across every controller on the state database), one per table, in the order
+	// they were submitted; the others wait `queued`. 0: every migration starts at once (a second
+	// one on a busy table is refused), as before the queue.
+	MaxConcurrent int
+	// Cluster names the cluster this controller's migrations run on ("": the only one).
+	Cluster string
+	// HandOverOnClose makes Close hand the running gh-ost migrations over to the other
+	// controllers on the state database instead of cancelling them (serve --on-shutdown
+	// handover): each worker stops with its tables and checkpoint kept and the lease is released,
+	// so another controller resumes it at its next claim. A migration cutting over is waited
+	// for; native ALTERs, which cannot resume, are cancelled as without it.
+	HandOverOnClose bool
+	// Clusters, when given, are the clusters this controller runs (serve --clusters); DB, Runner,
+	// Replicas, DefaultSchema, MaxConcurrent and Cluster are then unused.
+	Clusters []Cluster
 }
 
 // Validate reports what cannot work.
 func (o Options) Validate() error {
-	switch {
-	case o.DB == nil:
-		return errors.New("server: nil DB")
-	case o.Store == nil:
+	if o.Store == nil {
 		return errors.New("server: nil store")
-	case o.Runner == nil:
-		return errors.New("server: nil runner")
+	}
+	if err := o.validateClusters(); err != nil {
+		return err
 	}
 	if o.Gate.Approval != "" {
 		if _, err := cutover.ParseApproval(o.Gate.Approval, o.Location); err != nil {
@@ -95,10 +109,15 @@ type Controller struct {
 	mu     sync.Mutex
 	runs   map[string]*run // every migration started by this controller, ended ones too
 	closed bool
+	fleet  FleetOptions  // set by Background
+	kick   chan struct{} // wakes the scheduler: a migration was queued
+
+	clusters []*Cluster // fixed at New; the first is the default of requests naming none
 }
 
 // run is one migration started by this controller.
 type run struct {
+	cl       *Cluster
 	labels   metrics.GateLabels
 	h        *runner.Handle
 	gate     *cutover.Gate // nil for native strategies
@@ -146,7 +165,11 @@ func New(opts Options) (*Controller, error) {
 	if opts.GateMetrics == nil {
 		opts.GateMetrics = metrics.NewGate(nil, nil)
 	}
-	return &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}}, nil
+	c := &Controller{opts: opts, hub: newHub(), runs: map[string]*run{}, kick: make(chan struct{}, 1)}
+	for _, cl := range opts.clusters() {
+		c.clusters = append(c.clusters, &cl)
+	}
+	return c, nil
 }
 
 // Leftovers reports what dead runs left behind: interrupted migrations and orphan gh-ost tables,
@@ -159,20 +182,27 @@ func (c *Controller) Leftovers(ctx context.Context) ([]store.Leftover, error) {
 // table, each with its cut-over gate; by (who asked) is recorded in each one's event log. When one cannot start (e.g. its table has an active
 // migration: *store.ActiveMigrationError), those already started by this call are cancelled.
 func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by string) ([]client.MigrationView, error) {
-	gcfg, err := c.gateConfig(req)
+	cl, err := c.cluster(req.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	plans, err := c.plan(ctx, req)
+	gcfg, err := c.gateConfig(cl, req)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := c.plan(ctx, cl, req)
 	if err != nil {
 		return nil, err
 	}
 	if planner.AnyBlocked(plans) {
 		return nil, &BlockedError{Plans: plans}
 	}
+	if cl.MaxConcurrent > 0 {
+		return c.enqueue(ctx, cl, plans, req, by)
+	}
 	var started []*run
 	for _, p := range plans {
-		r, err := c.start(ctx, p, gcfg)
+		r, err := c.start(ctx, cl, p, gcfg)
 		if err != nil {
 			for _, s := range started {
 				c.note(ctx, s.h.ID(), "cancelled: another migration of the same request could not start: "+err.Error())
@@ -201,11 +231,11 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 // copyRateSamples is how many of the latest gh-ost copies a plan's measured rate is the median of.
 const copyRateSamples = 5
 
-// plan runs the planner with the probe on the primary.
-func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*planner.Plan, error) {
-	opts := planner.Options{Schema: or(req.Schema, c.opts.DefaultSchema), AllowDropTable: req.AllowDropTable,
+// plan runs the planner with the probe on the cluster's primary.
+func (c *Controller) plan(ctx context.Context, cl *Cluster, req client.CreateRequest) ([]*planner.Plan, error) {
+	opts := planner.Options{Schema: or(req.Schema, cl.DefaultSchema), AllowDropTable: req.AllowDropTable,
 		RebuildMaxRows: cmp.Or(req.RebuildMaxRows, c.opts.RebuildMaxRows), StoreSchema: c.opts.Store.Database()}
-	if r, err := store.ReadCopyRate(ctx, c.opts.DB, c.opts.Store.Database(), copyRateSamples); err == nil && r.Samples > 0 {
+	if r, err := c.opts.Store.CopyRate(ctx, cl.Name, copyRateSamples); err == nil && r.Samples > 0 {
 		opts.GhostCopyRate = &planner.CopyRate{RowsPerSecond: r.RowsPerSecond,
 			Source: fmt.Sprintf("the median of the last %d gh-ost copies on this server", r.Samples)}
 	}
@@ -218,7 +248,7 @@ func (c *Controller) plan(ctx context.Context, req client.CreateRequest) ([]*pla
 	if err := opts.Validate(); err != nil {
 		return nil, &RequestError{Err: err}
 	}
-	p, err := planner.New(c.opts.DB, opts)
+	p, err := planner.New(cl.DB, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -253,14 +283,14 @@ func noGateNote(r *run, req client.CreateRequest) string {
 }
 
 // start starts one plan. A gh-ost plan gets its own gate; native plans run without one.
-func (c *Controller) start(ctx context.Context, p *planner.Plan, gcfg cutover.Config) (*run, error) {
-	return c.launch(ctx, p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
-		return c.opts.Runner.Start(ctx, p, o)
+func (c *Controller) start(ctx context.Context, cl *Cluster, p *planner.Plan, gcfg cutover.Config) (*run, error) {
+	return c.launch(ctx, cl, p, gcfg, func(ctx context.Context, o runner.RunOptions) (*runner.Handle, error) {
+		return cl.Runner.Start(ctx, p, o)
 	})
 }
 
 // launch gives a plan its gate and runs it with begin (a start, or a resume).
-func (c *Controller) launch(ctx context.Context, p *planner.Plan, gcfg cutover.Config,
+func (c *Controller) launch(ctx context.Context, cl *Cluster, p *planner.Plan, gcfg cutover.Config,
 	begin func(context.Context, runner.RunOptions) (*runner.Handle, error)) (*run, error) {
 	c.mu.Lock()
 	closed := c.closed
@@ -268,7 +298,7 @@ func (c *Controller) launch(ctx context.Context, p *planner.Plan, gcfg cutover.C
 	if closed {
 		return nil, ErrClosed
 	}
-	r := &run{labels: metrics.GateLabels{Schema: p.Schema, Table: p.Table}}
+	r := &run{cl: cl, labels: metrics.GateLabels{Schema: p.Schema, Table: p.Table}}
 	var gate runner.Gate = runner.OpenGate{}
 	if p.Strategy == planner.StrategyGhost {
 		g, err := cutover.New(gcfg, c.gateDeps(r))
@@ -307,7 +337,7 @@ func (c *Controller) gateDeps(r *run) cutover.Deps {
 		return st == migration.StatusReady || st == migration.StatusCuttingOver, h.Progress().BacklogEvents
 	}
 	record := func(ctx context.Context, e cutover.Event) error {
-		c.observeGateEvent(r.labels, e)
+		c.observeGateEvent(c.gateMetrics(r.cl), r.labels, e)
 		return c.recordGate(ctx, e)
 	}
 	// The checksum compares a chunk once gh-ost has applied the binlog up to it (issue 10).
@@ -320,7 +350,7 @@ func (c *Controller) gateDeps(r *run) cutover.Deps {
 		}
 		return h.AwaitApplied(ctx, file, pos)
 	}
-	deps := cutover.Deps{DB: c.opts.DB, Engine: engine, AwaitApplied: applied, Replicas: c.opts.Replicas, Events: cutover.EventSinkFunc(record)}
+	deps := cutover.Deps{DB: r.cl.DB, Engine: engine, AwaitApplied: applied, Replicas: r.cl.Replicas, Events: cutover.EventSinkFunc(record)}
 	if c.opts.Registry != nil {
 		deps.Registry = c.opts.Registry
 	}
@@ -348,11 +378,11 @@ func (c *Controller) forwardChecklist(r *run) {
 	for {
 		select {
 		case cl := <-ch:
-			c.observeChecklist(r.labels, cl)
+			c.observeChecklist(c.gateMetrics(r.cl), r.labels, cl)
 			c.hub.publish(client.StreamEvent{Event: runner.Event{Time: cl.Time, MigrationID: r.h.ID(),
 				Kind: client.KindChecklist, Reason: cl.Summary()}, Checklist: &cl})
 		case <-r.h.Done():
-			c.opts.GateMetrics.Ended(r.labels)
+			c.gateMetrics(r.cl).Ended(r.labels)
 			return
 		}
 	}
@@ -377,6 +407,10 @@ func (c *Controller) Close(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, r := range live {
+		if c.opts.HandOverOnClose && r.gate != nil {
+			c.wg.Go(func() { c.handOver(ctx, r) })
+			continue
+		}
 		c.note(ctx, r.h.ID(), "controller shutting down: migration cancelled, the original table stays as it was")
 		r.h.Cancel()
 	}

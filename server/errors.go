@@ -76,6 +76,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable
+	case errors.As(err, new(*CommandError)):
+		return http.StatusConflict
+	case errors.As(err, new(*HandOffTimeoutError)):
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -111,6 +115,10 @@ func codeOf(err error) string {
 		return client.CodeNotRevertible
 	case errors.Is(err, ErrClosed):
 		return client.CodeUnavailable
+	case errors.As(err, new(*CommandError)):
+		return client.CodeRefusedByOwner
+	case errors.As(err, new(*HandOffTimeoutError)):
+		return client.CodeHandOffTimeout
 	}
 	return client.CodeInternal
 }

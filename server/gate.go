@@ -40,7 +40,7 @@ func (a gateAdapter) Finish(ctx context.Context, t runner.Target, err error) {
 
 // gateConfig builds a migration's gate settings from the request over the controller's
 // defaults. Every refusal is a *RequestError (400): nothing has been planned or started yet.
-func (c *Controller) gateConfig(req client.CreateRequest) (cutover.Config, error) {
+func (c *Controller) gateConfig(cl *Cluster, req client.CreateRequest) (cutover.Config, error) {
 	d := c.opts.Gate
 	loc := c.opts.Location
 	if req.TimeZone != "" {
@@ -75,7 +75,7 @@ func (c *Controller) gateConfig(req client.CreateRequest) (cutover.Config, error
 	if err := cfg.Validate(); err != nil {
 		return cutover.Config{}, &RequestError{Err: err}
 	}
-	if cfg.Window.MaxReplicaLag > 0 && len(c.opts.Replicas) == 0 {
+	if cfg.Window.MaxReplicaLag > 0 && len(cl.Replicas) == 0 {
 		return cutover.Config{}, badRequest("limits.max_replica_lag: the controller watches no replica")
 	}
 	return cfg, nil

@@ -40,8 +40,8 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 func listOptions(q url.Values) (client.ListOptions, error) {
 	var o client.ListOptions
 	for k := range q {
-		if k != "status" && k != "table" && k != "limit" {
-			return o, badRequest("unknown query parameter %q (known: status, table, limit)", k)
+		if k != "status" && k != "table" && k != "limit" && k != "cluster" {
+			return o, badRequest("unknown query parameter %q (known: status, table, limit, cluster)", k)
 		}
 	}
 	if s := q.Get("limit"); s != "" {
@@ -62,6 +62,7 @@ func listOptions(q url.Values) (client.ListOptions, error) {
 		o.Status = append(o.Status, st)
 	}
 	o.Table = strings.TrimSpace(q.Get("table"))
+	o.Cluster = strings.TrimSpace(q.Get("cluster"))
 	return o, nil
 }
 

@@ -23,7 +23,11 @@ func (c *Controller) WorkerLog(ctx context.Context, id string, offset int64, tai
 	if err != nil {
 		return nil, 0, err
 	}
-	path := c.opts.Runner.WorkerLogFile(id)
+	cl, ok := c.clusterOf(m)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w for %s: it ran on cluster %q, which this controller does not run", ErrNoLog, id, m.Cluster)
+	}
+	path := cl.Runner.WorkerLogFile(id)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		why := "it was removed, or another controller with another --work-dir ran it"

@@ -39,12 +39,12 @@ func (c *Controller) logRunnerEvent(ev runner.Event) {
 
 // observeGateEvent logs a gate decision and counts it. Participant failures are warnings; the
 // rest (waiting, opened, approval, …) is information.
-func (c *Controller) observeGateEvent(l metrics.GateLabels, e cutover.Event) {
+func (c *Controller) observeGateEvent(gm *metrics.Gate, l metrics.GateLabels, e cutover.Event) {
 	issue := ""
 	if d, ok := e.Data.(map[string]string); ok {
 		issue = d["issue"]
 	}
-	c.opts.GateMetrics.Event(l, string(e.Kind), issue)
+	gm.Event(l, string(e.Kind), issue)
 	attrs := []any{"migration", e.MigrationID, "schema", l.Schema, "table", l.Table, "kind", e.Kind}
 	if issue != "" {
 		attrs = append(attrs, "issue", issue)
@@ -62,7 +62,7 @@ func (c *Controller) observeGateEvent(l metrics.GateLabels, e cutover.Event) {
 var checksumCounts = regexp.MustCompile(`(\d+) chunks, (\d+) rows`)
 
 // observeChecklist records one check of a gate in the metrics.
-func (c *Controller) observeChecklist(l metrics.GateLabels, cl cutover.Checklist) {
+func (c *Controller) observeChecklist(gm *metrics.Gate, l metrics.GateLabels, cl cutover.Checklist) {
 	conds := make([]metrics.Condition, len(cl.Lines))
 	var cs *metrics.ChecksumProgress
 	for i, line := range cl.Lines {
@@ -73,7 +73,7 @@ func (c *Controller) observeChecklist(l metrics.GateLabels, cl cutover.Checklist
 			cs = &metrics.ChecksumProgress{Chunks: chunks, Rows: rows}
 		}
 	}
-	c.opts.GateMetrics.Checklist(l, cl.Open, cl.Closed, cl.Time, conds, cs)
+	gm.Checklist(l, cl.Open, cl.Closed, cl.Time, conds, cs)
 }
 
 // ParticipantCounts counts a registry's instances for ghostgate_participants: live and lapsed

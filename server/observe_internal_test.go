@@ -22,9 +22,9 @@ func TestObserveGateEvent(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	c := &Controller{opts: Options{Log: slog.New(slog.NewJSONHandler(&buf, nil)), GateMetrics: metrics.NewGate(reg, nil)}}
 	l := metrics.GateLabels{Schema: "shop", Table: "orders"}
-	c.observeGateEvent(l, cutover.Event{MigrationID: "M1", Kind: cutover.EventParticipant, Message: "shop/shop-1@h (http): lease lapsed",
+	c.observeGateEvent(c.opts.GateMetrics, l, cutover.Event{MigrationID: "M1", Kind: cutover.EventParticipant, Message: "shop/shop-1@h (http): lease lapsed",
 		Data: map[string]string{"instance_id": "shop-1", "issue": "lapsed"}})
-	c.observeGateEvent(l, cutover.Event{MigrationID: "M1", Kind: cutover.EventApproval, Message: "cut-over approved by dba"})
+	c.observeGateEvent(c.opts.GateMetrics, l, cutover.Event{MigrationID: "M1", Kind: cutover.EventApproval, Message: "cut-over approved by dba"})
 
 	var lines []map[string]any
 	for _, s := range strings.Split(strings.TrimSpace(buf.String()), "\n") {

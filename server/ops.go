@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,7 +22,7 @@ const DefaultListLimit = 500
 // first (issue 13: oldest first put the current work at the bottom), each with its live state;
 // active ones not run here are marked interrupted when their controller is gone.
 func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.MigrationView, error) {
-	f := store.Filter{Limit: o.Limit, Status: o.Status}
+	f := store.Filter{Limit: o.Limit, Status: o.Status, Cluster: o.Cluster}
 	if f.Limit <= 0 {
 		f.Limit = DefaultListLimit
 	}
@@ -78,10 +79,10 @@ func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, 
 	if err := c.markForeign(ctx, views); err != nil {
 		return client.MigrationView{}, err
 	}
-	if m.Status == migration.StatusComplete && c.opts.Runner != nil {
+	if cl, ok := c.clusterOf(m); ok && m.Status == migration.StatusComplete {
 		// What a DBA asks before undoing: can it still be reverted, and if not, why not. A check
 		// that fails says so in the window rather than failing the read.
-		if w, err := c.opts.Runner.RevertWindow(ctx, id); err == nil {
+		if w, err := cl.Runner.RevertWindow(ctx, id); err == nil {
 			views[0].Revert = w
 		}
 	}
@@ -135,7 +136,13 @@ func (c *Controller) participantsOf(table string) []wire.ParticipantStatus {
 // (its controller is gone) gets the cleanup command; another live controller's is named.
 func (c *Controller) markForeign(ctx context.Context, views []client.MigrationView) error {
 	var schemas []string
-	for _, v := range views {
+	for i, v := range views {
+		if v.Status == migration.StatusQueued && v.Lease.Owner == "" {
+			if err := c.queuedView(ctx, &views[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		if v.Status.Active() && !v.Live && !slices.Contains(schemas, v.Schema) {
 			schemas = append(schemas, v.Schema)
 		}
@@ -155,7 +162,7 @@ func (c *Controller) markForeign(ctx context.Context, views []client.MigrationVi
 	}
 	for i := range views {
 		v := &views[i]
-		if !v.Status.Active() || v.Live {
+		if !v.Status.Active() || v.Live || v.QueuePosition != nil {
 			continue
 		}
 		if l, ok := stale[v.ID]; ok {
@@ -178,21 +185,43 @@ func (c *Controller) live(ctx context.Context, id string) (*run, error) {
 		if err != nil {
 			return nil, err
 		}
+		if m.Status == migration.StatusQueued && m.Lease.Owner == "" {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNotLive, id, errQueued)
+		}
 		if m.Status.Active() {
+			if o, ok, err := c.opts.Store.OwnerLive(ctx, id); err == nil && ok && o != c.Owner() {
+				return nil, &ElsewhereError{ID: id, Owner: o}
+			}
 			return nil, fmt.Errorf("%w: %s (status %s) is owned by %s; if that controller is gone, clean up with `%s --migration %s`",
 				ErrNotLive, id, m.Status, m.Owner, store.CleanupCommand, id)
 		}
 		return nil, fmt.Errorf("%w: %s has ended (%s)", ErrNotLive, id, m.Status)
 	}
 	if r.ended() {
+		m, err := c.opts.Store.Get(ctx, id)
+		if err == nil && m.Status.Active() {
+			// Its run here ended (it lost its lease): another controller may run it now.
+			if o, ok, err := c.opts.Store.OwnerLive(ctx, id); err == nil && ok && o != c.Owner() {
+				return nil, &ElsewhereError{ID: id, Owner: o}
+			}
+		}
 		return nil, fmt.Errorf("%w: %s has ended", ErrNotLive, id)
 	}
 	return r, nil
 }
 
+// elsewhere returns err as an *ElsewhereError when it is one.
+func elsewhere(err error) (*ElsewhereError, bool) {
+	var e *ElsewhereError
+	return e, errors.As(err, &e)
+}
+
 // Pause holds a running migration back as a manual throttle; by is recorded.
 func (c *Controller) Pause(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opPause, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -205,6 +234,9 @@ func (c *Controller) Pause(ctx context.Context, id, by string) (client.Migration
 // Resume lifts a Pause.
 func (c *Controller) Resume(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opResume, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -217,6 +249,9 @@ func (c *Controller) Resume(ctx context.Context, id, by string) (client.Migratio
 // Approve gives a manual cut-over approval (before or at the gate); the gate records it.
 func (c *Controller) Approve(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opApprove, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -226,6 +261,12 @@ func (c *Controller) Approve(ctx context.Context, id, by string) (client.Migrati
 	if err := r.gate.Approve(ctx, by); err != nil {
 		return client.MigrationView{}, err
 	}
+	if st := r.h.Status(); st != migration.StatusReady && st != migration.StatusCuttingOver {
+		// The gate records an approval when the migration reaches it; until then it would live in
+		// this process only. Recorded now, it survives a takeover (keepApproval).
+		_ = c.opts.Store.AddEvent(ctx, id, EventApprovalGiven, "cut-over approved by "+by+
+			" before the gate; it applies when the migration reaches it", map[string]string{"by": by})
+	}
 	return c.Get(ctx, id)
 }
 
@@ -233,6 +274,16 @@ func (c *Controller) Approve(ctx context.Context, id, by string) (client.Migrati
 // stays as it was, and gh-ost's tables are dropped.
 func (c *Controller) Cancel(ctx context.Context, id, by string) (client.MigrationView, error) {
 	r, err := c.live(ctx, id)
+	if errors.Is(err, errQueued) {
+		// Not started: cancelled in the queue (refused if a scheduler claimed it meanwhile).
+		if err := c.opts.Store.CancelQueued(ctx, id, "cancelled in the queue by "+by); err != nil {
+			return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
+		}
+		return c.Get(ctx, id)
+	}
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opCancel, nil, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}
@@ -258,6 +309,9 @@ func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by st
 		return client.MigrationView{}, badRequest("chunk_size %d: must be %d-%d", n, MinChunkSize, MaxChunkSize)
 	}
 	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opChunkSize, chunkArgs{N: n}, by)
+	}
 	if err != nil {
 		return client.MigrationView{}, err
 	}

@@ -19,11 +19,21 @@ type CopyRate struct {
 // copyRateMinRows keeps tiny copies, whose time is mostly start-up, out of the measurement.
 const copyRateMinRows = 1000
 
+// CopyRate is ReadCopyRate on this store's database, for the migrations of cluster ("": every
+// migration, as on a controller of one cluster).
+func (s *Store) CopyRate(ctx context.Context, cluster string, n int) (CopyRate, error) {
+	return readCopyRate(ctx, s.db, s.opts.Database, cluster, n)
+}
+
 // ReadCopyRate measures the copy rate from the last n completed gh-ost migrations of the store in
 // database: rows copied over the time from their start (running) to their copy's end (ready).
 // It only reads, so `migrate plan` can use it; a store that does not exist yet has measured
 // nothing (Samples 0, no error).
 func ReadCopyRate(ctx context.Context, db *sql.DB, database string, n int) (CopyRate, error) {
+	return readCopyRate(ctx, db, database, "", n)
+}
+
+func readCopyRate(ctx context.Context, db *sql.DB, database, cluster string, n int) (CopyRate, error) {
 	if database == "" {
 		database = DefaultDatabase
 	}
@@ -39,9 +49,13 @@ func ReadCopyRate(ctx context.Context, db *sql.DB, database string, n int) (Copy
 	transition := func(to string) string {
 		return "(SELECT MIN(e.at) FROM " + events + " e WHERE e.migration_id = m.id AND e.kind = 'transition' AND JSON_VALUE(e.data, '$.to') = '" + to + "')"
 	}
+	where, args := "", []any{}
+	if cluster != "" {
+		where, args = " AND m.cluster = ?", append(args, cluster)
+	}
 	rows, err := db.QueryContext(ctx, "SELECT CAST(JSON_VALUE(m.progress, '$.rows_copied') AS SIGNED), TIMESTAMPDIFF(MICROSECOND, "+
 		transition("running")+", "+transition("ready")+") FROM "+migrations+
-		" m WHERE m.status = 'complete' AND m.strategy = 'ghost' AND m.progress IS NOT NULL ORDER BY m.finished_at DESC LIMIT ?", n*4)
+		" m WHERE m.status = 'complete' AND m.strategy = 'ghost' AND m.progress IS NOT NULL"+where+" ORDER BY m.finished_at DESC LIMIT ?", append(args, n*4)...)
 	if err != nil {
 		return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
 	}

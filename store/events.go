@@ -55,13 +55,19 @@ type Event struct {
 	Data        json.RawMessage `json:"data,omitempty"`
 }
 
-// AddEvent appends an event to migration id's log; data (may be nil) is stored as JSON.
+// AddEvent appends an event to migration id's log; data (may be nil) is stored as JSON. An owner
+// whose lease was claimed by another controller since is refused (*FencedError): a stale owner's
+// gate decisions and notes must not read as the migration's.
 func (s *Store) AddEvent(ctx context.Context, id string, kind EventKind, msg string, data any) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Locking the migration row serializes the events of one migration, so their
 		// AUTO_INCREMENT ids are also their commit order: a reader paging with Events(sinceID)
 		// never skips an event that committed late with a smaller id.
-		if _, err := s.lockStatus(ctx, tx, id); err != nil {
+		row, err := s.lockRow(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.fence(id, row); err != nil {
 			return err
 		}
 		return s.insertEvent(ctx, tx, id, kind, msg, data)

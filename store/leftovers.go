@@ -124,8 +124,7 @@ func staleLeftover(a activeRow) Leftover {
 // activeRows reads every active migration. The heartbeat age is computed by the server so that
 // clock skew between controllers and the server cannot make a live owner look dead.
 func (s *Store) activeRows(ctx context.Context) ([]activeRow, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+migrationColumns+
-		", TIMESTAMPDIFF(MICROSECOND, heartbeat_at, UTC_TIMESTAMP(6)) FROM "+s.migrations+
+	rows, err := s.db.QueryContext(ctx, "SELECT "+migrationColumns+", "+ageColumns+" FROM "+s.migrations+
 		" WHERE active = 1 ORDER BY created_at, id")
 	if err != nil {
 		return nil, fmt.Errorf("store: read active migrations: %w", err)
@@ -134,13 +133,13 @@ func (s *Store) activeRows(ctx context.Context) ([]activeRow, error) {
 	var out []activeRow
 	for rows.Next() {
 		var a activeRow
-		var micros sql.NullInt64
-		m, err := scanMigration(rowWithExtra{rows, &micros})
+		var micros, left sql.NullInt64
+		m, err := scanMigration(rowWithExtra{rows, []any{&micros, &left}})
 		if err != nil {
 			return nil, fmt.Errorf("store: read active migrations: %w", err)
 		}
 		a.Migration = m
-		a.age, a.stale, a.why = s.staleness(m.Owner, micros)
+		a.age, a.stale, a.why = s.staleness(m.Owner, micros, left)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -149,23 +148,32 @@ func (s *Store) activeRows(ctx context.Context) ([]activeRow, error) {
 	return out, nil
 }
 
-// rowWithExtra scans the migration columns plus one trailing column.
+// rowWithExtra scans the migration columns plus trailing columns.
 type rowWithExtra struct {
 	r     scanner
-	extra any
+	extra []any
 }
 
-func (r rowWithExtra) Scan(dest ...any) error { return r.r.Scan(append(dest, r.extra)...) }
+func (r rowWithExtra) Scan(dest ...any) error { return r.r.Scan(append(dest, r.extra...)...) }
 
-// staleness decides whether an owner is gone: its heartbeat is older than StaleAfter (or missing),
-// or it ran on this host and its pid no longer exists (no need to wait for the heartbeat then).
-func (s *Store) staleness(o Owner, ageMicros sql.NullInt64) (time.Duration, bool, string) {
+// staleness decides whether an owner is gone: its lease has expired (leftMicros, what is left of
+// it, below zero), or, for a row from before leases, its heartbeat is older than StaleAfter (or
+// missing); or it ran on this host and its pid no longer exists (no need to wait then).
+func (s *Store) staleness(o Owner, ageMicros, leftMicros sql.NullInt64) (time.Duration, bool, string) {
 	if !ageMicros.Valid {
 		return 0, true, "it has no heartbeat"
 	}
 	age := time.Duration(ageMicros.Int64) * time.Microsecond
 	if o.Host == s.opts.Owner.Host && !pidAlive(o.PID) {
 		return age, true, fmt.Sprintf("its controller %s is no longer running", o)
+	}
+	if leftMicros.Valid {
+		left := time.Duration(leftMicros.Int64) * time.Microsecond
+		if left >= 0 {
+			return age, false, ""
+		}
+		return age, true, fmt.Sprintf("its controller %s has not sent a heartbeat for %v: its lease expired %v ago",
+			o, age.Round(time.Millisecond), (-left).Round(time.Millisecond))
 	}
 	if age > s.opts.StaleAfter {
 		return age, true, fmt.Sprintf("its controller %s has not sent a heartbeat for %v", o, age.Round(time.Second))
@@ -302,14 +310,11 @@ func (s *Store) tableExists(ctx context.Context, schema, table string) (bool, er
 func (s *Store) MarkInterrupted(ctx context.Context, id, reason string) error {
 	msg := "interrupted: " + reason
 	guard := func(tx *sql.Tx) error {
-		var host sql.NullString
-		var pid, micros sql.NullInt64
-		if err := tx.QueryRowContext(ctx, "SELECT owner_host, owner_pid, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, UTC_TIMESTAMP(6)) FROM "+
-			s.migrations+" WHERE id = ?", id).Scan(&host, &pid, &micros); err != nil {
+		o, micros, left, err := s.ownerAges(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		o := Owner{Host: host.String, PID: int(pid.Int64)}
-		if age, stale, _ := s.staleness(o, micros); !stale {
+		if age, stale, _ := s.staleness(o, micros, left); !stale {
 			return &OwnerAliveError{ID: id, Owner: o, HeartbeatAge: age}
 		}
 		return nil

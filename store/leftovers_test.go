@@ -26,7 +26,8 @@ func deadPID(t *testing.T) int {
 func ageHeartbeat(t *testing.T, d *sandboxtest.DB, s *Store, id string, by time.Duration) {
 	t.Helper()
 	_, err := d.Primary.ExecContext(t.Context(), "UPDATE "+s.migrations+
-		" SET heartbeat_at = UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND WHERE id = ?", by.Microseconds(), id)
+		" SET heartbeat_at = UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND, lease_expires_at = lease_expires_at - INTERVAL ? MICROSECOND WHERE id = ?",
+		by.Microseconds(), by.Microseconds(), id)
 	require.NoError(t, err)
 }
 

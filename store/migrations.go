@@ -29,6 +29,10 @@ type Migration struct {
 	Error       string              `json:"error,omitempty"`
 	Owner       Owner               `json:"owner"`
 	HeartbeatAt time.Time           `json:"heartbeat_at,omitzero"`
+	// Lease is the owner's claim: who, until when, with which fencing token.
+	Lease Lease `json:"lease"`
+	// Cluster is the cluster the migration runs on ("": the controller's only one).
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // NewMigration is what Create needs to record a migration; it starts queued, owned by the store.
@@ -38,6 +42,7 @@ type NewMigration struct {
 	DDL      string
 	Plan     json.RawMessage // the planner's Plan as JSON; may be empty
 	Strategy string          // e.g. "instant", "inplace", "ghost"
+	Cluster  string          // the cluster it runs on ("": the only one)
 }
 
 // Validate reports the first missing or malformed field.
@@ -53,6 +58,8 @@ func (n NewMigration) Validate() error {
 		return fmt.Errorf("store: strategy %q must be 1..32 characters", n.Strategy)
 	case len(n.Plan) > 0 && !json.Valid(n.Plan):
 		return errors.New("store: plan is not valid JSON")
+	case len(n.Cluster) > 64:
+		return fmt.Errorf("store: cluster name %q is longer than 64 characters", n.Cluster)
 	}
 	return nil
 }
@@ -71,7 +78,7 @@ func (e *ActiveMigrationError) Error() string {
 }
 
 const migrationColumns = `id, schema_name, table_name, ddl, plan, strategy, status, created_at, updated_at,
-	started_at, finished_at, progress, error, owner_host, owner_pid, heartbeat_at`
+	started_at, finished_at, progress, error, owner_host, owner_pid, heartbeat_at, lease_owner, lease_token, lease_expires_at, cluster`
 
 // Create records a new queued migration and a "created" event. When the table already has an
 // active migration it returns *ActiveMigrationError: the refusal comes from the unique key, so two
@@ -88,6 +95,7 @@ func (s *Store) Create(ctx context.Context, n NewMigration) (Migration, error) {
 		}
 		err = s.insert(ctx, id, n)
 		if err == nil {
+			s.hold(id, 1)
 			return s.Get(ctx, id)
 		}
 		if !isDuplicateKey(err) {
@@ -111,10 +119,11 @@ func (s *Store) insert(ctx context.Context, id string, n NewMigration) error {
 			plan = sql.NullString{String: string(n.Plan), Valid: true}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO "+s.migrations+` (id, schema_name, table_name, ddl, plan,
-			strategy, status, active, created_at, updated_at, owner_host, owner_pid, heartbeat_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 1, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6))`,
+			strategy, status, active, created_at, updated_at, owner_host, owner_pid, heartbeat_at,
+			lease_owner, lease_token, lease_expires_at, cluster)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 1, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), ?, 1, `+leaseExpiry+`, ?)`,
 			id, n.Schema, n.Table, n.DDL, plan, n.Strategy, string(migration.StatusQueued),
-			s.opts.Owner.Host, s.opts.Owner.PID)
+			s.opts.Owner.Host, s.opts.Owner.PID, s.ownerID(), s.leaseMicros(), n.Cluster)
 		if err != nil {
 			return err
 		}
@@ -155,6 +164,7 @@ type Filter struct {
 	Schema     string             // exact schema, if set
 	Table      string             // exact table, if set
 	Limit      int                // at most this many (newest first when set); 0 means no limit
+	Cluster    string             // exact cluster, if set
 }
 
 // List returns the migrations matching f, oldest first (or the newest f.Limit, still oldest first).
@@ -175,6 +185,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Migration, error) {
 	}
 	if f.Table != "" {
 		where, args = append(where, "table_name = ?"), append(args, f.Table)
+	}
+	if f.Cluster != "" {
+		where, args = append(where, "cluster = ?"), append(args, f.Cluster)
 	}
 	q := "SELECT " + migrationColumns + " FROM " + s.migrations
 	if len(where) > 0 {
@@ -211,12 +224,13 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanMigration(r scanner) (Migration, error) {
 	var m Migration
-	var plan, progress, errText, ownerHost sql.NullString
+	var plan, progress, errText, ownerHost, leaseOwner sql.NullString
 	var ownerPID sql.NullInt64
-	var created, updated, started, finished, heartbeat utcTime
+	var created, updated, started, finished, heartbeat, leaseExpires utcTime
 	var status string
 	if err := r.Scan(&m.ID, &m.Schema, &m.Table, &m.DDL, &plan, &m.Strategy, &status, &created, &updated,
-		&started, &finished, &progress, &errText, &ownerHost, &ownerPID, &heartbeat); err != nil {
+		&started, &finished, &progress, &errText, &ownerHost, &ownerPID, &heartbeat,
+		&leaseOwner, &m.Lease.Token, &leaseExpires, &m.Cluster); err != nil {
 		return Migration{}, err
 	}
 	m.Status = migration.Status(status)
@@ -234,13 +248,16 @@ func scanMigration(r scanner) (Migration, error) {
 	m.Owner = Owner{Host: ownerHost.String, PID: int(ownerPID.Int64)}
 	m.CreatedAt, m.UpdatedAt, m.StartedAt = created.Time, updated.Time, started.Time
 	m.FinishedAt, m.HeartbeatAt = finished.Time, heartbeat.Time
+	m.Lease.Owner, m.Lease.ExpiresAt = leaseOwner.String, leaseExpires.Time
 	return m, nil
 }
 
 // Transition moves migration id to status to, recording reason as a "transition" event in the
 // same transaction. The row is locked (SELECT … FOR UPDATE) while the move is checked with
 // migration.CheckTransition, so two writers cannot both move it from the same status; an illegal
-// move returns an error wrapping *migration.TransitionError. Callers act only after it returns nil.
+// move returns an error wrapping *migration.TransitionError, and a move by an owner whose lease
+// was claimed by another controller since is refused (*FencedError). Callers act only after it
+// returns nil.
 func (s *Store) Transition(ctx context.Context, id string, to migration.Status, reason string) error {
 	return s.transition(ctx, id, to, reason, "", EventTransition, nil)
 }
@@ -259,10 +276,14 @@ func (s *Store) Fail(ctx context.Context, id string, cause error) error {
 func (s *Store) transition(ctx context.Context, id string, to migration.Status, reason, errText string,
 	kind EventKind, guard func(*sql.Tx) error) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		from, err := s.lockStatus(ctx, tx, id)
+		row, err := s.lockRow(ctx, tx, id)
 		if err != nil {
 			return err
 		}
+		if err := s.fence(id, row); err != nil {
+			return err
+		}
+		from := migration.Status(row.status)
 		if err := migration.CheckTransition(from, to); err != nil {
 			return err
 		}
@@ -288,20 +309,10 @@ func (s *Store) transition(ctx context.Context, id string, to migration.Status, 
 	if err != nil {
 		return fmt.Errorf("store: transition %s to %s: %w", id, to, err)
 	}
+	if to.Terminal() {
+		s.release(id) // nothing left to fence: the row is no longer active
+	}
 	return nil
-}
-
-// lockStatus reads and row-locks the status of migration id inside tx.
-func (s *Store) lockStatus(ctx context.Context, tx *sql.Tx, id string) (migration.Status, error) {
-	if !validID(id) {
-		return "", fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	var st string
-	err := tx.QueryRowContext(ctx, "SELECT status FROM "+s.migrations+" WHERE id = ? FOR UPDATE", id).Scan(&st)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	return migration.Status(st), err
 }
 
 // SaveProgress stores p as the migration's last progress. It does not change the status: a
@@ -314,38 +325,40 @@ func (s *Store) SaveProgress(ctx context.Context, id string, p migration.Progres
 	return s.updateRow(ctx, id, "progress = ?, updated_at = UTC_TIMESTAMP(6)", false, string(b))
 }
 
-// Heartbeat tells the store this controller still runs migration id. It fails with ErrNotOwner
-// when another controller owns it and ErrNotActive once it has ended.
+// Heartbeat tells the store this controller still runs migration id and renews its lease for
+// LeaseDuration from now (the database's now). It fails with *FencedError when another
+// controller has claimed the migration since, ErrNotOwner when this store never claimed it and
+// another controller owns it, and ErrNotActive once it has ended. The caller's lease is safe
+// until LeaseDuration after it sent a Heartbeat that succeeded, by its own clock.
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
-	return s.updateRow(ctx, id, "heartbeat_at = UTC_TIMESTAMP(6)", true)
+	return s.updateRow(ctx, id, "heartbeat_at = UTC_TIMESTAMP(6), lease_expires_at = "+leaseExpiry, true, s.leaseMicros())
 }
 
-// updateRow updates one migration row under its row lock; when owned it also requires the row to
-// be active and owned by this store's controller.
+// updateRow updates one migration row under its row lock, fenced (see fence); when owned it also
+// requires the row to be active and claimed by this store (or, for a row from before leases,
+// recorded with this store's owner).
 func (s *Store) updateRow(ctx context.Context, id, set string, owned bool, args ...any) error {
-	if !validID(id) {
-		return fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var active, pid sql.NullInt64
-		var host sql.NullString
-		err := tx.QueryRowContext(ctx, "SELECT active, owner_host, owner_pid FROM "+s.migrations+
-			" WHERE id = ? FOR UPDATE", id).Scan(&active, &host, &pid)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %q", ErrNotFound, id)
-		}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		row, err := s.lockRow(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if owned && !active.Valid {
+		if owned && !row.active {
 			return fmt.Errorf("%w: %s", ErrNotActive, id)
 		}
-		if owned && (Owner{Host: host.String, PID: int(pid.Int64)}) != s.opts.Owner {
-			return fmt.Errorf("%w: %s is run by %s:%d", ErrNotOwner, id, host.String, pid.Int64)
+		if err := s.fence(id, row); err != nil {
+			return err
+		}
+		if _, held := s.Held(id); owned && !held && row.leaseOwner != s.ownerID() {
+			return fmt.Errorf("%w: %s is run by %s", ErrNotOwner, id, row.leaseOwner)
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE "+s.migrations+" SET "+set+" WHERE id = ?", append(args, id)...)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("store: update %s: %w", id, err)
+	}
+	return nil
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.

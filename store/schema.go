@@ -35,6 +35,9 @@ type schemaStep struct {
 var schemaSteps = []schemaStep{
 	{name: "migrations and events", apply: stepCoreTables},
 	{name: "owner and heartbeat", apply: stepOwner},
+	{name: "leases with fencing tokens", apply: stepLeases},
+	{name: "commands for the owner", apply: stepCommands},
+	{name: "queue: cluster and request", apply: stepQueue},
 }
 
 // stepCoreTables creates the migrations and events tables.
@@ -91,6 +94,23 @@ func stepOwner(ctx context.Context, c *sql.Conn, s *Store) error {
 		{"owner_host", "VARCHAR(255) NULL"},
 		{"owner_pid", "INT NULL"},
 		{"heartbeat_at", "DATETIME(6) NULL"},
+	}
+	for _, col := range cols {
+		if err := addColumnIfMissing(ctx, c, s, col.name, col.def); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepLeases gives every migration a lease (see lease.go): its owner's id, a fencing token and an
+// expiry. Rows written before it (by a ghostgate without leases) keep a NULL expiry and token 0:
+// they count as stale by their heartbeat's age, as before, and their first claim gives token 1.
+func stepLeases(ctx context.Context, c *sql.Conn, s *Store) error {
+	cols := []struct{ name, def string }{
+		{"lease_owner", "VARCHAR(255) NULL"},
+		{"lease_token", "BIGINT NOT NULL DEFAULT 0"},
+		{"lease_expires_at", "DATETIME(6) NULL"},
 	}
 	for _, col := range cols {
 		if err := addColumnIfMissing(ctx, c, s, col.name, col.def); err != nil {

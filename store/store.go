@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,8 +25,8 @@ import (
 const DefaultDatabase = "_ghostgate"
 
 // DefaultStaleAfter is how long an owner may go without a heartbeat before its migration counts
-// as interrupted. Controllers heartbeat about once a second; 30 s tolerates a long GC or a slow
-// server without declaring a live run dead.
+// as interrupted: the lease duration. Controllers heartbeat every 2 s; 30 s tolerates a long GC
+// or a slow server without declaring a live run dead.
 const DefaultStaleAfter = 30 * time.Second
 
 // Owner identifies the controller process that runs a migration.
@@ -54,7 +55,10 @@ type Options struct {
 	// only checked when the owner's host equals this one, so containers that share a host name
 	// but not a pid namespace should set a unique Host (e.g. the pod name).
 	Owner Owner
-	// StaleAfter is the heartbeat age after which an active migration counts as a leftover.
+	// StaleAfter is the lease duration: a claim this store makes (Create, TakeOver) or renews
+	// (Heartbeat) lasts this long; once it has passed without a renewal, the migration counts as
+	// a leftover another controller may take over. Rows from before leases use the heartbeat's
+	// age instead.
 	StaleAfter time.Duration
 	// LockTimeout bounds the wait for the schema-upgrade lock another process may hold.
 	LockTimeout time.Duration
@@ -114,6 +118,10 @@ type Store struct {
 	migrations string // escaped `db`.`migrations`
 	events     string // escaped `db`.`events`
 	versions   string // escaped `db`.`schema_version`
+	commands   string // escaped `db`.`commands`
+
+	mu   sync.Mutex
+	held map[string]int64 // fencing token of each claim this store made, by migration id
 }
 
 // Open returns a Store over db (a pool on the server being migrated), creating or upgrading the
@@ -135,6 +143,8 @@ func openAt(ctx context.Context, db *sql.DB, opts Options, target int) (*Store, 
 		migrations: qualify(opts.Database, "migrations"),
 		events:     qualify(opts.Database, "events"),
 		versions:   qualify(opts.Database, "schema_version"),
+		commands:   qualify(opts.Database, "commands"),
+		held:       map[string]int64{},
 	}
 	if err := s.upgrade(ctx, target); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package tui
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func order(vs []client.MigrationView, now time.Time) []client.MigrationView {
 // matches reports whether v matches the filter text: every word must be found,
 // case-insensitively, in its id, schema.table, strategy or status.
 func matches(v client.MigrationView, filter string) bool {
-	hay := strings.ToLower(strings.Join([]string{v.ID, v.Schema + "." + v.Table, v.Strategy, statusText(v)}, " "))
+	hay := strings.ToLower(strings.Join([]string{v.ID, v.Cluster, v.Schema + "." + v.Table, v.Strategy, statusText(v)}, " "))
 	for _, w := range strings.Fields(strings.ToLower(filter)) {
 		if !strings.Contains(hay, w) {
 			return false
@@ -71,6 +72,8 @@ func statusText(v client.MigrationView) string {
 		return "at the gate"
 	case v.Status == migration.StatusRunning && v.Paused:
 		return "paused"
+	case v.QueuePosition != nil:
+		return "queued #" + strconv.Itoa(*v.QueuePosition+1) // its place in its cluster's queue
 	}
 	return string(v.Status)
 }

@@ -364,7 +364,12 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 }
 
 // label names a migration for people: schema.table.
-func label(v client.MigrationView) string { return clean(v.Schema + "." + v.Table) }
+func label(v client.MigrationView) string {
+	if v.Cluster != "" { // a controller of several clusters (serve --clusters): which one
+		return clean(v.Cluster + ":" + v.Schema + "." + v.Table)
+	}
+	return clean(v.Schema + "." + v.Table)
+}
 
 // View draws the current screen, the status line and the help bar.
 func (m Model) View() string {

@@ -37,10 +37,18 @@ type ServeOptions struct {
 	IO  IO
 	Run RunOptions // connection, replicas, throttle thresholds, gh-ost tuning, work dir
 
-	Listen                string
-	PprofAddr             string // Go's profiles on a listener of their own; "" off
-	AllowRemote           bool
-	NoResume              bool // leave interrupted migrations interrupted instead of resuming them
+	Listen      string
+	PprofAddr   string // Go's profiles on a listener of their own; "" off
+	AllowRemote bool
+	NoResume    bool // leave interrupted migrations interrupted instead of resuming them
+	// Fleet: several controllers on one state database (docs/fleet.md).
+	Lease                 time.Duration // a migration's lease (store.Options.StaleAfter)
+	HeartbeatInterval     time.Duration // renewal of the leases of the migrations run here
+	ClaimInterval         time.Duration // how often to look for migrations whose owner is gone
+	ControllerID          string        // this controller's name in the leases (default: the host name)
+	ClustersFile          string        // --clusters: the clusters and the state database (docs/fleet.md)
+	OnShutdown            string        // cancel or handover: what SIGTERM does to running migrations
+	MaxConcurrent         int           // queue: at most this many migrations run at once (0: no queue)
 	TokenFile             string
 	ParticipantSecretFile string
 
@@ -92,6 +100,13 @@ the event log) and exits.`,
 	addRunnerFlags(fs, &opts.Run)
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
+	fs.DurationVar(&opts.Lease, "lease", store.DefaultStaleAfter, "how long a controller's claim on a migration lasts without a renewal; another controller on the same state database takes the migration over once it has passed (docs/fleet.md)")
+	fs.DurationVar(&opts.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leases of the migrations run here are renewed (at most a third of --lease)")
+	fs.DurationVar(&opts.ClaimInterval, "claim-interval", 0, "how often to look for migrations whose controller is gone and take them over (0: a third of --lease)")
+	fs.IntVar(&opts.MaxConcurrent, "max-concurrent", 0, "queue submitted migrations: at most this many run at once on the cluster (across every controller on the state database), one per table, in submission order; 0: no queue, each starts at once")
+	fs.StringVar(&opts.OnShutdown, "on-shutdown", "cancel", "what SIGINT/SIGTERM does to the gh-ost migrations running here: cancel (the original tables stay as they were) or handover (stop them with their checkpoints kept and release their leases: another controller on the state database resumes them; docs/fleet.md)")
+	fs.StringVar(&opts.ClustersFile, "clusters", "", "JSON file naming the clusters to run migrations on (name, primary, replicas, credentials by reference) and the state database (docs/fleet.md); without it, the one primary of the connection flags")
+	fs.StringVar(&opts.ControllerID, "controller-id", "", "this controller's name in the leases (default: the host name; give each pod its own, e.g. the pod name)")
 	fs.StringVar(&opts.PprofAddr, "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the API (off by default; e.g. 127.0.0.1:6060)")
 	fs.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a listen address other hosts can reach (reads then need the token too)")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file of API bearer tokens, one `NAME TOKEN` (or bare `TOKEN`, named api) a line; the event log records the name (or $"+EnvToken+")")
@@ -186,37 +201,12 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	// 2. The servers, as `migrate run` finds them.
-	db, cfg, err := opts.Run.Plan.Conn.open(ctx)
+	fleet, err := fleetOptions(opts)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	replicas := opts.Run.Replicas
-	if len(replicas) == 0 && !opts.Run.OnPrimary {
-		if replicas, err = discoverReplicas(ctx, db); err != nil {
-			return err
-		}
-		if len(replicas) == 0 {
-			return usageErrorf("no replica found in SHOW SLAVE HOSTS: name one with --replica host:port, or run gh-ost on the primary with --on-primary")
-		}
-	}
-	rcfg, err := runConfig(&opts.Run, cfg, replicas)
-	if err != nil {
-		return err
-	}
-	// 3. State, metrics, runner, participants, controller.
-	st, err := store.Open(ctx, db, store.Options{Database: opts.Run.StateDatabase})
-	if err != nil {
-		return err
-	}
-	reg := metrics.NewRegistry()
-	r, err := runner.New(rcfg, st, metrics.New(reg))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	sweepWorkDir(ctx, r, opts.IO.ErrOut)
+	// 2. Participants, metrics, and the servers: those of --clusters FILE, or the one primary of
+	// the connection flags as `migrate run` finds it, which then holds the state too.
 	var registry *cutover.Registry
 	if partSecret != "" {
 		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,
@@ -225,21 +215,27 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		}
 		defer registry.Close()
 	}
-	gateReplicas, err := openReplicas(rcfg, opts.MaxReplicaLag > 0)
+	owner := store.CurrentOwner()
+	if opts.ControllerID != "" {
+		owner.Host = opts.ControllerID
+	}
+	reg := metrics.NewRegistry()
+	srv, err := openServed(ctx, opts, serveEnv{owner: owner, reg: reg, counts: server.ParticipantCounts(registry)})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, rep := range gateReplicas {
-			_ = rep.DB.Close()
-		}
-	}()
-	ctrl, err := server.New(server.Options{DB: db, Store: st, Runner: r, Registry: registry, Replicas: gateReplicas,
-		Log: logger, GateMetrics: metrics.NewGate(reg, server.ParticipantCounts(registry)),
-		DefaultSchema: cfg.DBName, RebuildMaxRows: opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+	defer srv.Close()
+	// 3. The controller.
+	ctrl, err := server.New(server.Options{Store: srv.store, Clusters: srv.clusters, Registry: registry, Log: logger,
+		HandOverOnClose: opts.OnShutdown == "handover",
+		RebuildMaxRows:  opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {
+		return &UsageError{Err: err}
+	}
+	// The fleet's loops: take over what a dead controller left, carry out handed-over commands.
+	if err := ctrl.Background(ctx, fleet, !opts.NoResume); err != nil {
 		return &UsageError{Err: err}
 	}
 	// 4. Migrations a dead controller left go on from their checkpoints; what else dead runs left
@@ -278,9 +274,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if registry != nil {
 		participants = "participants: on"
 	}
-	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (primary %s; %s)\n", ln.Addr(), cfg.Addr, participants)
+	fmt.Fprintf(opts.IO.Out, "ghostgate controller listening on http://%s (%s; %s)\n", ln.Addr(), srv.describe, participants)
 	v := version.Get()
-	logger.Info("controller started", "listen", ln.Addr().String(), "primary", cfg.Addr, "participants", registry != nil,
+	logger.Info("controller started", "listen", ln.Addr().String(), "servers", srv.describe, "participants", registry != nil,
 		"version", v.Version, "go_version", v.GoVersion)
 	if opts.PprofAddr != "" {
 		dbg, err := debugsrv.Listen(opts.PprofAddr)
@@ -344,4 +340,27 @@ func openReplicas(cfg runner.Config, want bool) ([]cutover.Replica, error) {
 		return nil, usageErrorf("--gate-max-replica-lag needs a replica to watch")
 	}
 	return out, nil
+}
+
+// fleetOptions checks serve's lease flags and derives the controller's fleet loops from them.
+func fleetOptions(opts *ServeOptions) (server.FleetOptions, error) {
+	switch {
+	case opts.Lease < time.Second:
+		return server.FleetOptions{}, usageErrorf("--lease %v: must be at least 1s", opts.Lease)
+	case opts.HeartbeatInterval <= 0 || opts.HeartbeatInterval > opts.Lease/3:
+		return server.FleetOptions{}, usageErrorf("--heartbeat-interval %v: must be positive and at most a third of --lease (%v)", opts.HeartbeatInterval, opts.Lease)
+	case opts.OnShutdown != "cancel" && opts.OnShutdown != "handover":
+		return server.FleetOptions{}, usageErrorf("--on-shutdown %q: want cancel or handover", opts.OnShutdown)
+	case opts.MaxConcurrent < 0:
+		return server.FleetOptions{}, usageErrorf("--max-concurrent %d: must not be negative (0: no queue)", opts.MaxConcurrent)
+	case opts.ClaimInterval < 0:
+		return server.FleetOptions{}, usageErrorf("--claim-interval %v: must not be negative", opts.ClaimInterval)
+	case len(opts.ControllerID) > 200:
+		return server.FleetOptions{}, usageErrorf("--controller-id: at most 200 characters")
+	}
+	claim := opts.ClaimInterval
+	if claim == 0 {
+		claim = opts.Lease / 3
+	}
+	return server.FleetOptions{ClaimInterval: claim}, nil
 }

@@ -54,7 +54,11 @@ func serveCLILog(t *testing.T, conn []string, replica string, extra ...string) (
 	var out, errOut syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
-	args := append(append([]string{"serve", "--listen", "127.0.0.1:0", "--work-dir", work, "--replica", replica}, conn...), extra...)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--work-dir", work}
+	if replica != "" { // "" with --clusters, which names the replicas
+		args = append(args, "--replica", replica)
+	}
+	args = append(append(args, conn...), extra...)
 	go func() { code <- Execute(ctx, args, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}) }()
 	t.Cleanup(func() {
 		cancel()

@@ -21,9 +21,10 @@ type StatusOptions struct {
 	Watch    bool
 	Interval time.Duration
 	// The list's filters: passed to the API, which applies them (GET /v1/migrations).
-	Limit  int
-	Status []string
-	Table  string
+	Limit   int
+	Status  []string
+	Table   string
+	Cluster string
 }
 
 func newStatusCmd(streams IO) *cobra.Command {
@@ -59,8 +60,8 @@ is active); its exit code is then that of the migration: 0 complete, 4 failed, 1
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
-				if opts.Limit != 0 || len(opts.Status) > 0 || opts.Table != "" {
-					return usageErrorf("--limit, --status and --table narrow the list: not with an ID")
+				if opts.Limit != 0 || len(opts.Status) > 0 || opts.Table != "" || opts.Cluster != "" {
+					return usageErrorf("--limit, --status, --table and --cluster narrow the list: not with an ID")
 				}
 			}
 			return runStatus(c.Context(), opts, id)
@@ -73,6 +74,7 @@ is active); its exit code is then that of the migration: 0 complete, 4 failed, 1
 	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "list at most this many migrations, newest first (default: the server's, 500)")
 	cmd.Flags().StringSliceVar(&opts.Status, "status", nil, "list only migrations in these statuses (comma-separated: queued, planning, running, ready, cutting_over, complete, failed, cancelled)")
 	cmd.Flags().StringVar(&opts.Table, "table", "", "list only the migrations of this table (table or schema.table)")
+	cmd.Flags().StringVar(&opts.Cluster, "cluster", "", "list only the migrations of this cluster (serve --clusters)")
 	return cmd
 }
 
@@ -101,7 +103,7 @@ func runStatus(ctx context.Context, opts *StatusOptions, id string) error {
 }
 
 func (o *StatusOptions) listOptions() client.ListOptions {
-	lo := client.ListOptions{Limit: o.Limit, Table: o.Table}
+	lo := client.ListOptions{Limit: o.Limit, Table: o.Table, Cluster: o.Cluster}
 	for _, s := range o.Status {
 		lo.Status = append(lo.Status, migration.Status(strings.TrimSpace(s)))
 	}

@@ -30,7 +30,11 @@ func writeList(w io.Writer, format string, views []client.MigrationView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTABLE\tSTRATEGY\tSTATUS\tPROGRESS\tNOTE")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s.%s\t%s\t%s\t%s\t%s\n", v.ID, v.Schema, v.Table, v.Strategy, v.Status, progressCell(v), noteCell(v))
+		table := v.Schema + "." + v.Table
+		if v.Cluster != "" { // serve --clusters: which cluster, as the TUI labels it
+			table = v.Cluster + ":" + table
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, table, v.Strategy, v.Status, progressCell(v), noteCell(v))
 	}
 	return tw.Flush()
 }
@@ -71,6 +75,9 @@ func writeDetail(w io.Writer, format string, v client.MigrationView) error {
 		}
 	}
 	row("migration", v.ID)
+	if v.Cluster != "" {
+		row("cluster", v.Cluster)
+	}
 	row("table", v.Schema+"."+v.Table)
 	row("strategy", v.Strategy)
 	row("status", string(v.Status))

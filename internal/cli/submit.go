@@ -20,6 +20,7 @@ type SubmitOptions struct {
 	Client     ClientOptions
 	File       string
 	Schema     string
+	Cluster    string
 	Approval   string
 	OldVersion string
 	NewVersion string
@@ -64,6 +65,7 @@ It needs the API token (--token-file or $` + EnvToken + `).`,
 	opts.Lint.addFlags(fs)
 	fs.StringVarP(&opts.File, "file", "f", "", "read the DDL from this file (- for stdin)")
 	fs.StringVarP(&opts.Schema, "database", "d", "", "default database for unqualified table names")
+	fs.StringVar(&opts.Cluster, "cluster", "", "the cluster to run on, by its name in serve's --clusters file (default: its first)")
 	fs.StringVar(&opts.Approval, "approval", "", "cut-over approval: auto, manual or a daily window HH:MM-HH:MM (default: the server's)")
 	fs.StringVar(&opts.OldVersion, "old-version", "", "schema version the participants run before the change (default v1)")
 	fs.StringVar(&opts.NewVersion, "new-version", "", "schema version after the change (default v2)")
@@ -80,7 +82,7 @@ func submitRun(ctx context.Context, opts *SubmitOptions, ddl string) error {
 	}
 	po := opts.Lint.options()
 	views, err := c.Create(ctx, client.CreateRequest{
-		DDL: ddl, Schema: opts.Schema, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows,
+		DDL: ddl, Schema: opts.Schema, Cluster: opts.Cluster, Overrides: po.Overrides, AllowDropTable: po.AllowDropTable, RebuildMaxRows: po.RebuildMaxRows,
 		Approval: opts.Approval, OldVersion: opts.OldVersion, NewVersion: opts.NewVersion,
 	})
 	if err != nil {

@@ -96,6 +96,25 @@ func (w *Worker) Abort() error {
 	return nil
 }
 
+// Release stops the worker (kills its whole process group) like a kill -9 of the controller
+// would, and keeps its ghost and changelog tables and its checkpoint: another controller resumes
+// the migration from there. It returns once the worker has ended; Wait then reports ErrReleased.
+// A controller calls it when it can no longer renew its lease. Safe to call repeatedly, and it
+// wins over an Abort racing with it (the tables stay).
+func (w *Worker) Release() error {
+	w.released.Store(true)
+	select {
+	case <-w.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("ghost: kill worker: %w", err)
+	}
+	<-w.done
+	return nil
+}
+
 // Wait blocks until the worker has finished and returns the outcome: nil only when the rename
 // happened and the table has the expected shape; ErrAborted, *WorkerError, *ShapeMismatchError or
 // ErrRenamedBeforeAbort otherwise.

@@ -34,6 +34,9 @@ var (
 	// change is applied and must be reported as exactly that, never as a failure that left the
 	// original intact.
 	ErrCutOverWithoutGate = errors.New("ghost: THE TABLE WAS CUT OVER WITHOUT THE GATE'S PERMIT")
+	// ErrReleased: the worker was stopped by Release (or the Start context ended with it as the
+	// cause) and its ghost and changelog tables were kept, for whoever resumes the migration.
+	ErrReleased = errors.New("ghost: worker stopped, its tables kept for a resume")
 )
 
 // DefaultCutOverPermit is how long one cut-over permit lets gh-ost start attempts: the first
@@ -121,6 +124,7 @@ type Worker struct {
 	gate        chan int // attempts waiting at the gate after the first (Ready covers the first)
 	done        chan struct{}
 	aborted     atomic.Bool
+	released    atomic.Bool // stopped by Release: the tables stay
 	permitsSent atomic.Int64
 	logLost     atomic.Pointer[string] // why the worker log is incomplete (evLogLost)
 
@@ -134,7 +138,8 @@ type Worker struct {
 
 // Start checks the table, learns the expected shape, and starts the worker process. The worker
 // runs until the cut-over is done (after CutOver), it fails, or it is aborted: when ctx ends before
-// that, the worker is aborted as by Abort.
+// that, the worker is aborted as by Abort, or stopped as by Release when the context's cause is
+// ErrReleased (a controller that lost its lease must leave the tables to the new owner).
 func Start(ctx context.Context, spec Spec) (*Worker, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -166,7 +171,13 @@ func Start(ctx context.Context, spec Spec) (*Worker, error) {
 		closeDBs()
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = w.Abort() })
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), ErrReleased) {
+			_ = w.Release()
+			return
+		}
+		_ = w.Abort()
+	})
 	go func() { <-w.done; stop() }()
 	return w, nil
 }
@@ -440,12 +451,20 @@ func (w *Worker) cleanup(ctx context.Context, waitErr error) error {
 		}
 		cause = we
 	}
+	if w.released.Load() {
+		cause = ErrReleased
+	}
 	renamed := false
 	if stmt, err := showCreate(ctx, w.db, w.spec.Schema, w.spec.Table); err == nil {
 		if actual := normalizeShape(stmt); w.expected != w.original && actual == w.expected {
 			renamed = true
 			cause = fmt.Errorf("%w: %w", ErrRenamedBeforeAbort, cause)
 		}
+	}
+	if w.released.Load() {
+		// Another controller holds the migration's lease now (or soon): its tables are its resume
+		// point, whatever happened here. A Release that wins over an Abort keeps them too.
+		return cause
 	}
 	// A worker that died without a word (killed, crashed) after a checkpoint leaves a run that can
 	// go on: its tables stay. A failure gh-ost reported, or an abort, would only repeat.
