@@ -77,12 +77,7 @@ func startController(t *testing.T, bin string, d *sandboxtest.DB, name, stateDB,
 func TestFleetTakeoverAfterKill(t *testing.T) {
 	const rows = 200_000
 	ctx := context.Background()
-	d := sandboxtest.New(t)
-	spec := loadgen.Simple("items")
-	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
-	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
-	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
-	d.WaitReplica(t)
+	d, spec := seededItems(t, rows)
 	bin := buildMigrate(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
@@ -181,12 +176,7 @@ func TestFleetHandOverOnShutdown(t *testing.T) {
 	const rows = 100_000
 	const lease = 60 * time.Second // a takeover before it has expired can only be the handover
 	ctx := context.Background()
-	d := sandboxtest.New(t)
-	spec := loadgen.Simple("items")
-	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
-	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
-	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
-	d.WaitReplica(t)
+	d, spec := seededItems(t, rows)
 	bin := buildMigrate(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))

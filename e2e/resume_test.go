@@ -20,6 +20,20 @@ import (
 )
 
 // buildMigrate compiles bin/migrate for tests that run it as a process of its own.
+// seededItems is a database of its own with loadgen's "items" table of rows rows, analysed, and
+// the replica caught up.
+func seededItems(t *testing.T, rows int64) (*sandboxtest.DB, loadgen.Spec) {
+	t.Helper()
+	ctx := context.Background()
+	d := sandboxtest.New(t)
+	spec := loadgen.Simple("items")
+	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
+	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
+	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
+	d.WaitReplica(t)
+	return d, spec
+}
+
 func buildMigrate(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "migrate")
@@ -36,12 +50,7 @@ func buildMigrate(t *testing.T) string {
 func TestRunResumeAfterKill(t *testing.T) {
 	const rows = 500_000
 	ctx := context.Background()
-	d := sandboxtest.New(t)
-	spec := loadgen.Simple("items")
-	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
-	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
-	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
-	d.WaitReplica(t)
+	d, spec := seededItems(t, rows)
 	bin := buildMigrate(t)
 	work, err := os.MkdirTemp("", "ggk")
 	require.NoError(t, err)

@@ -21,7 +21,6 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/loadgen"
-	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner/ghost"
 )
@@ -51,12 +50,7 @@ func (l lazy) String() string { return l() }
 func TestServeResumesAfterKill(t *testing.T) {
 	const rows = 500_000
 	ctx := context.Background()
-	d := sandboxtest.New(t)
-	spec := loadgen.Simple("items")
-	require.NoError(t, loadgen.Create(ctx, d.Primary, spec))
-	require.NoError(t, loadgen.Seed(ctx, d.Primary, spec, rows))
-	require.NoError(t, loadgen.Analyze(ctx, d.Primary, spec.Table))
-	d.WaitReplica(t)
+	d, spec := seededItems(t, rows)
 	bin := buildMigrate(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")

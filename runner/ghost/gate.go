@@ -115,6 +115,9 @@ type hooks struct {
 	// before the row copy of a resume, before the cut-over of a revert; nil for a fresh run.
 	gap       *gapReplay
 	gapRevert bool
+	// permitted runs once the gate let gh-ost go: the cut-over phase is reported at once, not at
+	// the next progress poll, which a cut-over of a few tens of milliseconds can finish before.
+	permitted func()
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -149,7 +152,13 @@ func (h *hooks) OnBeforeCutOver() error {
 	if h.awake != nil {
 		h.awake(h.ctx)
 	}
-	return h.gate.await(h.ctx)
+	if err := h.gate.await(h.ctx); err != nil {
+		return err
+	}
+	if h.permitted != nil {
+		h.permitted()
+	}
+	return nil
 }
 
 func (h *hooks) OnInteractiveCommand(string) error      { return nil }

@@ -35,12 +35,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/github/gh-ost/go/base"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 )
 
 // gapLockWait bounds the wait for the ghost table's lock (gh-ost's applier holds it per batch).
@@ -101,8 +103,16 @@ func (g *gapReplay) checkpoint(ctx context.Context) (gomysql.Position, error) {
 	return gomysql.Position{Name: file, Pos: uint32(pos)}, nil
 }
 
-func (g *gapReplay) replay(ctx context.Context, from gomysql.Position) (int, gomysql.Position, error) {
+func (g *gapReplay) replay(ctx context.Context, cp gomysql.Position) (int, gomysql.Position, error) {
 	schema, table, ghost := g.spec.Schema, g.spec.Table, g.mc.GetGhostTableName()
+	// gh-ost's checkpoint is its streamer's position at that moment, which can be inside a
+	// transaction, past the table map its rows events need (go-mysql then fails with "invalid
+	// table id"). Start at the beginning of that transaction: replaying its first events again
+	// is harmless (whole row images, in order).
+	from, err := transactionStart(ctx, auditTarget{primary: g.spec.inspector(), serverID: gapServerID(g.spec)}, cp)
+	if err != nil {
+		return 0, gomysql.Position{}, err
+	}
 	db, err := sql.Open("mysql", g.spec.Primary.dsn(schema)+repairDSNParams)
 	if err != nil {
 		return 0, gomysql.Position{}, err
@@ -147,7 +157,8 @@ func (g *gapReplay) replay(ctx context.Context, from gomysql.Position) (int, gom
 	if err != nil {
 		return 0, gomysql.Position{}, err
 	}
-	// 3. Every row event of the table since the checkpoint, in order.
+	// 3. Every row event of the table since the checkpoint, in order, from the start of the
+	// transaction the checkpoint is in (found before the lock, see replay's caller).
 	t := auditTarget{primary: g.spec.inspector(), serverID: gapServerID(g.spec), schema: schema, table: table}
 	rows, err := readLaterRows(ctx, t, from, to)
 	if err != nil {
@@ -160,6 +171,40 @@ func (g *gapReplay) replay(ctx context.Context, from gomysql.Position) (int, gom
 	}
 	// 4. UNLOCK TABLES (deferred).
 	return len(rows), to, nil
+}
+
+// transactionStart is where the transaction that contains pos begins in pos's binlog file: the
+// last MariaDB GTID event (written at the start of every transaction, with or without GTID
+// replication) at or before pos; pos itself when none is found before it.
+func transactionStart(ctx context.Context, t auditTarget, pos gomysql.Position) (gomysql.Position, error) {
+	ctx, cancel := context.WithTimeout(ctx, auditTimeout) // a file is at most max_binlog_size
+	defer cancel()
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: t.serverID, Flavor: gomysql.MariaDBFlavor,
+		Host: t.primary.Host, Port: uint16(t.primary.Port), User: t.primary.User, Password: t.primary.Password,
+		DisableRetrySync: true, Logger: slog.New(slog.DiscardHandler),
+	})
+	defer syncer.Close()
+	stream, err := syncer.StartSync(gomysql.Position{Name: pos.Name, Pos: 4})
+	if err != nil {
+		return pos, fmt.Errorf("read binlog %s: %w", pos.Name, err)
+	}
+	start, cur := pos, gomysql.Position{Name: pos.Name, Pos: 4}
+	for cur.Compare(pos) < 0 {
+		ev, err := stream.GetEvent(ctx)
+		if err != nil {
+			return pos, fmt.Errorf("read binlog %s up to %d: %w", pos.Name, pos.Pos, err)
+		}
+		if ev.Header.EventType == replication.MARIADB_GTID_EVENT && ev.Header.LogPos >= ev.Header.EventSize {
+			if at := ev.Header.LogPos - ev.Header.EventSize; at <= pos.Pos {
+				start = gomysql.Position{Name: pos.Name, Pos: at}
+			}
+		}
+		if next := advance(cur, ev); next.Name == pos.Name {
+			cur = next
+		}
+	}
+	return start, nil
 }
 
 // gapServerID is the binlog client id of the gap replay: distinct from gh-ost's and the audit's.
