@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/loadgen"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
@@ -99,7 +100,9 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 
 	a := startController(t, bin, d, "ctl-a", stateDB, tokenFile, "--approval", "manual")
 	b := startController(t, bin, d, "ctl-b", stateDB, tokenFile, "--approval", "manual")
-	views, err := a.api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name})
+	// A gate limit of the request's own, not the controllers' default (25): the taker must use it.
+	views, err := a.api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name,
+		Limits: client.Limits{MaxThreadsRunning: 77}})
 	require.NoError(t, err)
 	require.Len(t, views, 1)
 	id := views[0].ID
@@ -138,6 +141,10 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 		return err == nil && v.Status.Terminal()
 	}, 3*time.Minute, 200*time.Millisecond, "%s", b.out)
 	require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, b.out)
+	require.NotNil(t, v.Checklist, "B's gate checked the migration")
+	threads, ok := v.Checklist.Line(cutover.LineThreadsRunning)
+	require.True(t, ok, "B's gate checks the request's threads limit (the controllers' defaults have none)")
+	require.Equal(t, "<= 77", threads.Limit, "the gate B built is the one the migration was submitted with")
 	t.Logf("killed the owner at %d of %d rows; the other controller took over %v after the kill (lease %v) and completed it",
 		atKill, rows, took.Round(10*time.Millisecond), fleetLease)
 

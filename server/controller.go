@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -212,6 +213,7 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 			return nil, err
 		}
 		c.note(ctx, r.h.ID(), "submitted by "+by)
+		c.recordRequest(ctx, r.h.ID(), req)
 		if why := noGateNote(r, req); why != "" {
 			c.note(ctx, r.h.ID(), why)
 		}
@@ -226,6 +228,28 @@ func (c *Controller) Create(ctx context.Context, req client.CreateRequest, by st
 		views = append(views, v)
 	}
 	return views, nil
+}
+
+// recordRequest keeps req with the migration, so that a controller that takes it over builds the
+// gate it was submitted with; a failure only costs that and is noted.
+func (c *Controller) recordRequest(ctx context.Context, id string, req client.CreateRequest) {
+	b, err := json.Marshal(req)
+	if err == nil {
+		err = c.opts.Store.SetRequest(ctx, id, b)
+	}
+	if err != nil {
+		c.note(ctx, id, "the request could not be recorded ("+err.Error()+"): a controller that takes this migration over uses its own gate defaults")
+	}
+}
+
+// recordedRequest is the request migration id was submitted with, or the zero request (the
+// controller's defaults) when none was recorded or it cannot be read.
+func (c *Controller) recordedRequest(ctx context.Context, id string) client.CreateRequest {
+	var req client.CreateRequest
+	if b, err := c.opts.Store.Request(ctx, id); err == nil && len(b) > 0 {
+		_ = json.Unmarshal(b, &req)
+	}
+	return req
 }
 
 // copyRateSamples is how many of the latest gh-ost copies a plan's measured rate is the median of.

@@ -54,7 +54,9 @@ func (c *Controller) ResumeInterrupted(ctx context.Context) ([]Resumed, error) {
 			continue
 		}
 		res := Resumed{MigrationID: m.ID, Table: m.Schema + "." + m.Table}
-		gcfg, err := c.gateConfig(cl, client.CreateRequest{})
+		// The gate the migration was submitted with: its limits and approval mode, not this
+		// controller's defaults (the approval itself is kept by keepApproval).
+		gcfg, err := c.gateConfig(cl, c.recordedRequest(ctx, m.ID))
 		if err != nil {
 			return out, err
 		}
