@@ -69,14 +69,14 @@ func startController(t *testing.T, bin string, d *sandboxtest.DB, name, stateDB,
 	return p
 }
 
-// TestFleetTakeoverAfterKill: two `migrate serve` processes on one state database, manual
-// approval. Commands sent to the one that does not own the migration (chunk size, approve) are
-// handed to the owner. kill -9 of the owner in the middle of the copy: the other claims the
-// migration once the lease has expired and resumes it from gh-ost's checkpoint (the ghost table
+// TestFleetTakeoverAfterKill: three `migrate serve` processes on one state database, manual
+// approval, a 500k-row table. Commands sent to one that does not own the migration (chunk size,
+// approve) are handed to the owner. kill -9 of the owner at ~40% of the copy: one of the others
+// claims the migration once the lease has expired and resumes it from gh-ost's checkpoint (the ghost table
 // is not reset) with the approval kept as recorded; the migration completes, exactly once cut
 // over, and the table equals the writer's model on the primary and the replica.
 func TestFleetTakeoverAfterKill(t *testing.T) {
-	const rows = 200_000
+	const rows = 500_000
 	ctx := context.Background()
 	d, spec := seededItems(t, rows)
 	bin := buildMigrate(t)
@@ -100,7 +100,8 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 
 	a := startController(t, bin, d, "ctl-a", stateDB, tokenFile, "--approval", "manual")
 	b := startController(t, bin, d, "ctl-b", stateDB, tokenFile, "--approval", "manual")
-	// A gate limit of the request's own, not the controllers' default (25): the taker must use it.
+	c := startController(t, bin, d, "ctl-c", stateDB, tokenFile, "--approval", "manual")
+	// A gate limit of the request's own (the controllers have none by default): the taker must use it.
 	views, err := a.api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name,
 		Limits: client.Limits{MaxThreadsRunning: 77}})
 	require.NoError(t, err)
@@ -123,24 +124,30 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	killed := time.Now()
 
 	var v client.MigrationView
+	var taker *controllerProc
 	require.Eventually(t, func() bool {
-		v, err = b.api.Get(ctx, id)
-		return err == nil && v.Live
-	}, fleetLease+time.Minute, 100*time.Millisecond, "B never took over: %s", b.out)
+		for _, p := range []*controllerProc{b, c} {
+			if v, err = p.api.Get(ctx, id); err == nil && v.Live {
+				taker = p
+				return true
+			}
+		}
+		return false
+	}, fleetLease+time.Minute, 100*time.Millisecond, "nobody took over: %s\n%s", b.out, c.out)
 	took := time.Since(killed)
-	require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-b:"), "%+v", v.Lease)
+	require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-b:") || strings.HasPrefix(v.Lease.Owner, "ctl-c:"), "%+v", v.Lease)
 	require.Equal(t, int64(2), v.Lease.Token)
 	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the takeover must not reset the ghost table (%d rows at the kill)", atKill)
 	require.Eventually(t, func() bool { // once the resumed worker runs
-		_, err = b.api.SetChunkSize(ctx, id, 2000)
+		_, err = taker.api.SetChunkSize(ctx, id, 2000)
 		return err == nil
 	}, time.Minute, 100*time.Millisecond, "chunk size: %v", lazy(func() string { return fmt.Sprint(err) }))
 
 	require.Eventually(t, func() bool {
-		v, err = b.api.Get(ctx, id)
+		v, err = taker.api.Get(ctx, id)
 		return err == nil && v.Status.Terminal()
-	}, 3*time.Minute, 200*time.Millisecond, "%s", b.out)
-	require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, b.out)
+	}, 3*time.Minute, 200*time.Millisecond, "%s", taker.out)
+	require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, taker.out)
 	require.NotNil(t, v.Checklist, "B's gate checked the migration")
 	threads, ok := v.Checklist.Line(cutover.LineThreadsRunning)
 	require.True(t, ok, "B's gate checks the request's threads limit (the controllers' defaults have none)")
@@ -148,7 +155,7 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	t.Logf("killed the owner at %d of %d rows; the other controller took over %v after the kill (lease %v) and completed it",
 		atKill, rows, took.Round(10*time.Millisecond), fleetLease)
 
-	evs, err := b.api.Events(ctx, id, 0, 0)
+	evs, err := taker.api.Events(ctx, id, 0, 0)
 	require.NoError(t, err)
 	takeovers, cutovers, kept := 0, 0, false
 	for _, e := range evs.Events {
