@@ -152,7 +152,8 @@ func TestChecksumWaitsForTheApplier(t *testing.T) {
 	g := checksumGate(t, d, readyEngine(), ev, ap, 7)
 	a := startAwait(t, g, target(d))
 	<-waiting
-	running, _ := g.Checklist().Line(cutover.LineChecksum)
+	// The checklist is published by the gate's check loop, which may not have shown this pass yet.
+	running := waitLine(t, g, cutover.LineChecksum, func(l cutover.Line) bool { return l.Name != "" }, 10*time.Second)
 	assert.False(t, running.OK)
 	assert.True(t, running.Pending, "a pass still running is pending, not failing: %+v", running)
 	_, err := d.Primary.ExecContext(context.Background(), "UPDATE _t_gho g JOIN t USING (a, b) SET g.n = t.n WHERE a = 0 AND b = 'k1'")
