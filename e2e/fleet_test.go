@@ -82,21 +82,10 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	bin := buildMigrate(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
-	stateDB := "_ggf_" + d.Name
-	if len(stateDB) > 64 {
-		stateDB = stateDB[:64]
-	}
-	t.Cleanup(func() { _, _ = d.Primary.Exec("DROP DATABASE IF EXISTS `" + stateDB + "`") })
-	ghostRows := func() int64 {
-		var n int64
-		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
-		return n
-	}
+	stateDB := stateDatabase(t, d, "_ggf_")
+	ghostRows := ghostRowsOf(d)
 
-	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 4,
-		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 200, FirstSeq: 10_000_000, RandSeed: 17})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
+	w := itemsWriter(t, d, spec, 17)
 
 	a := startController(t, bin, d, "ctl-a", stateDB, tokenFile, "--approval", "manual")
 	b := startController(t, bin, d, "ctl-b", stateDB, tokenFile, "--approval", "manual")
@@ -194,16 +183,8 @@ func TestFleetHandOverOnShutdown(t *testing.T) {
 	bin := buildMigrate(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
-	stateDB := "_ggh_" + d.Name
-	if len(stateDB) > 64 {
-		stateDB = stateDB[:64]
-	}
-	t.Cleanup(func() { _, _ = d.Primary.Exec("DROP DATABASE IF EXISTS `" + stateDB + "`") })
-	ghostRows := func() int64 {
-		var n int64
-		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
-		return n
-	}
+	stateDB := stateDatabase(t, d, "_ggh_")
+	ghostRows := ghostRowsOf(d)
 	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 2,
 		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 100, FirstSeq: 10_000_000, RandSeed: 19})
 	require.NoError(t, err)

@@ -34,6 +34,37 @@ func seededItems(t *testing.T, rows int64) (*sandboxtest.DB, loadgen.Spec) {
 	return d, spec
 }
 
+// ghostRowsOf counts the rows of the ghost table of d's "items" (0 while there is none).
+func ghostRowsOf(d *sandboxtest.DB) func() int64 {
+	return func() int64 {
+		var n int64
+		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
+		return n
+	}
+}
+
+// stateDatabase names a state database of the test's own (prefix + its database), dropped at
+// the end.
+func stateDatabase(t *testing.T, d *sandboxtest.DB, prefix string) string {
+	t.Helper()
+	name := prefix + d.Name
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	t.Cleanup(func() { _, _ = d.Primary.Exec("DROP DATABASE IF EXISTS `" + name + "`") })
+	return name
+}
+
+// itemsWriter starts the tests' mixed, modelled writer on spec at 200 ops/s.
+func itemsWriter(t *testing.T, d *sandboxtest.DB, spec loadgen.Spec, seed uint64) *loadgen.Writer {
+	t.Helper()
+	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 4,
+		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 200, FirstSeq: 10_000_000, RandSeed: seed})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	return w
+}
+
 func buildMigrate(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "migrate")
@@ -56,10 +87,7 @@ func TestRunResumeAfterKill(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
 
-	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 4,
-		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 200, FirstSeq: 10_000_000, RandSeed: 11})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
+	w := itemsWriter(t, d, spec, 11)
 
 	change := "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"
 	migrate := func(extra ...string) *exec.Cmd {
@@ -71,11 +99,7 @@ func TestRunResumeAfterKill(t *testing.T) {
 		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
 		return cmd
 	}
-	ghostRows := func() int64 {
-		var n int64
-		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
-		return n
-	}
+	ghostRows := ghostRowsOf(d)
 	checkpoints := func() int {
 		var n int
 		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.CheckpointTable("items")).Scan(&n)

@@ -58,11 +58,7 @@ func TestServeResumesAfterKill(t *testing.T) {
 	work, err := os.MkdirTemp("", "ggs")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
-	stateDB := "_ggs_" + d.Name
-	if len(stateDB) > 64 {
-		stateDB = stateDB[:64]
-	}
-	t.Cleanup(func() { _, _ = d.Primary.Exec("DROP DATABASE IF EXISTS `" + stateDB + "`") })
+	stateDB := stateDatabase(t, d, "_ggs_")
 
 	serve := func() (*exec.Cmd, *lockedBuffer, *client.Client) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,16 +87,9 @@ func TestServeResumesAfterKill(t *testing.T) {
 		}, time.Minute, 50*time.Millisecond, "serve did not come up: %s", out)
 		return cmd, out, c
 	}
-	ghostRows := func() int64 {
-		var n int64
-		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.GhostTable("items")).Scan(&n)
-		return n
-	}
+	ghostRows := ghostRowsOf(d)
 
-	w, err := loadgen.NewWriter(d.Primary, loadgen.Config{Spec: spec, Workers: 4,
-		Mix: loadgen.Mix{Insert: 3, Update: 4, Delete: 2, Read: 1}, Rate: 200, FirstSeq: 10_000_000, RandSeed: 13})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
+	w := itemsWriter(t, d, spec, 13)
 
 	first, firstOut, c := serve()
 	views, err := c.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0", Schema: d.Name})

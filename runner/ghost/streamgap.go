@@ -62,14 +62,21 @@ func (g *gapReplay) run(ctx context.Context) error {
 		return nil
 	}
 	g.done = true
+	// One pool on the primary for the whole replay, in UTC like the audit's repair (the binlog's
+	// TIMESTAMP values are read as UTC strings).
+	db, err := sql.Open("mysql", g.spec.Primary.dsn(g.spec.Schema)+repairDSNParams)
+	if err != nil {
+		return fmt.Errorf("ghost: stream gap: %w", err)
+	}
+	defer db.Close()
 	// The checkpoint gh-ost started from (it wrote none since: its checkpoint loop starts with the
 	// row copy, and a revert runs none). Not mc.InitialStreamerCoords: the streamer moves those.
-	from, err := g.checkpoint(ctx)
+	from, err := g.checkpoint(ctx, db)
 	if err != nil {
 		return fmt.Errorf("ghost: stream gap: %w", err)
 	}
 	start := time.Now()
-	n, to, err := g.replay(ctx, from)
+	n, to, err := g.replay(ctx, db, from)
 	if err != nil {
 		return fmt.Errorf("ghost: stream gap: %w", err)
 	}
@@ -79,12 +86,7 @@ func (g *gapReplay) run(ctx context.Context) error {
 }
 
 // checkpoint is the binlog position of the table's last checkpoint.
-func (g *gapReplay) checkpoint(ctx context.Context) (gomysql.Position, error) {
-	db, err := sql.Open("mysql", g.spec.Primary.dsn(""))
-	if err != nil {
-		return gomysql.Position{}, err
-	}
-	defer db.Close()
+func (g *gapReplay) checkpoint(ctx context.Context, db *sql.DB) (gomysql.Position, error) {
 	cp, ok, err := readCheckpoint(ctx, db, g.spec.Schema, g.spec.Table)
 	switch {
 	case err != nil:
@@ -103,7 +105,7 @@ func (g *gapReplay) checkpoint(ctx context.Context) (gomysql.Position, error) {
 	return gomysql.Position{Name: file, Pos: uint32(pos)}, nil
 }
 
-func (g *gapReplay) replay(ctx context.Context, cp gomysql.Position) (int, gomysql.Position, error) {
+func (g *gapReplay) replay(ctx context.Context, db *sql.DB, cp gomysql.Position) (int, gomysql.Position, error) {
 	schema, table, ghost := g.spec.Schema, g.spec.Table, g.mc.GetGhostTableName()
 	// gh-ost's checkpoint is its streamer's position at that moment, which can be inside a
 	// transaction, past the table map its rows events need (go-mysql then fails with "invalid
@@ -113,11 +115,6 @@ func (g *gapReplay) replay(ctx context.Context, cp gomysql.Position) (int, gomys
 	if err != nil {
 		return 0, gomysql.Position{}, err
 	}
-	db, err := sql.Open("mysql", g.spec.Primary.dsn(schema)+repairDSNParams)
-	if err != nil {
-		return 0, gomysql.Position{}, err
-	}
-	defer db.Close()
 	srcCols, err := tableColumns(ctx, db, schema, table)
 	if err != nil {
 		return 0, gomysql.Position{}, err
