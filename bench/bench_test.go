@@ -102,6 +102,7 @@ func strategies(b *testing.B) []strategy {
 		{name: "ALGORITHM=COPY", key: "copy", run: nativeCopy},
 		{name: "pt-online-schema-change", key: "pt-osc", run: ptOSC},
 		{name: "ghostgate, chunk 1000 fixed (before)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true})},
+		{name: "ghostgate, binlog unfiltered", key: "ghostgate-unfiltered", run: ghostgateRun(chunk.Config{}, unfiltered)},
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
@@ -116,7 +117,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate)", k)
 	}
 	return out
 }

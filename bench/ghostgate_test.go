@@ -26,11 +26,14 @@ const benchStore = "_gg_bench"
 // process, cut-over as soon as the copy is done, the old table dropped. chunks says how chunks are
 // sized. onEvent (may be nil) sees every event.
 // The note names the chunk sizes the copy went through and the time it was throttled.
-func ghostgateRun(chunks chunk.Config) func(context.Context, *sandboxtest.DB, string) (string, error) {
+// unfiltered makes gh-ost read the binlog without the worker's filter (ghost.Spec.NoBinlogFilter).
+func unfiltered(g *runner.GhostTuning) { g.NoBinlogFilter = true }
+
+func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(context.Context, *sandboxtest.DB, string) (string, error) {
 	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 		var mu sync.Mutex
 		var path []string
-		res, err := ghostgateMigrate(ctx, d, table, chunks, func(ev runner.Event) {
+		res, err := ghostgateMigrate(ctx, d, table, chunks, tune, func(ev runner.Event) {
 			p := ev.Progress
 			if p == nil || p.ChunkSize == 0 {
 				return
@@ -47,10 +50,14 @@ func ghostgateRun(chunks chunk.Config) func(context.Context, *sandboxtest.DB, st
 	}
 }
 
-func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, onEvent func(runner.Event)) (runner.Result, error) {
+func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, tune []func(*runner.GhostTuning), onEvent func(runner.Event)) (runner.Result, error) {
 	st, err := store.Open(ctx, d.Primary, store.Options{Database: benchStore})
 	if err != nil {
 		return runner.Result{}, err
+	}
+	ghostTuning := runner.GhostTuning{DropOldTable: true}
+	for _, f := range tune {
+		f(&ghostTuning)
 	}
 	work, err := os.MkdirTemp("", "ggb")
 	if err != nil {
@@ -59,7 +66,7 @@ func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chun
 	defer os.RemoveAll(work)
 	r, err := runner.New(runner.Config{
 		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)},
-		WorkDir: work, Chunk: chunks, Ghost: runner.GhostTuning{DropOldTable: true},
+		WorkDir: work, Chunk: chunks, Ghost: ghostTuning,
 		Throttle: throttle.Config{MaxLoad: []throttle.Threshold{{Variable: "Threads_running", Limit: 25}},
 			MaxLag: 1500 * time.Millisecond, HeartbeatSchema: benchStore},
 	}, st, nil)

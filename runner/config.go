@@ -66,6 +66,8 @@ type GhostTuning struct {
 	// PprofAddr, when set, makes each gh-ost worker serve Go's profiles on this host:port (port
 	// 0: kernel-chosen); the address is written to the migration's event log.
 	PprofAddr string
+	// NoBinlogFilter makes each gh-ost worker read the binlog unfiltered (ghost.Spec.NoBinlogFilter).
+	NoBinlogFilter bool
 }
 
 // ErrInvalidConfig is wrapped by every error of Config.Validate.

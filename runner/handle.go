@@ -486,6 +486,7 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
 		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings, PprofAddr: c.Ghost.PprofAddr,
+		NoBinlogFilter:     c.Ghost.NoBinlogFilter,
 		CheckpointInterval: c.Ghost.CheckpointInterval,
 		MaxLagMillis:       c.Throttle.WithDefaults().MaxLag.Milliseconds(),
 		WorkDir:            filepath.Join(c.WorkDir, h.id),

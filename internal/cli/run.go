@@ -51,6 +51,7 @@ type RunOptions struct {
 	NiceRatio          float64
 	CheckpointInterval time.Duration
 	WorkerPprofAddr    string
+	NoBinlogFilter     bool
 
 	LockWaitTimeout time.Duration
 	LockDeadline    time.Duration
@@ -151,6 +152,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long one cut-over attempt may wait for its table lock, with the table's writes waiting behind it, before it gives up and retries (whole, even seconds, 2s-20s)")
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
+	fs.BoolVar(&o.NoBinlogFilter, "no-binlog-filter", false, "gh-ost: read the binlog unfiltered, decoding the row events of every table (by default the worker hands gh-ost only those of the migrated table and its changelog: less CPU); for comparison or if the filter is suspected")
 	fs.StringVar(&o.WorkerPprofAddr, "worker-pprof-addr", "", "gh-ost: each worker serves Go's profiles on this address (port 0: kernel-chosen; the address is in the migration's event log and worker log); off by default")
 	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be reverted: migrate revert)")
 	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
@@ -190,7 +192,8 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	rc.Chunk = chunk.Config{Target: opts.ChunkTime, Fixed: opts.ChunkTime == 0}
 	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize,
 		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
-		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr}
+		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr,
+		NoBinlogFilter: opts.NoBinlogFilter}
 	if err := rc.Validate(); err != nil {
 		return runner.Config{}, &UsageError{Err: err}
 	}

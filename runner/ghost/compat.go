@@ -117,7 +117,7 @@ func mariaDBVersion(v string) (major, minor int, ok bool) {
 func RegisterMariaDBCompat(network string, beforeUnlock func()) {
 	mysql.RegisterDialContext(network, func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{KeepAlive: 30 * time.Second}
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		conn, err := d.DialContext(ctx, "tcp", redirectTarget(addr)) // past the binlog filter's relay
 		if err != nil {
 			return nil, err
 		}

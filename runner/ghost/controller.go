@@ -87,6 +87,9 @@ type Result struct {
 	// on MariaDB it holds the unlock until the RENAME is first in line for the table, with or
 	// without performance_schema.
 	Guard GuardStats
+	// BinlogFilter is what the worker's binlog filter did (binlogfilter.go): the events it
+	// forwarded to gh-ost and those of other tables it dropped. Nil when it was off.
+	BinlogFilter *FilterStats
 	// CutOverAttempts is how many cut-over attempts gh-ost started, each under a permit.
 	CutOverAttempts int
 	// ResumedFrom is the checkpoint a resumed run continued from (nil for a fresh run).
@@ -405,6 +408,7 @@ func (w *Worker) verify(ctx context.Context) error {
 	w.result.OldTable = w.final.OldTable
 	w.result.LockDuration = w.final.LockDuration
 	w.result.Guard = w.final.Guard
+	w.result.BinlogFilter = w.final.BinlogFilter
 	// The audit comes first: lost writes are repaired whatever else is wrong with the result.
 	repairs, auditErr := auditCutOver(ctx, w.db, w.auditTarget(), w.mark)
 	w.result.CutOverRepairs = repairs

@@ -15,6 +15,11 @@ import (
 // updates and deletes the whole time, then compares every row on primary and replica with the
 // writer's model.
 func TestMigrationUnderLoad(t *testing.T) {
+	t.Run("binlog filtered", func(t *testing.T) { testMigrationUnderLoad(t, false) })
+	t.Run("binlog unfiltered", func(t *testing.T) { testMigrationUnderLoad(t, true) })
+}
+
+func testMigrationUnderLoad(t *testing.T, noFilter bool) {
 	const seeded = 30000
 	db := sandboxtest.New(t)
 	db.Exec(t,
@@ -35,6 +40,7 @@ func TestMigrationUnderLoad(t *testing.T) {
 
 	spec := testSpec(t, db, "t", "MODIFY id BIGINT NOT NULL, ADD COLUMN d INT NOT NULL DEFAULT 7")
 	spec.ChunkSize = 500 // many chunks, so that the copy and the writer interleave
+	spec.NoBinlogFilter = noFilter
 	w := startWorker(t, spec)
 	events := collect(w)
 	res, err := runToCompletion(t, w)
@@ -61,6 +67,16 @@ func TestMigrationUnderLoad(t *testing.T) {
 	require.NotEmpty(t, res.OldTable)
 	requireNoRace(t, w)
 	requirePhases(t, events.all())
+	if noFilter {
+		require.Nil(t, res.BinlogFilter)
+		return
+	}
+	// The copy's 60 chunks into the ghost table are at least 60 row events and their table maps
+	// that gh-ost no longer decodes; the writer's and the changelog's events were forwarded.
+	require.NotNil(t, res.BinlogFilter)
+	t.Logf("%v", *res.BinlogFilter)
+	require.GreaterOrEqual(t, res.BinlogFilter.Dropped, int64(2*seeded/500))
+	require.Positive(t, res.BinlogFilter.Forwarded)
 }
 
 // requirePhases checks the event stream: phases only move forward, the ratio stays in [0,1], and

@@ -73,6 +73,8 @@ type event struct {
 	LockDuration time.Duration `json:"lock_duration_ns,omitempty"`
 	// Guard is what the rename guard did (renameguard.go).
 	Guard GuardStats `json:"guard,omitempty"`
+	// BinlogFilter is what the binlog filter did (binlogfilter.go); nil when it was off.
+	BinlogFilter *FilterStats `json:"binlog_filter,omitempty"`
 }
 
 // eventWriter serializes events onto the events pipe; safe for concurrent use.

@@ -136,6 +136,10 @@ type Spec struct {
 	// PprofAddr, when set, makes the worker serve Go's profiles on this host:port (port 0: the
 	// kernel chooses; see Worker.PprofAddr). Off by default (pprof.go).
 	PprofAddr string `json:"pprof_addr,omitempty"`
+	// NoBinlogFilter makes gh-ost read the binlog straight from the server, decoding the row
+	// events of every table, instead of through the worker's filter (binlogfilter.go), which
+	// hands it only those of the tables it follows. For comparison and as a way out.
+	NoBinlogFilter bool `json:"no_binlog_filter,omitempty"`
 }
 
 // DefaultTriggerSuffix is the suffix of the triggers gh-ost re-creates on the new table.

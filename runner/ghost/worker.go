@@ -58,6 +58,19 @@ func runWorker(in io.Reader, events io.Writer) int {
 		out.send(event{Type: evLogLost, Error: fmt.Sprintf("%v after %d bytes; later lines are lost", err, written)})
 	}
 	w.mc.Log = logger
+	var filter *binlogFilter
+	if !spec.NoBinlogFilter {
+		filter, err = startBinlogFilter(spec.inspector().Addr(), followTables(w.mc.DatabaseName, w.mc.OriginalTableName, w.mc.GetChangelogTableName()))
+		if err != nil {
+			out.send(event{Type: evDone, Error: err.Error()})
+			return 2
+		}
+		filter.pointInspectorAt(w.mc)
+		defer func() {
+			filter.Close()
+			w.mc.Log.Infof("%v", filter.Stats())
+		}()
+	}
 	guardDB, err := openGuardDB(spec.Primary)
 	if err != nil {
 		out.send(event{Type: evDone, Error: err.Error()})
@@ -109,6 +122,10 @@ func runWorker(in io.Reader, events io.Writer) int {
 	done.CutOverComplete = atomic.LoadInt64(&w.mc.CutOverCompleteFlag) > 0
 	done.Permits, done.Attempts = w.gate.state()
 	done.Guard = guard.stats()
+	if filter != nil {
+		s := filter.Stats()
+		done.BinlogFilter = &s
+	}
 	if done.CutOverComplete && !spec.DropOldTable {
 		done.OldTable = w.mc.GetOldTableName() // StartTime is ours to read now that Migrate returned
 	}
