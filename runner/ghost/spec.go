@@ -9,6 +9,10 @@
 // The cut-over is decided in the worker's process, by a gh-ost hook that waits for the
 // controller's permit (gate.go), never by a file another process could delete.
 //
+// gh-ost reads the binlog through a relay in the worker that drops the row events of the tables
+// it does not follow (binlogfilter.go): most of a copy's binlog is gh-ost's own ghost inserts,
+// which it would otherwise decode row by row.
+//
 // The controller binary must call MaybeRunWorker first thing in main (and tests in TestMain): when
 // the process was started as a worker it runs the migration and exits.
 package ghost
