@@ -14,7 +14,7 @@ type fakeClock struct {
 	d  time.Duration
 }
 
-func (c *fakeClock) now() time.Duration { c.mu.Lock(); defer c.mu.Unlock(); return c.d }
+func (c *fakeClock) now() time.Duration  { c.mu.Lock(); defer c.mu.Unlock(); return c.d }
 func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.d += d; c.mu.Unlock() }
 
 func newTestRecorder(window time.Duration) (*Recorder, *fakeClock) {
