@@ -27,10 +27,11 @@ const (
 	SourceReplicaLag     Source = "replica_lag"
 	SourceMaxLoad        Source = "max_load"
 	SourceHTTP           Source = "http"
+	// SourceServiceHealth (service.go) comes last.
 )
 
 // Sources lists every non-empty source.
-var Sources = []Source{SourceCriticalLoad, SourceManual, SourceReplicaStopped, SourceReplicaLag, SourceMaxLoad, SourceHTTP}
+var Sources = []Source{SourceCriticalLoad, SourceManual, SourceReplicaStopped, SourceReplicaLag, SourceMaxLoad, SourceHTTP, SourceServiceHealth}
 
 // Decision is the throttler's verdict at one moment. The zero value means "go ahead".
 type Decision struct {
