@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
 )
 
 func report(svc, inst string, at time.Time, requests, errors int64, p99 time.Duration) HealthReport {
@@ -166,7 +165,11 @@ type fakeSource struct {
 	watched int
 }
 
-func (f *fakeSource) add(r HealthReport) { f.mu.Lock(); f.reports = append(f.reports, r); f.mu.Unlock() }
+func (f *fakeSource) add(r HealthReport) {
+	f.mu.Lock()
+	f.reports = append(f.reports, r)
+	f.mu.Unlock()
+}
 
 func (f *fakeSource) HealthReports(since time.Time) []HealthReport {
 	f.mu.Lock()
