@@ -175,6 +175,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
 	}
+	if _, err := opts.Run.ServiceHealth.config(); err != nil {
+		return err
+	}
 	for _, a := range []struct{ flag, addr string }{{"--pprof-addr", opts.PprofAddr}, {"--worker-pprof-addr", opts.Run.WorkerPprofAddr}} {
 		if a.addr == "" {
 			continue
