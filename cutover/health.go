@@ -57,7 +57,9 @@ func (b *healthBook) record(service, id string, tables []string, figures []wire.
 		for cut < len(list) && (len(list)-cut > maxTableReports || at.Sub(list[cut].At) > throttle.MaxBaselineWindow) {
 			cut++
 		}
-		b.reports[f.Table] = slices.Clip(list[cut:])
+		// No Clip: the next append reuses the array's tail (amortized), and the dropped head is
+		// freed when the array is next reallocated.
+		b.reports[f.Table] = list[cut:]
 	}
 }
 

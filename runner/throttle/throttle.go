@@ -42,7 +42,8 @@ type Decision struct {
 	// Subject is what the reason is about: a replica name, a status variable, a URL.
 	Subject string `json:"subject,omitempty"`
 	// Value and Limit are the observed figure and its threshold (replica lag in milliseconds,
-	// status counters as read); zero when the source has no figure.
+	// status counters as read, a service's p99 in milliseconds or its error rate in percent);
+	// zero when the source has no figure.
 	Value float64   `json:"value"`
 	Limit float64   `json:"limit"`
 	Since time.Time `json:"since"` // when this state (throttle, critical, source, subject) began
