@@ -34,11 +34,19 @@ func setLatency(t *testing.T, p *shopproc.Proc, d time.Duration) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
-// Issue 12: two shopsvc instances serve a load while gh-ost copies their table; latency injected
-// into one of them holds the copy (the throttle names the service, its p99 and the instance),
-// and the copy resumes once the injection ends and the slow requests have left the instance's
-// window. The migration completes with every row right, and the event log says why it waited.
-func TestServiceHealthThrottlesTheCopy(t *testing.T) {
+// healthRig is a controller with the service-health throttle on, two shopsvc instances under a
+// load, and a gh-ost migration of their table caught copying.
+type healthRig struct {
+	api   *client.Client
+	st    *store.Store
+	d     *sandboxtest.DB
+	procs []*shopproc.Proc
+	load  *loadclient.Client
+	id    string
+}
+
+func newHealthRig(t *testing.T) *healthRig {
+	t.Helper()
 	ctx := context.Background()
 	d := sandboxtest.New(t)
 	d.Exec(t, shop.Schema)
@@ -51,10 +59,10 @@ func TestServiceHealthThrottlesTheCopy(t *testing.T) {
 		// Small fixed chunks: the copy lasts long enough to be caught in the act.
 		c.Ghost.ChunkSize, c.Chunk = 200, chunk.Config{Fixed: true}
 	})
+	rig := &healthRig{api: api, st: st, d: d}
 
 	bin, err := shopproc.Build(ctx, t.TempDir())
 	require.NoError(t, err)
-	var procs []*shopproc.Proc
 	for i := range 2 {
 		p, err := shopproc.Start(ctx, bin, shopproc.Args{
 			DSN: d.Env.Primary.DSN(d.Name), ControllerURL: url, Secret: secret, Mode: wire.ModeHTTP,
@@ -63,48 +71,84 @@ func TestServiceHealthThrottlesTheCopy(t *testing.T) {
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() {
+			if exited, _ := p.Exited(); exited {
+				return // killed by the test
+			}
 			if err := p.Stop(10 * time.Second); err != nil {
 				t.Errorf("%s: %v\n%s", p.InstanceID(), err, p.Log())
 			}
 		})
-		procs = append(procs, p)
+		rig.procs = append(rig.procs, p)
 	}
 	waitLive(t, api, 2)
 	// Enough workers that the slow instance still serves its share: the load is closed-loop, and
 	// with four workers 400ms requests would bring its count under the 20 a report needs to be
 	// trusted.
-	load, err := loadclient.New(loadclient.Config{Targets: []string{procs[0].URL(), procs[1].URL()}, Rate: 200, Workers: 16,
+	rig.load, err = loadclient.New(loadclient.Config{Targets: []string{rig.procs[0].URL(), rig.procs[1].URL()}, Rate: 200, Workers: 16,
 		Timeout: 20 * time.Second, Seed: 12})
 	require.NoError(t, err)
-	require.NoError(t, load.Start(ctx))
+	require.NoError(t, rig.load.Start(ctx))
 	time.Sleep(3 * time.Second) // the baseline: heartbeats with figures from before the start
 
 	views, err := api.Create(ctx, client.CreateRequest{DDL: shop.Migration, Schema: d.Name,
 		OldVersion: shop.OldVersion, NewVersion: shop.NewVersion, Approval: "auto"})
 	require.NoError(t, err)
-	id := views[0].ID
-	get := func() client.MigrationView {
-		v, err := api.Get(ctx, id)
-		require.NoError(t, err)
-		return v
-	}
-	held := func(v client.MigrationView) bool {
-		return v.Throttle != nil && v.Throttle.Throttle && v.Throttle.Source == throttle.SourceServiceHealth
-	}
+	rig.id = views[0].ID
 	require.True(t, waitFor(2*time.Minute, func() bool {
-		v := get()
+		v := rig.get(t)
 		return v.Status.Terminal() || (v.Progress != nil && v.Progress.RowsCopied > 0)
 	}), "the copy starts")
-	v := get()
+	v := rig.get(t)
 	require.Equal(t, migration.StatusRunning, v.Status, "still copying: %+v", v.Progress)
 	require.False(t, held(v), "not held before the injection: %+v", v.Throttle)
+	return rig
+}
+
+func (r *healthRig) get(t *testing.T) client.MigrationView {
+	t.Helper()
+	v, err := r.api.Get(context.Background(), r.id)
+	require.NoError(t, err)
+	return v
+}
+
+// held reports whether the service-health throttle holds the migration.
+func held(v client.MigrationView) bool {
+	return v.Throttle != nil && v.Throttle.Throttle && v.Throttle.Source == throttle.SourceServiceHealth
+}
+
+// awaitHeld waits until the copy is held for the service's health, and returns the view.
+func (r *healthRig) awaitHeld(t *testing.T) client.MigrationView {
+	t.Helper()
+	var v client.MigrationView
+	require.True(t, waitFor(30*time.Second, func() bool { v = r.get(t); return held(v) || v.Status.Terminal() }),
+		"the copy is held for the service's health; last: %+v", v.Throttle)
+	require.True(t, held(v), "held, not ended: %s %s", v.Status, v.Error)
+	return v
+}
+
+// events returns the migration's event log.
+func (r *healthRig) events(t *testing.T) []store.Event {
+	t.Helper()
+	events, err := r.st.Events(context.Background(), r.id, 0, 2000)
+	require.NoError(t, err)
+	return events
+}
+
+// Issue 12: two shopsvc instances serve a load while gh-ost copies their table; latency injected
+// into one of them holds the copy (the throttle names the service, its p99 and the instance),
+// and the copy resumes once the injection ends and the slow requests have left the instance's
+// window. The migration completes with every row right, and the event log says why it waited.
+func TestServiceHealthThrottlesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	rig := newHealthRig(t)
+	api, d, procs, load, id := rig.api, rig.d, rig.procs, rig.load, rig.id
+	get := func() client.MigrationView { return rig.get(t) }
+	var v client.MigrationView
 
 	// 400ms on one instance: its p99 goes far above 3× its baseline and the 100ms floor.
 	injected := time.Now()
 	setLatency(t, procs[1], 400*time.Millisecond)
-	require.True(t, waitFor(30*time.Second, func() bool { v = get(); return held(v) || v.Status.Terminal() }),
-		"the copy is held for the service's health; last: %+v", v.Throttle)
-	require.True(t, held(v), "held, not ended: %s %s", v.Status, v.Error)
+	v = rig.awaitHeld(t)
 	heldAfter := time.Since(injected)
 	t.Logf("held %v after the injection: %s", heldAfter.Round(time.Millisecond), v.Throttle.Reason)
 	require.Contains(t, v.Throttle.Reason, "service shopsvc p99 ")
@@ -136,8 +180,7 @@ func TestServiceHealthThrottlesTheCopy(t *testing.T) {
 	require.Equal(t, "decimal(14,2)", d.ColumnType(t, "orders", "amount"))
 
 	// The event log says why: the baseline, the throttle with the service's figure, its end.
-	events, err := st.Events(ctx, id, 0, 2000)
-	require.NoError(t, err)
+	events := rig.events(t)
 	var baseline, on, off bool
 	for _, e := range events {
 		switch {
@@ -150,4 +193,36 @@ func TestServiceHealthThrottlesTheCopy(t *testing.T) {
 		}
 	}
 	require.True(t, baseline && on && off, "baseline %v, throttle on %v, off %v in the event log:\n%s", baseline, on, off, dump(events))
+}
+
+// A slow instance that dies holds the copy no longer than --service-health-stale (3s): its last
+// report stops counting and the event log names it; the DBA evicts it for the gate (its lapsed
+// lease is never counted as ready) and the migration completes.
+func TestServiceHealthSilentInstanceStopsHolding(t *testing.T) {
+	ctx := context.Background()
+	rig := newHealthRig(t)
+	setLatency(t, rig.procs[1], 400*time.Millisecond)
+	rig.awaitHeld(t)
+	require.NoError(t, rig.procs[1].Kill()) // kill -9: no deregistration, no more reports
+	killed := time.Now()
+	var v client.MigrationView
+	require.True(t, waitFor(30*time.Second, func() bool { v = rig.get(t); return !held(v) }), "a dead instance stops holding: %+v", v.Throttle)
+	t.Logf("released %v after the kill", time.Since(killed).Round(time.Millisecond))
+	require.True(t, waitFor(10*time.Second, func() bool {
+		for _, e := range rig.events(t) {
+			if e.Kind == store.EventNote && strings.HasPrefix(e.Message, "service health: instance shop-1 of shopsvc silent for ") {
+				return true
+			}
+		}
+		return false
+	}), "the event log names the silent instance:\n%s", dump(rig.events(t)))
+	require.NoError(t, rig.api.Evict(ctx, "shop-1"))
+	v = waitTerminal(t, rig.api, rig.id, 5*time.Minute)
+	res := rig.load.Stop()
+	require.Equal(t, migration.StatusComplete, v.Status, "migration: %s", v.Error)
+	t.Logf("load: %s (the failures are the killed instance's)", res)
+	rig.d.WaitReplica(t)
+	diff, err := loadclient.Verify(ctx, rig.d.Primary, rig.d.Name, shop.Table, res.Model)
+	require.NoError(t, err)
+	require.True(t, diff.Empty(), "%s", diff)
 }
