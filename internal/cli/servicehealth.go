@@ -25,7 +25,7 @@ func addServiceHealthFlags(fs *pflag.FlagSet, o *ServiceHealthOptions) {
 	d := throttle.ServiceHealth{}.WithDefaults()
 	fs.Float64Var(&o.Factor, "service-health-factor", 0, "hold a gh-ost copy while an instance of a service that uses the table "+
 		"(a graybox participant that records its requests) has a p99 latency or an error rate above this many times "+
-		"its service's own figures from before the migration started, e.g. 3; 0: off. The reason names the service, the figure and the instance")
+		"its service's own figures from before the migration started, e.g. 3; 0: off. The reason names the service, the figure and the instance (docs/throttling.md)")
 	fs.DurationVar(&o.MinP99, "service-health-min-p99", d.MinP99, "with --service-health-factor: never hold the copy for a p99 below this, "+
 		"however low the service's baseline (a 2ms service is not held at 6ms)")
 	fs.Float64Var(&o.MinErrorRate, "service-health-min-error-rate", d.MinErrorRate, "with --service-health-factor: never hold the copy "+
