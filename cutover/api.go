@@ -20,6 +20,7 @@ import (
 //	POST   /v1/participants/{id}/heartbeat  Heartbeat → 200 RegistrationResponse, 404 (signed)
 //	GET    /v1/participants/{id}/pending    → 200 PhaseRequest (signed response), 204 (signed)
 //	POST   /v1/participants/{id}/ack        Ack → 204, 409 when not pending           (signed)
+//	POST   /v1/participants/{id}/health     HealthReport → 200 RegistrationResponse   (signed)
 //
 // Signed requests carry wire.Sign's headers with the shared secret: a bad signature, a stale
 // timestamp or a replay is answered 401, a malformed body 400, and nothing changes on error.
@@ -42,6 +43,7 @@ func (r *Registry) Handler() http.Handler {
 	mux.HandleFunc("POST "+wire.PathHeartbeat, r.serveHeartbeat)
 	mux.HandleFunc("GET "+wire.PathPending, r.servePending)
 	mux.HandleFunc("POST "+wire.PathAck, r.serveAck)
+	mux.HandleFunc("POST "+wire.PathHealth, r.serveHealth)
 	return mux
 }
 

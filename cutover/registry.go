@@ -123,6 +123,8 @@ type Registry struct {
 	mu        sync.Mutex
 	instances map[string]*instance
 	gates     map[string]int // migration id → gates awaiting or cutting it over
+
+	health *healthBook // the participants' request figures (health.go)
 }
 
 // NewRegistry returns an empty Registry.
@@ -149,7 +151,8 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cutover: registry: %w", err)
 	}
-	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}, gates: map[string]int{}}
+	r := &Registry{cfg: cfg, verifier: v, client: cfg.HTTPClient, now: time.Now, instances: map[string]*instance{}, gates: map[string]int{},
+		health: newHealthBook()}
 	r.bg, r.stopBg = context.WithCancel(context.Background())
 	r.cfg.Secret = append([]byte(nil), cfg.Secret...)
 	r.hooks = hookPolicy{nets: slices.Clone(cfg.HookNetworks)}
@@ -182,6 +185,7 @@ func (r *Registry) response(in *instance) wire.RegistrationResponse {
 	return wire.RegistrationResponse{
 		InstanceID: in.reg.InstanceID, LeaseTTLMillis: r.cfg.LeaseTTL.Milliseconds(),
 		HeartbeatMillis: r.cfg.HeartbeatInterval.Milliseconds(), LeaseExpires: in.expires, Pending: pending,
+		HealthMillis: r.health.pushInterval(in.reg.Tables).Milliseconds(),
 	}
 }
 
@@ -258,6 +262,7 @@ func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationRes
 	}
 	now := r.now()
 	in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	r.health.record(in.reg.Service, id, in.reg.Tables, hb.Health, now)
 	r.abortStale(in, hb, now)
 	return r.response(in), nil
 }

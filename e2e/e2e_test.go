@@ -41,6 +41,12 @@ func TestMain(m *testing.M) {
 // controller starts ghostgate's controller and API for d's servers, as `migrate serve` does.
 func controller(t *testing.T, d *sandboxtest.DB) (*client.Client, *store.Store, string) {
 	t.Helper()
+	return controllerWith(t, d, nil)
+}
+
+// controllerWith is controller with the runner's config changed by edit (nil: as is).
+func controllerWith(t *testing.T, d *sandboxtest.DB, edit func(*runner.Config)) (*client.Client, *store.Store, string) {
+	t.Helper()
 	ctx := context.Background()
 	stName := "_gg_" + d.Name
 	if len(stName) > 64 {
@@ -53,10 +59,14 @@ func controller(t *testing.T, d *sandboxtest.DB) (*client.Client, *store.Store, 
 	work, err := os.MkdirTemp("", "gge")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(work) })
-	r, err := runner.New(runner.Config{
+	rcfg := runner.Config{
 		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)}, WorkDir: work,
 		Throttle: throttle.Config{MaxLag: 1500 * time.Millisecond, HeartbeatSchema: stName},
-	}, st, metrics.New(nil))
+	}
+	if edit != nil {
+		edit(&rcfg)
+	}
+	r, err := runner.New(rcfg, st, metrics.New(nil))
 	require.NoError(t, err)
 	reg, err := cutover.NewRegistry(cutover.RegistryConfig{Secret: secret})
 	require.NoError(t, err)

@@ -144,6 +144,18 @@ func (c *client) heartbeat(ctx context.Context, hb wire.Heartbeat) (wire.Registr
 	return rr, nil
 }
 
+func (c *client) health(ctx context.Context, h wire.HealthReport) (wire.RegistrationResponse, error) {
+	var rr wire.RegistrationResponse
+	r, err := c.call(ctx, http.MethodPost, wire.PathHealth, h, http.StatusOK)
+	if err != nil {
+		return rr, err
+	}
+	if err := json.Unmarshal(r.body, &rr); err != nil {
+		return rr, fmt.Errorf("graybox: health response: %w", err)
+	}
+	return rr, nil
+}
+
 func (c *client) deregister(ctx context.Context) error {
 	_, err := c.call(ctx, http.MethodDelete, wire.PathParticipant, nil, http.StatusNoContent, http.StatusOK)
 	if errors.Is(err, ErrNotRegistered) {

@@ -53,6 +53,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// RequestTimeout bounds each call to the controller; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// HealthWindow is the span of the request figures the instance reports for each table
+	// (Participant.Recorder): p99 latency, error rate, request count. 0 means
+	// DefaultHealthWindow. The controller's service-health throttle compares them with the
+	// figures from before a migration's copy began.
+	HealthWindow time.Duration
 	// MaxHold is the longest the instance stays prepared without hearing commit or abort,
 	// whatever the controller asks; 0 means DefaultMaxHold.
 	MaxHold time.Duration
@@ -78,6 +83,8 @@ func (c Config) Validate() error {
 		return configErr("RequestTimeout", "negative")
 	case c.MaxHold < 0:
 		return configErr("MaxHold", "negative")
+	case c.HealthWindow < 0 || (c.HealthWindow > 0 && c.HealthWindow < 100*time.Millisecond):
+		return configErr("HealthWindow", fmt.Sprintf("%v: want 0 (default %v) or at least 100ms", c.HealthWindow, DefaultHealthWindow))
 	}
 	for t := range c.Versions {
 		if !contains(c.Tables, t) {

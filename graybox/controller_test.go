@@ -33,6 +33,8 @@ type controller struct {
 	badSigned bool           // sign pending responses with a wrong secret
 	ackFails  int            // answer this many acks with 503 first
 	acks      chan wire.Ack
+	healthMs  int64              // asked of participants in every response (0: no pushes)
+	health    []wire.TableHealth // the last figures received (heartbeat or push)
 }
 
 func newController(t *testing.T, secret []byte, ttl time.Duration) *controller {
@@ -51,6 +53,7 @@ func newController(t *testing.T, secret []byte, ttl time.Duration) *controller {
 	mux.HandleFunc("DELETE "+wire.PathParticipant, c.deregister)
 	mux.HandleFunc("GET "+wire.PathPending, c.getPending)
 	mux.HandleFunc("POST "+wire.PathAck, c.ack)
+	mux.HandleFunc("POST "+wire.PathHealth, c.pushHealth)
 	c.srv = httptest.NewServer(mux)
 	t.Cleanup(c.srv.Close)
 	return c
@@ -104,7 +107,8 @@ func (c *controller) renewLocked(id string) wire.RegistrationResponse {
 	}
 	c.leases[id] = now.Add(c.ttl)
 	_, pending := c.pending[id]
-	return wire.RegistrationResponse{InstanceID: id, LeaseTTLMillis: c.ttl.Milliseconds(), LeaseExpires: c.leases[id], Pending: pending}
+	return wire.RegistrationResponse{InstanceID: id, LeaseTTLMillis: c.ttl.Milliseconds(), LeaseExpires: c.leases[id], Pending: pending,
+		HealthMillis: c.healthMs}
 }
 
 func (c *controller) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +124,43 @@ func (c *controller) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.counts["heartbeat"]++
+	if hb.Health != nil {
+		c.health = hb.Health
+	}
 	writeJSON(w, http.StatusOK, c.renewLocked(id))
+}
+
+// pushHealth takes a pushed health report; it does not renew the lease.
+func (c *controller) pushHealth(w http.ResponseWriter, r *http.Request) {
+	var h wire.HealthReport
+	if !c.body(w, r, &h) {
+		return
+	}
+	if err := wire.ValidateHealth(h.Tables); err != nil {
+		writeJSON(w, http.StatusBadRequest, wire.ErrorResponse{Error: err.Error()})
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts["health"]++
+	c.health = h.Tables
+	_, pending := c.pending[r.PathValue("id")]
+	writeJSON(w, http.StatusOK, wire.RegistrationResponse{InstanceID: r.PathValue("id"), LeaseTTLMillis: c.ttl.Milliseconds(),
+		LeaseExpires: c.leases[r.PathValue("id")], Pending: pending, HealthMillis: c.healthMs})
+}
+
+// lastHealth is the last figures received and how many pushes came.
+func (c *controller) lastHealth() ([]wire.TableHealth, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.health, c.counts["health"]
+}
+
+// askHealth sets the push interval asked of participants from the next response on.
+func (c *controller) askHealth(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.healthMs = d.Milliseconds()
 }
 
 func (c *controller) deregister(w http.ResponseWriter, r *http.Request) {

@@ -56,6 +56,8 @@ type Participant struct {
 	serial map[string]chan struct{}
 	heard  time.Time     // the last authenticated word from the controller
 	lease  time.Duration // the lease TTL the controller gave (0: not known yet)
+
+	recorders map[string]*Recorder // by table; fixed after New, so read without the lock
 }
 
 // maxSteps bounds the idempotency cache: a re-delivery older than this many steps is improbable
@@ -82,18 +84,20 @@ func New(cfg Config, h Handlers) (*Participant, error) {
 		return nil, fmt.Errorf("graybox: %w", err)
 	}
 	p := &Participant{
-		cfg:      cfg,
-		h:        h,
-		client:   newClient(cfg),
-		verifier: v,
-		pid:      os.Getpid(),
-		tables:   make(map[string]State, len(cfg.Tables)),
-		steps:    make(map[string]*step),
-		serial:   make(map[string]chan struct{}, len(cfg.Tables)),
+		cfg:       cfg,
+		h:         h,
+		client:    newClient(cfg),
+		verifier:  v,
+		pid:       os.Getpid(),
+		tables:    make(map[string]State, len(cfg.Tables)),
+		steps:     make(map[string]*step),
+		serial:    make(map[string]chan struct{}, len(cfg.Tables)),
+		recorders: make(map[string]*Recorder, len(cfg.Tables)),
 	}
 	for _, t := range cfg.Tables {
 		p.tables[t] = State{Table: t, Version: cfg.Versions[t]}
 		p.serial[t] = make(chan struct{}, 1)
+		p.recorders[t] = NewRecorder(t, cfg.HealthWindow)
 	}
 	return p, nil
 }
@@ -358,6 +362,7 @@ func (p *Participant) heartbeat() wire.Heartbeat {
 			hb.Table, hb.OldVersion, hb.NewVersion = t, s.OldVersion, s.NewVersion
 		}
 	}
+	hb.Health = p.health()
 	return hb
 }
 

@@ -444,3 +444,45 @@ func TestRunWaitsForController(t *testing.T) {
 	require.NoError(t, p.Run(ctx))
 	require.GreaterOrEqual(t, errs.Load(), int32(2), "registration retried")
 }
+
+// TestHealthTravelsWithHeartbeatsAndPushes: the figures a service records go with every
+// heartbeat, and on their own faster interval once the controller asks for them; a service
+// that records nothing sends none.
+func TestHealthTravelsWithHeartbeatsAndPushes(t *testing.T) {
+	c := newController(t, secret, 3*time.Second) // heartbeats every second
+	in := start(t, c, "i-1", wire.ModeHTTP, func(cfg *graybox.Config) { cfg.HealthWindow = 10 * time.Second })
+	require.Eventually(t, func() bool { return c.count("heartbeat") >= 1 }, 5*time.Second, 10*time.Millisecond)
+	h, pushes := c.lastHealth()
+	require.Zero(t, len(h), "nothing recorded: no figures")
+	require.Zero(t, pushes)
+
+	rec := in.p.Recorder(table)
+	require.True(t, rec != nil)
+	require.True(t, in.p.Recorder("shop.unknown") == nil)
+	for range 100 {
+		rec.Observe(20*time.Millisecond, false)
+	}
+	in.p.Observe(table, 20*time.Millisecond, true)
+	beats := c.count("heartbeat")
+	require.Eventually(t, func() bool { return c.count("heartbeat") > beats }, 5*time.Second, 10*time.Millisecond)
+	h, pushes = c.lastHealth()
+	require.Len(t, h, 1)
+	require.Equal(t, table, h[0].Table)
+	require.EqualValues(t, 101, h[0].Requests)
+	require.EqualValues(t, 1, h[0].Errors)
+	require.True(t, h[0].P99() >= 20*time.Millisecond, "p99 %v", h[0].P99())
+	require.Zero(t, pushes, "no pushes before the controller asks")
+
+	// The controller asks for reports every 100ms: they come between the heartbeats.
+	c.askHealth(100 * time.Millisecond)
+	require.Eventually(t, func() bool { _, n := c.lastHealth(); return n >= 5 }, 5*time.Second, 10*time.Millisecond)
+	// It stops asking: the pushes stop (at most one in flight when it said so).
+	c.askHealth(0)
+	beats = c.count("heartbeat")
+	require.Eventually(t, func() bool { return c.count("heartbeat") > beats }, 5*time.Second, 10*time.Millisecond)
+	_, n := c.lastHealth()
+	time.Sleep(500 * time.Millisecond)
+	_, later := c.lastHealth()
+	require.True(t, later <= n+1, "pushes went on after the controller stopped asking: %d then %d", n, later)
+	require.NoError(t, in.stop())
+}

@@ -85,14 +85,33 @@ func (p *Participant) register(ctx context.Context, kick chan<- os.Signal) (wire
 
 // keepAlive renews the lease until ctx ends. A 404 means the controller lost the instance (it
 // restarted, or the DBA evicted it): register again. Other failures are retried at the next
-// beat; the lease's TTL leaves room for a few.
+// beat; the lease's TTL leaves room for a few. Between heartbeats it pushes health reports while
+// the controller asks for them (RegistrationResponse.HealthMillis): a heartbeat every few
+// seconds is too slow for a throttler that must hold a copy within a second of a service
+// slowing down, and a lease renewal costs more than a report, so only the report goes faster.
 func (p *Participant) keepAlive(ctx context.Context, rr wire.RegistrationResponse, kick chan<- os.Signal) {
 	t := time.NewTimer(p.interval(rr))
 	defer t.Stop()
+	push := time.NewTimer(time.Hour)
+	defer push.Stop()
+	pushEvery := healthEvery(rr)
+	resetPush := func() {
+		push.Stop()
+		if pushEvery > 0 {
+			push.Reset(pushEvery)
+		}
+	}
+	resetPush()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-push.C:
+			if next, ok := p.pushHealth(ctx, kick); ok {
+				pushEvery = healthEvery(next)
+			}
+			resetPush()
+			continue
 		case <-t.C:
 		}
 		next, err := p.client.heartbeat(ctx, p.heartbeat())
@@ -109,6 +128,10 @@ func (p *Participant) keepAlive(ctx context.Context, rr wire.RegistrationRespons
 			p.observe(EventHeartbeat, nil, nil)
 			p.poke(next, kick)
 			rr = next
+			if every := healthEvery(rr); every != pushEvery {
+				pushEvery = every
+				resetPush()
+			}
 		}
 		t.Reset(p.interval(rr))
 	}

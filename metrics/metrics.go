@@ -45,11 +45,12 @@ const (
 	ReasonReplicaStopped = "replica_stopped"
 	ReasonManual         = "manual"
 	ReasonHTTP           = "http"
+	ReasonServiceHealth  = "service_health" // a participant's p99 or error rate (the service is named in the reason, not the label)
 	ReasonOther          = "other"
 )
 
 // Reasons lists the throttle reason label values.
-var Reasons = []string{ReasonMaxLoad, ReasonCriticalLoad, ReasonReplicaLag, ReasonReplicaStopped, ReasonManual, ReasonHTTP, ReasonOther}
+var Reasons = []string{ReasonMaxLoad, ReasonCriticalLoad, ReasonReplicaLag, ReasonReplicaStopped, ReasonManual, ReasonHTTP, ReasonServiceHealth, ReasonOther}
 
 // ReasonLabel maps a throttle reason as engines report it (free text such as "replica-lag: 2.1s
 // > 1.5s") to the closed label set, so a chatty reason cannot explode the series count.
@@ -64,6 +65,8 @@ func ReasonLabel(reason string) string {
 		// moment after every pause longer than the lag limit: gh-ost writes no changelog
 		// heartbeat while throttled by user command (Applier.InitiateHeartbeat).
 		return ReasonReplicaLag
+	case strings.HasPrefix(r, "service_"):
+		return ReasonServiceHealth // the throttler's "service orders p99 412ms > …"
 	}
 	for _, k := range Reasons {
 		if strings.HasPrefix(r, k) {

@@ -154,6 +154,9 @@ func runnable(p *planner.Plan) error {
 type RunOptions struct {
 	Gate    Gate        // nil: OpenGate
 	OnEvent func(Event) // called from the run's goroutine; must not block for long
+	// Health is the health of the services that use the table (the participants' reports),
+	// an input of the throttler when Config.Throttle.ServiceHealth is on; nil: none.
+	Health throttle.HealthSource
 }
 
 // Start records a new migration for plan and starts running it in the background. A plan with
@@ -211,6 +214,12 @@ func (r *Runner) launch(ctx context.Context, id string, plan *planner.Plan, opts
 	monitor, err := throttle.New(r.primary, r.replicas, r.cfg.Throttle)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Health != nil && r.cfg.Throttle.ServiceHealth.Enabled() {
+		// What the service-health throttle notices (a baseline, a service without one, an
+		// instance gone silent) goes to the event log: it explains a throttle, or its absence.
+		notes := context.WithoutCancel(ctx)
+		monitor.WatchServices(opts.Health, func(msg string) { _ = r.store.AddEvent(notes, id, store.EventNote, msg, nil) })
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	h := &Handle{

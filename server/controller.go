@@ -333,7 +333,13 @@ func (c *Controller) launch(ctx context.Context, cl *Cluster, p *planner.Plan, g
 	}
 	// The migration outlives the request that started it: it ends by itself, by Cancel, or
 	// by Close, never because an HTTP client went away.
-	h, err := begin(context.WithoutCancel(ctx), runner.RunOptions{Gate: gate, OnEvent: c.onEvent})
+	opts := runner.RunOptions{Gate: gate, OnEvent: c.onEvent}
+	if c.opts.Registry != nil {
+		// The participants' request figures for the table: the throttler's service-health
+		// input, when the runner's throttle config turns it on.
+		opts.Health = c.opts.Registry.HealthSource(p.Schema + "." + p.Table)
+	}
+	h, err := begin(context.WithoutCancel(ctx), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/errtext"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/throttle"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -198,6 +199,10 @@ func (d detailView) state(s Styles, now time.Time, brief bool) []string {
 		line := s.Warn.Render("THROTTLED") + " " + string(t.Source) + ": " + clean(t.Reason)
 		if !t.Since.IsZero() {
 			line += s.Dim.Render("  for " + dur(now.Sub(t.Since).Truncate(time.Second)))
+		}
+		if !brief && t.Source == throttle.SourceServiceHealth && lipgloss.Width(line) > d.width {
+			// A service's reason ends with the instance to look at (issue 12): wrapped, not cut.
+			return wrap(lipgloss.NewStyle(), line, d.width)
 		}
 		return []string{line}
 	}

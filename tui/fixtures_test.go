@@ -66,6 +66,19 @@ func throttledView() client.MigrationView {
 	return v
 }
 
+// serviceHeldView is the copy held back by a service's own health (issue 12): one instance's
+// p99 rose far above its service's baseline.
+func serviceHeldView() client.MigrationView {
+	v := throttledView()
+	v.Progress.ReplicaLag = 80 * time.Millisecond
+	v.Progress.ChunkReason = "shrink_throttle: halved on throttle (service_health)"
+	reason := "service orders-api p99 412ms > 3.0× baseline 38ms (instance api-7f3a)"
+	v.Progress.ThrottleReason = reason
+	v.Throttle = &throttle.Decision{Throttle: true, Source: throttle.SourceServiceHealth, Reason: reason,
+		Subject: "orders-api", Value: 412, Limit: 114, Since: fixedNow.Add(-3 * time.Second)}
+	return v
+}
+
 // gateView is the copy done, waiting at the gate before approval: a long transaction holds
 // it closed, the checksum is still running, nobody approved yet, so no participant was asked;
 // one participant's lease lapsed, which is a failure of its own.

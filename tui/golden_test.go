@@ -43,6 +43,7 @@ func TestGoldenDetail(t *testing.T) {
 	}{
 		{"copying", copyingView(), 3, nil},
 		{"throttled", throttledView(), 4, nil},
+		{"service_held", serviceHeldView(), 4, nil},
 		{"gate", gateView(), 8, nil},
 		{"gate_before_approval", gateFreshView(), 8, nil},
 		{"cancelled", cancelledView(), 8, cancelEvents()},

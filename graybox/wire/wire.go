@@ -280,6 +280,11 @@ type RegistrationResponse struct {
 	// Pending says a phase is waiting for this instance. A signal-mode participant fetches it
 	// on seeing this, which recovers a signal that was lost or coalesced with another.
 	Pending bool `json:"pending,omitempty"`
+	// HealthMillis, when positive, asks the participant to push its request figures
+	// (HealthReport to PathHealth) at this interval: a migration of one of its tables is running
+	// and the controller throttles on the services' health. 0 (also an older controller): the
+	// figures in the heartbeats are enough.
+	HealthMillis int64 `json:"health_ms,omitempty"`
 }
 
 // LeaseTTL is LeaseTTLMillis as a duration.
@@ -300,6 +305,9 @@ type Heartbeat struct {
 	Table      string `json:"table,omitempty"`
 	OldVersion string `json:"old_version,omitempty"`
 	NewVersion string `json:"new_version,omitempty"`
+	// Health is the instance's own request figures per table (see TableHealth), when the
+	// service records them; an older participant sends none and is simply no health input.
+	Health []TableHealth `json:"health,omitempty"`
 }
 
 // ParticipantStatus is one participant as the controller shows it (API, TUI, gate checklist).

@@ -42,6 +42,8 @@ type RunOptions struct {
 	CriticalGrace         time.Duration
 	MaxLag                time.Duration
 	ThrottleHTTP          string
+	// ServiceHealth: serve's flags only (participants register with serve); zero: off.
+	ServiceHealth ServiceHealthOptions
 
 	ChunkSize          int64
 	ChunkTime          time.Duration
@@ -185,6 +187,11 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	rc.Throttle.CriticalLoadGrace = opts.CriticalGrace
 	rc.Throttle.MaxLag = opts.MaxLag
 	rc.Throttle.HTTPURL = opts.ThrottleHTTP
+	if opts.ServiceHealth != (ServiceHealthOptions{}) {
+		if rc.Throttle.ServiceHealth, err = opts.ServiceHealth.config(); err != nil {
+			return runner.Config{}, err
+		}
+	}
 	rc.Native = native.Config{LockWaitTimeout: opts.LockWaitTimeout, Deadline: opts.LockDeadline}
 	if opts.ChunkTime < 0 {
 		return runner.Config{}, usageErrorf("--chunk-time %v: must not be negative (0 keeps --chunk-size fixed)", opts.ChunkTime)

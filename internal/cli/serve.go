@@ -98,6 +98,7 @@ the event log) and exits.`,
 	fs := cmd.Flags()
 	opts.Run.Plan.Conn.addFlags(fs)
 	addRunnerFlags(fs, &opts.Run)
+	addServiceHealthFlags(fs, &opts.Run.ServiceHealth)
 	fs.StringVar(&opts.Listen, "listen", server.DefaultListen, "address of the HTTP API")
 	fs.BoolVar(&opts.NoResume, "no-resume", false, "do not resume the gh-ost migrations a dead controller left (by default they continue from their checkpoints; the gate asks again)")
 	fs.DurationVar(&opts.Lease, "lease", store.DefaultStaleAfter, "how long a controller's claim on a migration lasts without a renewal; another controller on the same state database takes the migration over once it has passed (docs/fleet.md)")
@@ -173,6 +174,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
+	}
+	if _, err := opts.Run.ServiceHealth.config(); err != nil {
+		return err
 	}
 	for _, a := range []struct{ flag, addr string }{{"--pprof-addr", opts.PprofAddr}, {"--worker-pprof-addr", opts.Run.WorkerPprofAddr}} {
 		if a.addr == "" {

@@ -73,6 +73,9 @@ type Config struct {
 	// timeout, throttles.
 	HTTPURL     string
 	HTTPTimeout time.Duration // default 1s
+	// ServiceHealth throttles on the participants' own request figures (off when its Factor is
+	// 0); it needs a HealthSource (Monitor.WatchServices).
+	ServiceHealth ServiceHealth
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -96,6 +99,7 @@ func (c Config) WithDefaults() Config {
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = time.Second
 	}
+	c.ServiceHealth = c.ServiceHealth.WithDefaults()
 	return c
 }
 
@@ -126,6 +130,9 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("http url %q: want an absolute http(s) URL", c.HTTPURL))
 		}
+	}
+	if err := c.ServiceHealth.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("throttle: invalid config: %w", err)

@@ -53,6 +53,7 @@ type inputs struct {
 	beat     beatState
 	paused   bool
 	pauseMsg string
+	services serviceState
 }
 
 // allRead reports whether every configured input has been read at least once.
@@ -93,10 +94,10 @@ func trackCritical(since time.Time, critical bool, at time.Time) time.Time {
 
 // decide turns the readings into one decision, the most severe first: critical load past its
 // grace, critical load within it, manual pause, a replica not replicating, replica lag, max
-// load, the HTTP check. Since is left for the caller, which knows the previous decision.
+// load, the HTTP check, the services' health. Since is left for the caller, which knows the previous decision.
 func decide(cfg Config, in inputs, now time.Time) Decision {
 	for _, rule := range []func(Config, inputs, time.Time) (Decision, bool){
-		decideCritical, decideManual, decideReplicaStopped, decideReplicaLag, decideMaxLoad, decideHTTP,
+		decideCritical, decideManual, decideReplicaStopped, decideReplicaLag, decideMaxLoad, decideHTTP, decideServices,
 	} {
 		if d, ok := rule(cfg, in, now); ok {
 			d.Throttle = true

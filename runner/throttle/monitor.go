@@ -24,6 +24,8 @@ type Monitor struct {
 	client   *http.Client
 	now      func() time.Time
 	running  atomic.Bool
+	health   HealthSource // nil: the services' health is no input
+	onNote   func(string)
 
 	mu      sync.Mutex
 	in      inputs
@@ -50,6 +52,7 @@ func New(primary *sql.DB, replicas []Replica, cfg Config) (*Monitor, error) {
 		subs:     map[chan Decision]struct{}{},
 		settled:  make(chan struct{}),
 	}
+	m.in.services = serviceState{latest: map[string]HealthReport{}, noted: map[string]bool{}}
 	for i, r := range m.replicas {
 		if r.DB == nil {
 			return nil, fmt.Errorf("throttle: replica %q: nil DB", r.Name)
@@ -180,6 +183,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.cfg.HTTPURL != "" {
 		loop(m.cfg.HTTPTimeout, m.collectHTTP)
 	}
+	if m.health != nil && m.cfg.ServiceHealth.Enabled() {
+		unwatch := m.health.WatchHealth()
+		defer unwatch()
+		start := m.now()
+		loop(m.cfg.QueryTimeout, func(context.Context) { m.collectServices(start) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	m.client.CloseIdleConnections() // no keep-alive goroutines outlive Run
@@ -243,6 +252,32 @@ func (m *Monitor) collectReplica(ctx context.Context, i int) {
 		return
 	}
 	m.update(func(in *inputs) { in.replicas[i] = rd })
+}
+
+// WatchServices makes src's reports an input (when Config.ServiceHealth is on); note, when not
+// nil, receives what is worth a line in the migration's event log: each service's baseline,
+// a service without one, an instance that fell silent. Call it before Run.
+func (m *Monitor) WatchServices(src HealthSource, note func(string)) {
+	m.health, m.onNote = src, note
+}
+
+// collectServices reads the reports received since the last reading; the first reading also
+// takes the baselines, from the reports of the BaselineWindow before start (when Run began).
+func (m *Monitor) collectServices(start time.Time) {
+	m.mu.Lock()
+	since := m.in.services.seen
+	if !m.in.services.read {
+		since = start.Add(-m.cfg.ServiceHealth.BaselineWindow - time.Nanosecond)
+	}
+	m.mu.Unlock()
+	reports := m.health.HealthReports(since)
+	var notes []string
+	m.update(func(in *inputs) { notes = absorb(m.cfg.ServiceHealth, &in.services, start, reports, m.now()) })
+	if m.onNote != nil {
+		for _, n := range notes {
+			m.onNote(n)
+		}
+	}
 }
 
 func (m *Monitor) collectHTTP(ctx context.Context) {

@@ -27,10 +27,11 @@ const (
 	SourceReplicaLag     Source = "replica_lag"
 	SourceMaxLoad        Source = "max_load"
 	SourceHTTP           Source = "http"
+	// SourceServiceHealth (service.go) comes last.
 )
 
 // Sources lists every non-empty source.
-var Sources = []Source{SourceCriticalLoad, SourceManual, SourceReplicaStopped, SourceReplicaLag, SourceMaxLoad, SourceHTTP}
+var Sources = []Source{SourceCriticalLoad, SourceManual, SourceReplicaStopped, SourceReplicaLag, SourceMaxLoad, SourceHTTP, SourceServiceHealth}
 
 // Decision is the throttler's verdict at one moment. The zero value means "go ahead".
 type Decision struct {
@@ -41,7 +42,8 @@ type Decision struct {
 	// Subject is what the reason is about: a replica name, a status variable, a URL.
 	Subject string `json:"subject,omitempty"`
 	// Value and Limit are the observed figure and its threshold (replica lag in milliseconds,
-	// status counters as read); zero when the source has no figure.
+	// status counters as read, a service's p99 in milliseconds or its error rate in percent);
+	// zero when the source has no figure.
 	Value float64   `json:"value"`
 	Limit float64   `json:"limit"`
 	Since time.Time `json:"since"` // when this state (throttle, critical, source, subject) began

@@ -47,6 +47,11 @@ type Options struct {
 	ReportMigrating bool
 	// Heartbeat is the lease renewal interval (0: the controller's suggestion).
 	Heartbeat time.Duration
+	// Admin serves PUT /admin/latency (Config.Admin): latency injection for demos and tests.
+	Admin bool
+	// HealthWindow is the span of the request figures reported to the controller (0: graybox's
+	// default).
+	HealthWindow time.Duration
 	// ShutdownTimeout bounds the graceful shutdown of the HTTP server (5 s when 0).
 	ShutdownTimeout time.Duration
 	// Logger receives the service's log; nil discards it.
@@ -72,7 +77,7 @@ func (o Options) Validate() error {
 			return fmt.Errorf("%w: advertise URL %q is not absolute", ErrConfig, o.AdvertiseURL)
 		}
 	}
-	if o.ShutdownTimeout < 0 || o.RetryAfter < 0 || o.Heartbeat < 0 {
+	if o.ShutdownTimeout < 0 || o.RetryAfter < 0 || o.Heartbeat < 0 || o.HealthWindow < 0 {
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	// The participant's own rules (controller URL, secret length, signal) are checked by
@@ -115,7 +120,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	svc, err := New(Config{Schema: schema, Table: table, ShedWrites: opts.ShedWrites,
-		RetryAfter: opts.RetryAfter, ReportMigrating: opts.ReportMigrating}, db, p)
+		RetryAfter: opts.RetryAfter, ReportMigrating: opts.ReportMigrating,
+		Recorder: p.Recorder(schema + "." + table), Admin: opts.Admin}, db, p)
 	if err != nil {
 		return err
 	}
@@ -208,7 +214,7 @@ func participantConfig(o Options, table, version, addr string, log *slog.Logger)
 		ControllerURL: o.ControllerURL, Secret: o.Secret,
 		Service: service, InstanceID: id,
 		Tables: []string{table}, Versions: map[string]string{table: version},
-		Mode: o.Mode, Signal: o.Signal, Heartbeat: o.Heartbeat,
+		Mode: o.Mode, Signal: o.Signal, Heartbeat: o.Heartbeat, HealthWindow: o.HealthWindow,
 		Observe: func(e graybox.Event) { logEvent(log, e) },
 	}
 	if o.Mode == wire.ModeHTTP {

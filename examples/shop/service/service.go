@@ -10,12 +10,16 @@
 //	GET    /healthz        200 (the process is up)
 //	GET    /readyz         graybox.Readiness (503 "migrating" during a cut-over when configured)
 //	POST   /ghostgate/hook the participant's hook (wire.HookPath)
+//	PUT    /admin/latency  body "300ms": add this latency to every /orders request (Config.Admin
+//	                       only; "0" ends it) — to show the service-health throttle at work
 //
 // Reads and writes of orders go through graybox.Table: the old shape (status) until a ready
 // prepare, then both shapes (status and status_code), reading status_code when set. With
 // Config.ShedWrites, writes are answered 429 with Retry-After between a ready prepare and its
 // commit or abort; reads keep working. Every /orders response carries the shape it used in the
-// X-Schema-Shape header ("old" or "dual").
+// X-Schema-Shape header ("old" or "dual"). With Config.Recorder every /orders request is
+// recorded (latency; a 5xx as an error) for the participant's health reports, which the
+// controller's service-health throttle compares with the figures from before a migration.
 //
 // Run wires it all for the binary: the pool, the listener, the participant (HTTP or signal
 // mode), and a clean shutdown that deregisters.
@@ -26,7 +30,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghostgate/ghostgate/examples/shop"
@@ -44,6 +51,11 @@ type Config struct {
 	RetryAfter time.Duration
 	// ReportMigrating makes /readyz answer 503 "migrating" during a cut-over.
 	ReportMigrating bool
+	// Recorder, when set, records every /orders request (Participant.Recorder of the table).
+	Recorder *graybox.Recorder
+	// Admin serves PUT /admin/latency, which slows every /orders request down on purpose.
+	// Never on a production listener: it is unauthenticated.
+	Admin bool
 }
 
 // Validate checks the configuration.
@@ -82,6 +94,7 @@ type Service struct {
 	db     *sql.DB
 	p      Participant
 	orders *graybox.Table[shop.Order]
+	delay  atomic.Int64 // injected latency of /orders requests, nanoseconds (PUT /admin/latency)
 }
 
 // New returns a Service over db (a pool on any database; the table is addressed as
@@ -116,9 +129,12 @@ func (s *Service) Handler() http.Handler {
 	api.HandleFunc("POST /orders", s.createOrder)
 	api.HandleFunc("PUT /orders/{id}", s.updateOrder)
 	api.HandleFunc("DELETE /orders/{id}", s.deleteOrder)
-	var orders http.Handler = api
+	var orders http.Handler = s.slowed(api)
 	if s.cfg.ShedWrites {
-		orders = graybox.ShedWrites(s.p.Migrating, s.cfg.RetryAfter, api)
+		orders = graybox.ShedWrites(s.p.Migrating, s.cfg.RetryAfter, orders)
+	}
+	if s.cfg.Recorder != nil {
+		orders = graybox.Measure(s.cfg.Recorder, orders)
 	}
 
 	mux := http.NewServeMux()
@@ -127,6 +143,9 @@ func (s *Service) Handler() http.Handler {
 	// The hook is a POST too: it must never be shed, or the commit that ends the shedding
 	// could not arrive.
 	mux.Handle("POST "+wire.HookPath, s.p.Hook())
+	if s.cfg.Admin {
+		mux.HandleFunc("PUT /admin/latency", s.setLatency)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -166,4 +185,36 @@ func DetectVersion(ctx context.Context, db *sql.DB, schema, table string) (strin
 		return shop.NewVersion, nil
 	}
 	return shop.OldVersion, nil
+}
+
+// slowed sleeps the injected latency (if any) before next serves the request.
+func (s *Service) slowed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := time.Duration(s.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxInjected bounds PUT /admin/latency: longer only times clients out.
+const maxInjected = time.Minute
+
+// setLatency is PUT /admin/latency: the body is a Go duration ("300ms"; "0" ends it).
+func (s *Service) setLatency(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil || d < 0 || d > maxInjected {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("latency %q: want a duration between 0 and %v, e.g. 300ms", strings.TrimSpace(string(b)), maxInjected))
+		return
+	}
+	s.delay.Store(int64(d))
+	writeJSON(w, http.StatusOK, map[string]string{"latency": d.String()})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,9 @@ func newFixture(t *testing.T, cfg service.Config) *fixture {
 	}, service.PhaseHandlers(db.Primary))
 	require.NoError(t, err)
 	cfg.Schema = db.Name
+	if cfg.Admin {
+		cfg.Recorder = p.Recorder(table) // as Run wires it
+	}
 	svc, err := service.New(cfg, db.Primary, p)
 	require.NoError(t, err)
 	srv := httptest.NewServer(svc.Handler())
@@ -316,4 +320,35 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorIs(t, service.Config{}.Validate(), service.ErrConfig)
 	require.ErrorIs(t, service.Config{Schema: "s", RetryAfter: -1}.Validate(), service.ErrConfig)
 	require.NoError(t, service.Config{Schema: "s"}.Validate())
+}
+
+// TestLatencyInjectionIsRecorded: PUT /admin/latency slows /orders down, the participant's
+// recorder sees it (the figures the controller's service-health throttle reads), and "0" ends it.
+func TestLatencyInjectionIsRecorded(t *testing.T) {
+	f := newFixture(t, service.Config{Admin: true})
+	o := f.create(t, shop.CreateOrder{CustomerID: 1, AmountCents: 100})
+	put := func(body string) int {
+		req, err := http.NewRequest(http.MethodPut, f.srv.URL+"/admin/latency", strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusBadRequest, put("soon"))
+	require.Equal(t, http.StatusBadRequest, put("2h"))
+	require.Equal(t, http.StatusOK, put("150ms"))
+	for range 5 {
+		f.get(t, o.ID)
+	}
+	h := f.p.Recorder(f.svc.QualifiedTable()).Snapshot()
+	require.EqualValues(t, 6, h.Requests, "the create and five reads")
+	require.True(t, h.P99() >= 150*time.Millisecond, "p99 %v with 150ms injected", h.P99())
+	require.Equal(t, http.StatusOK, put("0"))
+	start := time.Now()
+	f.get(t, o.ID)
+	require.Less(t, time.Since(start), 150*time.Millisecond, "the injection ended")
+	code, _, _ := f.do(t, http.MethodGet, "/orders/999999", nil)
+	require.Equal(t, http.StatusNotFound, code)
+	require.Zero(t, f.p.Recorder(f.svc.QualifiedTable()).Snapshot().Errors, "a 404 is no error of the service")
 }

@@ -81,6 +81,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (service
 	fs.DurationVar(&o.RetryAfter, "retry-after", envDuration(getenv, "SHOPSVC_RETRY_AFTER", time.Second), "Retry-After of a shed write (SHOPSVC_RETRY_AFTER)")
 	fs.BoolVar(&o.ReportMigrating, "report-migrating", env("SHOPSVC_REPORT_MIGRATING", "") == "true", "/readyz answers 503 during a cut-over (SHOPSVC_REPORT_MIGRATING=true)")
 	fs.DurationVar(&o.Heartbeat, "heartbeat", envDuration(getenv, "SHOPSVC_HEARTBEAT", 0), "lease renewal interval, 0 = the controller's suggestion (SHOPSVC_HEARTBEAT)")
+	fs.BoolVar(&o.Admin, "admin", env("SHOPSVC_ADMIN", "") == "true", "serve PUT /admin/latency (body \"300ms\"; \"0\" ends it) to slow /orders down on purpose: unauthenticated, for demos and tests only (SHOPSVC_ADMIN=true)")
+	fs.DurationVar(&o.HealthWindow, "health-window", envDuration(getenv, "SHOPSVC_HEALTH_WINDOW", 0), "span of the request figures (p99, errors) reported to the controller, 0 = graybox's 5s (SHOPSVC_HEALTH_WINDOW)")
 	fs.StringVar(&level, "log-level", env("SHOPSVC_LOG_LEVEL", "info"), "debug, info, warn or error (SHOPSVC_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
