@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghostgate/ghostgate/graybox/wire"
@@ -56,6 +57,8 @@ type Participant struct {
 	serial map[string]chan struct{}
 	heard  time.Time     // the last authenticated word from the controller
 	lease  time.Duration // the lease TTL the controller gave (0: not known yet)
+
+	registeredAt atomic.Int32 // the index of the controller (client.bases) registered with
 }
 
 // maxSteps bounds the idempotency cache: a re-delivery older than this many steps is improbable
