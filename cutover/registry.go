@@ -51,7 +51,9 @@ type RegistryConfig struct {
 	// through the state database (see SharedRegistry); nil keeps them in this process only.
 	Shared SharedRegistry
 	// SyncInterval is how often a shared registry reads the state database while it needs to
-	// (see Registry.syncLoop). Default 500ms.
+	// (see Registry.syncLoop). Default 250ms: a phase handed through the state database
+	// waits up to one interval to be signalled and its ack one more to be taken, within a
+	// prepare round (PrepareTimeout, 2s by default).
 	SyncInterval time.Duration
 }
 
@@ -164,7 +166,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		cfg.HookNetworks = DefaultHookNetworks
 	}
 	if cfg.SyncInterval == 0 {
-		cfg.SyncInterval = 500 * time.Millisecond
+		cfg.SyncInterval = 250 * time.Millisecond
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
