@@ -119,7 +119,11 @@ func TestFleetParticipantsAnyController(t *testing.T) {
 	sig, err := graybox.New(graybox.Config{ControllerURL: base(b), ControllerURLs: []string{base(c)}, Secret: secret,
 		Service: "sig", InstanceID: "sig-1", Tables: []string{table}, Versions: map[string]string{table: "v1"},
 		Mode: wire.ModeSignal, Heartbeat: 300 * time.Millisecond, RequestTimeout: 2 * time.Second,
-		Observe: func(e graybox.Event) { sigLog.mu.Lock(); sigLog.events = append(sigLog.events, e.Kind); sigLog.mu.Unlock() }},
+		Observe: func(e graybox.Event) {
+			sigLog.mu.Lock()
+			sigLog.events = append(sigLog.events, e.Kind)
+			sigLog.mu.Unlock()
+		}},
 		handlers(&sigLog, colOf, 300*time.Millisecond))
 	require.NoError(t, err)
 	var hook *graybox.Participant
