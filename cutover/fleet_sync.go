@@ -13,10 +13,12 @@ import (
 //   - while a gate waits here: read the fleet's registrations, and take the acks of the phases
 //     this controller handed through the state database;
 //   - while signal-mode instances are registered here: read the phases handed to them by other
-//     controllers' gates and signal them.
+//     controllers' gates and signal them; every idleSignalPoll while none was handed lately,
+//     every SyncInterval for busySignalPoll after one was.
 func (r *Registry) syncLoop() {
 	t := time.NewTicker(r.cfg.SyncInterval)
 	defer t.Stop()
+	var nextSignals, busyUntil time.Time
 	for {
 		select {
 		case <-r.bg.Done():
@@ -31,11 +33,27 @@ func (r *Registry) syncLoop() {
 		if handed {
 			r.takeAcks()
 		}
-		if signals {
-			r.signalHanded()
+		if now := r.now(); signals && !now.Before(nextSignals) {
+			if r.signalHanded() {
+				busyUntil = now.Add(busySignalPoll)
+			}
+			nextSignals = now.Add(idleSignalPoll)
+			if now.Before(busyUntil) {
+				nextSignals = now.Add(r.cfg.SyncInterval)
+			}
 		}
 	}
 }
+
+// How often a controller with signal-mode instances registered looks for phases handed to
+// them: a second while none was handed lately (its state database hears one query a second,
+// not four, when no migration of the fleet is at a gate), every SyncInterval for a while once
+// one was. The first prepare of a gate may so wait a second more to be signalled; when that
+// makes its round miss the deadline, the next round (after RoundBackoff) is served fast.
+const (
+	idleSignalPoll = time.Second
+	busySignalPoll = time.Minute
+)
 
 // syncNeeds says which of the loop's reads are needed now.
 func (r *Registry) syncNeeds() (gates, handed, signals bool) {
@@ -149,12 +167,13 @@ func (r *Registry) takeAcks() {
 // to them, and keeps those phases as pending deliveries (so that the heartbeat says "pending"
 // and the instance's fetch and ack are served from memory, its ack recorded in the state
 // database). A handed delivery no longer listed was acknowledged or replaced: it is done here.
-func (r *Registry) signalHanded() {
+// It reports whether any phase is handed here.
+func (r *Registry) signalHanded() bool {
 	ctx, cancel := r.sharedCtx()
 	defer cancel()
 	phases, err := r.shared.PhasesToSignal(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	listed := map[string]bool{}
 	type send struct {
@@ -200,6 +219,7 @@ func (r *Registry) signalHanded() {
 			_ = r.shared.MarkSignalled(ctx, s.id, s.migration, s.attempt)
 		}
 	}
+	return len(phases) > 0
 }
 
 // kickSync wakes the loop at once (a gate was entered: read the fleet's registrations now).

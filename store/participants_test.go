@@ -103,12 +103,32 @@ func TestPhaseAckAppliedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 
-	// A re-delivery (attempt 2) forgets the ack; re-registering forgets the phase.
+	// A re-delivery (attempt 2) of a phase whose ack was taken asks again; one sent while the
+	// ack was on its way (not taken yet) keeps it; re-registering forgets the phase.
 	ph.Attempt = 2
 	require.NoError(t, a.PostPhase(ctx, ph))
 	_, ok, err = c.PendingPhase(ctx, "i-1")
 	require.NoError(t, err)
+	require.True(t, ok, "taken, then asked again")
+	applied, err = b.AckPhase(ctx, "i-1", "M1", "prepare", []byte(`{"ready":true,"n":2}`))
+	require.NoError(t, err)
+	require.True(t, applied)
+	ph.Attempt = 3
+	require.NoError(t, a.PostPhase(ctx, ph))
+	_, ok, err = c.PendingPhase(ctx, "i-1")
+	require.NoError(t, err)
+	require.False(t, ok, "the ack not taken yet answers the re-delivery")
+	acks, err = a.TakeAcks(ctx)
+	require.NoError(t, err)
+	require.Len(t, acks, 1)
+	require.JSONEq(t, `{"ready":true,"n":2}`, string(acks[0].Ack))
+	require.Equal(t, 3, acks[0].Attempt)
+	ph.Phase, ph.Attempt = "commit", 1
+	require.NoError(t, a.PostPhase(ctx, ph))
+	pend, ok, err = c.PendingPhase(ctx, "i-1")
+	require.NoError(t, err)
 	require.True(t, ok)
+	require.Equal(t, "commit", pend.Phase, "another phase replaces the acked one")
 	require.NoError(t, c.RegisterParticipant(ctx, ParticipantRecord{InstanceID: "i-1", Generation: 2, Registration: []byte(`{}`)}, time.Minute, 10, time.Hour))
 	_, ok, err = b.PendingPhase(ctx, "i-1")
 	require.NoError(t, err)

@@ -9,14 +9,19 @@ import (
 
 // PostPhase hands a phase to the controller p.Controller for the signal-mode instance
 // p.InstanceID, replacing what was handed before for the same migration (another phase or
-// attempt): its ack, if any, is forgotten, as the gate's own delivery forgets it.
+// attempt). An ack of the same phase that its gate has not taken yet is kept: a re-delivery
+// sent while the ack was on its way must not wipe it (the two would chase each other). Any
+// other ack is forgotten, as the gate's own delivery forgets it (a "not ready" is asked again).
 func (s *Store) PostPhase(ctx context.Context, p PhaseRecord) error {
+	// MySQL evaluates the assignments left to right, each seeing the ones before: keep is
+	// computed from the columns before any of them changes (phase, seen and acked_at last).
+	const keep = "phase = VALUES(phase) AND seen = 0 AND acked_at IS NOT NULL"
 	_, err := s.db.ExecContext(ctx, "INSERT INTO "+s.phases+
 		" (instance_id, migration_id, owner, controller, phase, attempt, request, updated_at)"+
 		" VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"+
-		" ON DUPLICATE KEY UPDATE owner = VALUES(owner), controller = VALUES(controller), phase = VALUES(phase),"+
-		" attempt = VALUES(attempt), request = VALUES(request), ack = NULL, acked_at = NULL, acked_through = NULL,"+
-		" seen = 0, updated_at = VALUES(updated_at)",
+		" ON DUPLICATE KEY UPDATE acked_through = IF("+keep+", acked_through, NULL), ack = IF("+keep+", ack, NULL),"+
+		" acked_at = IF("+keep+", acked_at, NULL), owner = VALUES(owner), controller = VALUES(controller),"+
+		" phase = VALUES(phase), attempt = VALUES(attempt), request = VALUES(request), seen = 0, updated_at = VALUES(updated_at)",
 		p.InstanceID, p.MigrationID, s.ownerID(), p.Controller, p.Phase, p.Attempt, string(p.Request))
 	if err != nil {
 		return fmt.Errorf("store: hand %s of %s to %s: %w", p.Phase, p.MigrationID, p.InstanceID, err)
