@@ -390,8 +390,9 @@ func (r *Registry) Evict(id string) error {
 func (r *Registry) evictIf(id string, expires time.Time) error {
 	r.mu.Lock()
 	in, ok := r.instances[id]
+	same := ok && in.expires.Equal(expires)
 	r.mu.Unlock()
-	if !ok || !in.expires.Equal(expires) {
+	if !same {
 		return fmt.Errorf("%w: %q (renewed or gone)", ErrUnknownInstance, id)
 	}
 	if r.shared != nil {

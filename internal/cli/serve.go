@@ -121,7 +121,7 @@ the event log) and exits.`,
 	fs.StringVar(&opts.LogFormat, "log-format", "text", "the log on stderr: text or json (log/slog)")
 	fs.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringSliceVar(&opts.HookNetworks, "hook-networks", defaultHookNetworks(), "networks (CIDR) participants' hook URLs may point into; checked on every connection, redirects are never followed")
-	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept (lapsed ones are dropped after 10m)")
+	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept, by all the controllers sharing the state database (lapsed ones are dropped after 10m)")
 	fs.IntVar(&opts.MaxStreams, "max-streams", server.DefaultMaxStreams, "most event streams and long polls open at once")
 	return cmd
 }
