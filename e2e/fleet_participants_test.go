@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ghostgate/ghostgate/graybox"
 	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 // phaseLog is what one participant lived through: each phase it applied, with whether the
@@ -70,7 +72,9 @@ func (l *phaseLog) saw(k graybox.EventKind) bool {
 // holds its prepare a moment and checks that the table was not renamed meanwhile), and
 // commit reaches both after it. Then B is killed with kill -9: the signal participant moves to
 // C by itself (its next ControllerURL), registers there, and the next migration through A
-// completes with it, delivered through C.
+// completes with it, delivered through C. Last, a fourth controller E that takes nothing over
+// (--no-resume) holds a third participant; A is killed with its migration at the gate, C takes
+// it over and its gate asks all three again, E's included, before it cuts over.
 func TestFleetParticipantsAnyController(t *testing.T) {
 	ctx := context.Background()
 	d, _ := seededItems(t, 2000)
@@ -127,7 +131,14 @@ func TestFleetParticipantsAnyController(t *testing.T) {
 		handlers(&sigLog, colOf, 300*time.Millisecond))
 	require.NoError(t, err)
 	var hook *graybox.Participant
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hook.Hook().ServeHTTP(w, r) }))
+	var others atomic.Pointer[graybox.Participant] // served under /other
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/other/") { // the path is signed: served as it is
+			others.Load().Hook().ServeHTTP(w, r)
+			return
+		}
+		hook.Hook().ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	hook, err = graybox.New(graybox.Config{ControllerURL: base(c), Secret: secret, Service: "hook", InstanceID: "hook-1",
 		Tables: []string{table}, Versions: map[string]string{table: "v1"}, Mode: wire.ModeHTTP, HookURL: srv.URL + wire.HookPath,
@@ -160,31 +171,41 @@ func TestFleetParticipantsAnyController(t *testing.T) {
 
 	// Each migration adds a column (what the participants look for) and changes one that makes
 	// it a gh-ost copy, with a gate (an ADD COLUMN alone is INSTANT: no gate, no participants).
-	migrate := func(col, change string) client.MigrationView {
+	submit := func(col, change, approval string) string {
 		views, err := a.api.Create(ctx, client.CreateRequest{DDL: "ALTER TABLE items ADD COLUMN " + col + " INT NULL, " + change, Schema: d.Name,
-			OldVersion: "v1", NewVersion: "v1+" + col})
+			OldVersion: "v1", NewVersion: "v1+" + col, Approval: approval})
 		require.NoError(t, err)
 		id := views[0].ID
 		colsMu.Lock()
 		cols[id] = col
 		colsMu.Unlock()
+		return id
+	}
+	// finished waits for migration id to end (through p), checks it completed, and that its
+	// commit was acknowledged by the n instances, once.
+	finished := func(p *controllerProc, id string, n int) client.MigrationView {
 		var v client.MigrationView
+		var err error
 		require.Eventually(t, func() bool {
-			v, err = a.api.Get(ctx, id)
+			v, err = p.api.Get(ctx, id)
 			return err == nil && v.Status.Terminal()
-		}, 3*time.Minute, 200*time.Millisecond, "%s", a.out)
-		require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, a.out)
+		}, 3*time.Minute, 200*time.Millisecond, "%s", p.out)
+		require.Equal(t, migration.StatusComplete, v.Status, "%+v\n%s", v, p.out)
 		require.Equal(t, "ghost", string(v.Strategy))
-		require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-a:"), "A owns what it was given: %+v", v.Lease)
-		evs, err := a.api.Events(ctx, id, 0, 0)
+		evs, err := p.api.Events(ctx, id, 0, 0)
 		require.NoError(t, err)
 		commits := 0
 		for _, e := range evs.Events {
-			if strings.Contains(e.Message, "commit acknowledged by 2 of 2 instance(s)") {
+			if strings.Contains(e.Message, fmt.Sprintf("commit acknowledged by %d of %d instance(s)", n, n)) {
 				commits++
 			}
 		}
-		require.Equal(t, 1, commits, "commit acknowledged by both, once: %+v", evs.Events)
+		require.Equal(t, 1, commits, "commit acknowledged by all %d, once: %+v", n, evs.Events)
+		return v
+	}
+	migrate := func(col, change string) client.MigrationView {
+		v := finished(a, submit(col, change, "auto"), 2)
+		require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-a:"), "A owns what it was given: %+v", v.Lease)
 		return v
 	}
 
@@ -203,4 +224,35 @@ func TestFleetParticipantsAnyController(t *testing.T) {
 	v = migrate("p2", "MODIFY pad CHAR(80) NOT NULL DEFAULT ''")
 	require.True(t, sigLog.has(v.ID+" prepare column=false/false") && sigLog.has(v.ID+" commit column=true"),
 		"through C after B's death: %s\n%s", &sigLog, c.out)
+
+	// 3. A takeover: the new owner asks every participant again, one registered elsewhere too.
+	e := startController(t, bin, d, "ctl-e", stateDB, tokenFile, "--no-resume")
+	var otherLog phaseLog
+	other, err := graybox.New(graybox.Config{ControllerURL: e.url, Secret: secret, Service: "other", InstanceID: "other-1",
+		Tables: []string{table}, Versions: map[string]string{table: "v1"}, Mode: wire.ModeHTTP, HookURL: srv.URL + "/other" + wire.HookPath,
+		Heartbeat: 300 * time.Millisecond}, handlers(&otherLog, colOf, 0))
+	require.NoError(t, err)
+	others.Store(other)
+	wg.Go(func() { _ = other.Run(pctx) })
+	require.Eventually(t, func() bool { return strings.HasPrefix(controllerOf(a, "other-1"), "ctl-e:") }, 30*time.Second, 100*time.Millisecond)
+	id := submit("p3", "MODIFY pad CHAR(100) NOT NULL DEFAULT ''", "manual")
+	require.Eventually(t, func() bool {
+		var n int
+		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.CheckpointTable("items")).Scan(&n)
+		v, err := a.api.Get(ctx, id)
+		return n > 0 && err == nil && v.Status == migration.StatusReady
+	}, 3*time.Minute, 100*time.Millisecond, "at the gate with a checkpoint: %s", a.out)
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	_ = a.cmd.Wait()
+	require.Eventually(t, func() bool {
+		v, err := c.api.Get(ctx, id)
+		return err == nil && v.Live
+	}, fleetLease+time.Minute, 100*time.Millisecond, "C took it over: %s", c.out)
+	_, err = c.api.Approve(ctx, id)
+	require.NoError(t, err)
+	v = finished(c, id, 3)
+	require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-c:") && v.Lease.Token == 2, "%+v", v.Lease)
+	for _, l := range []*phaseLog{&sigLog, &hookLog, &otherLog} {
+		require.True(t, l.has(id+" prepare column=false/false") && l.has(id+" commit column=true"), "asked by the new owner: %s", l)
+	}
 }
