@@ -106,9 +106,10 @@ func (r *Registry) syncRegistrations() {
 					_ = json.Unmarshal(row.Heartbeat, &in.beat)
 				}
 			}
-		case row.Controller == r.self && !ok:
-			// Ours but not in memory: being registered right now (the row is written first).
 		default:
+			// Another controller's; or ours but not in memory: being registered right now (the
+			// row is written first; the registration replaces this copy), or dropped here by
+			// its lapsed lease in memory while its heartbeats went to other controllers.
 			if nin, ok := r.remoteInstance(row, now); ok {
 				r.instances[row.InstanceID] = nin
 			}
@@ -132,6 +133,15 @@ func (r *Registry) remoteInstance(row store.ParticipantRecord, now time.Time) (*
 		deliveries: map[string]*delivery{}, remote: row.Controller != r.self, controller: row.Controller, gen: row.Generation}
 	if len(row.Heartbeat) > 0 {
 		_ = json.Unmarshal(row.Heartbeat, &in.beat)
+	}
+	if !in.remote && reg.Mode == wire.ModeSignal {
+		// Ours to signal: bind the pid to the process that runs under it now. One that is gone
+		// gets a start no process has, so that its pid, if reused, is never signalled.
+		if start, err := procStart(reg.PID); err == nil {
+			in.pidStart = start
+		} else {
+			in.pidStart = ^uint64(0)
+		}
 	}
 	return in, true
 }

@@ -143,3 +143,53 @@ func TestFleetHeartbeatThroughAnyController(t *testing.T) {
 	require.True(t, after.LeaseExpiry.After(before.LeaseExpiry), "renewed through ctl-1: %v then %v", before.LeaseExpiry, after.LeaseExpiry)
 	require.Equal(t, "ctl-0:1", after.Controller)
 }
+
+// Behind a Service the heartbeats of an instance registered with ctl-0 may all go to ctl-1:
+// ctl-0's memory lets the lease lapse and drops the registration, but the fleet's lease is
+// fresh, and ctl-0's gate still counts the instance (it is read back from the state database).
+func TestFleetLocalInstanceRenewedElsewhereIsCounted(t *testing.T) {
+	d := sandboxtest.New(t)
+	d.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY)")
+	var cs []*controller
+	for i := range 2 {
+		st, err := store.Open(t.Context(), d.Primary, store.Options{Database: d.Name, Owner: store.Owner{Host: "ctl-" + string(rune('0'+i)), PID: 1}})
+		require.NoError(t, err)
+		cs = append(cs, newController(t, cutover.RegistryConfig{Shared: st, SyncInterval: 50 * time.Millisecond,
+			LeaseTTL: 400 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond, ExpireAfter: 100 * time.Millisecond}))
+	}
+	tg := target(d)
+	h1, h2 := newHook(t, "hook-1", "ready"), newHook(t, "hook-2", "ready")
+	cs[0].registerHook(t, table(tg), h1)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { // hook-1 heartbeats through ctl-1 only
+		defer close(done)
+		for ctx.Err() == nil {
+			signed(t, cs[1].srv.URL, http.MethodPost, wire.ParticipantPath(wire.PathHeartbeat, "hook-1"), wire.Heartbeat{InstanceID: "hook-1"}, secret)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	time.Sleep(700 * time.Millisecond)  // ctl-0's memory: lapsed past ExpireAfter
+	cs[0].registerHook(t, table(tg), h2) // a registration drops what lapsed in memory
+	cfg := quiet()
+	cfg.Participants = cutover.Participants{OldVersion: "v1", NewVersion: "v2", PrepareTimeout: 2 * time.Second, FinishTimeout: 5 * time.Second}
+	g, err := cutover.New(cfg, cutover.Deps{DB: d.Primary, Engine: readyEngine().state, Registry: cs[0].reg, Events: &sink{}})
+	require.NoError(t, err)
+	// hook-2 heartbeats through ctl-0 while the gate runs.
+	done2 := make(chan struct{})
+	go func() {
+		defer close(done2)
+		for ctx.Err() == nil {
+			signed(t, cs[0].srv.URL, http.MethodPost, wire.ParticipantPath(wire.PathHeartbeat, "hook-2"), wire.Heartbeat{InstanceID: "hook-2"}, secret)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done2 })
+	a := startAwait(t, g, tg)
+	require.NoError(t, a.result(t, 20*time.Second))
+	require.NoError(t, g.Finish(context.Background(), true))
+	require.True(t, h1.got(wire.PhasePrepare), "the instance renewed through ctl-1 was asked")
+	require.True(t, h1.got(wire.PhaseCommit))
+	require.True(t, h2.got(wire.PhaseCommit))
+}
