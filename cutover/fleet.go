@@ -42,7 +42,7 @@ type SharedRegistry interface {
 	PendingPhase(ctx context.Context, instance string) (store.PhaseRecord, bool, error)
 	AckPhase(ctx context.Context, instance, migrationID, phase string, ack []byte) (bool, error)
 	TakeAcks(ctx context.Context) ([]store.PhaseRecord, error)
-	MigrationActive(ctx context.Context, id string) (bool, error)
+	MigrationOwner(ctx context.Context, id string) (string, bool, error)
 }
 
 var _ SharedRegistry = (*store.Store)(nil)
@@ -96,26 +96,43 @@ func (r *Registry) shareHeartbeat(id string, hb wire.Heartbeat) (bool, error) {
 	return r.shared.BeatParticipant(ctx, id, body, r.cfg.LeaseTTL)
 }
 
-// remoteHeartbeat serves the heartbeat of an instance registered with another controller.
+// remoteHeartbeat serves the heartbeat of an instance registered with another controller (or
+// with this one's predecessor: a restarted controller): the fleet's lease is renewed, and the
+// instance is kept here as a remote one, so that a prepare no gate waits for any more is
+// aborted, as for the instances registered here. A signal-mode instance is told to register
+// again (404): it reached a controller on its own host, the one that should signal it.
 func (r *Registry) remoteHeartbeat(id string, hb wire.Heartbeat) (wire.RegistrationResponse, error) {
-	found, err := r.shareHeartbeat(id, hb)
+	ctx, cancel := r.sharedCtx()
+	row, found, err := r.shared.Participant(ctx, id)
+	cancel()
 	if err != nil {
 		return wire.RegistrationResponse{}, fmt.Errorf("cutover: %w", err)
 	}
-	if !found {
+	now := r.now()
+	in, ok := r.remoteInstance(row, now)
+	switch {
+	case !found || !ok:
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+	case in.reg.Mode == wire.ModeSignal:
+		return wire.RegistrationResponse{}, fmt.Errorf("%w: %q is registered with controller %s: register with this one, on the instance's host",
+			ErrUnknownInstance, id, row.Controller)
+	}
+	if found, err = r.shareHeartbeat(id, hb); err != nil {
+		return wire.RegistrationResponse{}, fmt.Errorf("cutover: %w", err)
+	} else if !found {
 		return wire.RegistrationResponse{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
 	}
-	now := r.now()
 	r.mu.Lock()
-	if in, ok := r.instances[id]; ok && in.remote {
-		in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	defer r.mu.Unlock()
+	if cur, ok := r.instances[id]; ok && cur.gen == in.gen {
+		in = cur
+	} else {
+		r.instances[id] = in // dropped by the sync or expire once its lease lapses
 	}
-	r.mu.Unlock()
-	ctx, cancel := r.sharedCtx()
-	defer cancel()
-	_, pending, _ := r.shared.PendingPhase(ctx, id)
+	in.lastBeat, in.expires, in.beat = now, now.Add(r.cfg.LeaseTTL), hb
+	r.abortStale(in, hb, now)
 	return wire.RegistrationResponse{InstanceID: id, LeaseTTLMillis: r.cfg.LeaseTTL.Milliseconds(),
-		HeartbeatMillis: r.cfg.HeartbeatInterval.Milliseconds(), LeaseExpires: now.Add(r.cfg.LeaseTTL), Pending: pending}, nil
+		HeartbeatMillis: r.cfg.HeartbeatInterval.Milliseconds(), LeaseExpires: in.expires}, nil
 }
 
 // sharedPending is the phase handed through the state database to id, for an instance that
@@ -167,14 +184,16 @@ func (r *Registry) handPhase(ctx context.Context, id, controller string, req wir
 		Phase: string(req.Phase), Attempt: req.Attempt, Request: body})
 }
 
-// migrationActive reports whether a gate of the fleet may still wait for migrationID (an error
-// counts as yes: an abort sent wrongly would make the instance re-prepare, not lose anything,
-// but it is noise).
-func (r *Registry) migrationActive(migrationID string) bool {
+// gateElsewhere reports whether another live controller owns migrationID, so that its gate,
+// not this controller, decides what a prepared instance hears (an error counts as yes: the
+// instance's own hold ends its prepare anyway). A migration that ended, or whose owner is gone
+// (interrupted: a controller was killed), or that this controller owns but has no gate for,
+// leaves a prepared instance stale.
+func (r *Registry) gateElsewhere(migrationID string) bool {
 	ctx, cancel := r.sharedCtx()
 	defer cancel()
-	active, err := r.shared.MigrationActive(ctx, migrationID)
-	return err != nil || active
+	owner, live, err := r.shared.MigrationOwner(ctx, migrationID)
+	return err != nil || (live && owner != r.self)
 }
 
 // fleetStale says why the fleet's registrations are not known well enough for a gate to count

@@ -193,3 +193,22 @@ func TestFleetLocalInstanceRenewedElsewhereIsCounted(t *testing.T) {
 	require.True(t, h1.got(wire.PhaseCommit))
 	require.True(t, h2.got(wire.PhaseCommit))
 }
+
+// A signal-mode instance heartbeating to a controller it did not register with (its own
+// controller restarted under a new id, or it moved) is told to register there (404): only a
+// controller on its host, the one it registers with, can signal it.
+func TestFleetSignalInstanceRegistersWithTheControllerItReaches(t *testing.T) {
+	cs, _, tg, _, _ := fleetOf(t, 2)
+	cs[0].register(t, wire.Registration{Service: "worker", InstanceID: "sig-1", Tables: []string{table(tg)},
+		Mode: wire.ModeSignal, PID: os.Getpid(), Host: "localhost"})
+	resp, body, _ := signed(t, cs[1].srv.URL, http.MethodPost, wire.ParticipantPath(wire.PathHeartbeat, "sig-1"), wire.Heartbeat{InstanceID: "sig-1"}, secret)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
+	require.Contains(t, string(body), "registered with controller ctl-0:1")
+	cs[1].register(t, wire.Registration{Service: "worker", InstanceID: "sig-1", Tables: []string{table(tg)},
+		Mode: wire.ModeSignal, PID: os.Getpid(), Host: "localhost"})
+	resp, body, _ = signed(t, cs[1].srv.URL, http.MethodPost, wire.ParticipantPath(wire.PathHeartbeat, "sig-1"), wire.Heartbeat{InstanceID: "sig-1"}, secret)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	p, err := cs[0].reg.Participant("sig-1")
+	require.NoError(t, err)
+	require.Equal(t, "ctl-1:1", p.Controller, "moved")
+}

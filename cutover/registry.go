@@ -356,7 +356,7 @@ func (r *Registry) abortStale(in *instance, hb wire.Heartbeat, now time.Time) {
 	r.wg.Go(func() {
 		// In a fleet the gate of the migration may be another controller's: only a migration
 		// that ended leaves a prepared instance stale.
-		if r.shared != nil && r.migrationActive(hb.MigrationID) {
+		if r.shared != nil && r.gateElsewhere(hb.MigrationID) {
 			return
 		}
 		r.deliver(r.bg, id, req, -1)

@@ -134,3 +134,20 @@ func TestPhaseAckAppliedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+// The owner of a migration, as a stale prepare's check asks it: the live owner's id, none for
+// an unknown id.
+func TestMigrationOwner(t *testing.T) {
+	ctx := t.Context()
+	a, d := newStore(t, Options{Owner: Owner{Host: "ctl-a", PID: 1}})
+	b := openOn(t, d, Options{Owner: Owner{Host: "ctl-b", PID: 2}})
+	m, err := a.Create(ctx, sample("orders"))
+	require.NoError(t, err)
+	owner, live, err := b.MigrationOwner(ctx, m.ID)
+	require.NoError(t, err)
+	require.True(t, live)
+	require.Equal(t, a.ControllerID(), owner)
+	_, live, err = b.MigrationOwner(ctx, "not-a-migration")
+	require.NoError(t, err)
+	require.False(t, live)
+}

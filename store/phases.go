@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -132,13 +131,16 @@ func (s *Store) TakeAcks(ctx context.Context) ([]PhaseRecord, error) {
 	return out, nil
 }
 
-// MigrationActive reports whether migration id exists and has not ended: a gate may be waiting
-// for it on some controller of the fleet.
-func (s *Store) MigrationActive(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.migrations+" WHERE id = ? AND active = 1", id).Scan(&n)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("store: migration %s: %w", id, err)
+// MigrationOwner returns the controller (ControllerID) that owns the active migration id and
+// whether it is alive (OwnerLive): a gate of that controller may be waiting for the migration.
+// An ended, unknown or interrupted migration has no live owner.
+func (s *Store) MigrationOwner(ctx context.Context, id string) (string, bool, error) {
+	if !validID(id) {
+		return "", false, nil
 	}
-	return n > 0, nil
+	o, live, err := s.OwnerLive(ctx, id)
+	if err != nil || !live {
+		return "", false, err
+	}
+	return o.String(), true, nil
 }
