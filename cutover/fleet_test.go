@@ -170,7 +170,7 @@ func TestFleetLocalInstanceRenewedElsewhereIsCounted(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	time.Sleep(700 * time.Millisecond)  // ctl-0's memory: lapsed past ExpireAfter
+	time.Sleep(700 * time.Millisecond)   // ctl-0's memory: lapsed past ExpireAfter
 	cs[0].registerHook(t, table(tg), h2) // a registration drops what lapsed in memory
 	cfg := quiet()
 	cfg.Participants = cutover.Participants{OldVersion: "v1", NewVersion: "v2", PrepareTimeout: 2 * time.Second, FinishTimeout: 5 * time.Second}
