@@ -115,6 +115,11 @@ func (s *Store) RegisterParticipant(ctx context.Context, rec ParticipantRecord, 
 			" WHERE expires_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND", micros(expireAfter)); err != nil {
 			return err
 		}
+		// The phases handed to registrations dropped so (by any controller) go with them.
+		if _, err := tx.ExecContext(ctx, "DELETE ph FROM "+s.phases+" ph LEFT JOIN "+s.participants+
+			" p ON p.instance_id = ph.instance_id WHERE p.instance_id IS NULL"); err != nil {
+			return err
+		}
 		var n, mine int
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(instance_id = ?), 0) FROM "+s.participants,
 			rec.InstanceID).Scan(&n, &mine); err != nil {

@@ -151,3 +151,30 @@ func TestMigrationOwner(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, live)
 }
+
+// The phases table stays small: a phase handed for a new migration drops the taken ones of
+// earlier migrations of the instance, and a dropped registration takes its phases along.
+func TestPhasesDoNotPileUp(t *testing.T) {
+	ctx := t.Context()
+	a, d := newStore(t, Options{Owner: Owner{Host: "ctl-a", PID: 1}})
+	count := func() int {
+		var n int
+		require.NoError(t, d.Primary.QueryRow("SELECT COUNT(*) FROM "+qualify(d.Name, "participant_phases")).Scan(&n))
+		return n
+	}
+	require.NoError(t, a.RegisterParticipant(ctx, ParticipantRecord{InstanceID: "i-1", Generation: 1, Registration: []byte(`{}`)}, time.Minute, 10, time.Hour))
+	for _, m := range []string{"M1", "M2", "M3"} {
+		require.NoError(t, a.PostPhase(ctx, PhaseRecord{InstanceID: "i-1", MigrationID: m, Controller: "x", Phase: "commit", Attempt: 1, Request: []byte(`{}`)}))
+		_, err := a.AckPhase(ctx, "i-1", m, "commit", []byte(`{}`))
+		require.NoError(t, err)
+		_, err = a.TakeAcks(ctx)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, count(), "only the last migration's row is kept")
+	require.NoError(t, a.RegisterParticipant(ctx, ParticipantRecord{InstanceID: "i-2", Generation: 2, Registration: []byte(`{}`)}, -time.Hour, 10, time.Hour))
+	require.NoError(t, a.PostPhase(ctx, PhaseRecord{InstanceID: "i-2", MigrationID: "M1", Controller: "x", Phase: "prepare", Attempt: 1, Request: []byte(`{}`)}))
+	require.Equal(t, 2, count())
+	// i-2's lease lapsed an hour ago, the expiry: the next registration drops it.
+	require.NoError(t, a.RegisterParticipant(ctx, ParticipantRecord{InstanceID: "i-3", Generation: 3, Registration: []byte(`{}`)}, time.Minute, 10, time.Hour))
+	require.Equal(t, 1, count(), "i-2's phase went with it")
+}

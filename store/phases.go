@@ -25,6 +25,12 @@ func (s *Store) PostPhase(ctx context.Context, p PhaseRecord) error {
 	if err != nil {
 		return fmt.Errorf("store: hand %s of %s to %s: %w", p.Phase, p.MigrationID, p.InstanceID, err)
 	}
+	// What the instance answered for other migrations and their gates took is done with: the
+	// table keeps about one row per instance, not one per migration it ever took part in.
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.phases+" WHERE instance_id = ? AND migration_id <> ? AND seen = 1",
+		p.InstanceID, p.MigrationID); err != nil {
+		return fmt.Errorf("store: hand %s of %s to %s: %w", p.Phase, p.MigrationID, p.InstanceID, err)
+	}
 	return nil
 }
 
