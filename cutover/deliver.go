@@ -80,17 +80,17 @@ func (r *Registry) delivered(id, migrationID string) (delivery, bool) {
 // next attempt number and keeps a ready ack already given (nothing is sent then), while a "not
 // ready" ack is asked again; another phase or round replaces the delivery. It returns the
 // request to send and false when there is nothing to send.
-func (r *Registry) begin(id string, req wire.PhaseRequest, round int) (wire.Registration, wire.PhaseRequest, bool) {
+func (r *Registry) begin(id string, req wire.PhaseRequest, round int) (*instance, wire.PhaseRequest, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := r.instances[id]
 	if !ok {
-		return wire.Registration{}, req, false
+		return nil, req, false
 	}
 	d, ok := in.deliveries[req.MigrationID]
 	if ok && d.req.Phase == req.Phase && d.round == round {
 		if d.inflight || (d.acked && d.ack.Ready) {
-			return in.reg, req, false
+			return in, req, false
 		}
 		req.Attempt = d.req.Attempt + 1
 		d.acked = false
@@ -99,9 +99,10 @@ func (r *Registry) begin(id string, req wire.PhaseRequest, round int) (wire.Regi
 		d = &delivery{round: round}
 		in.deliveries[req.MigrationID] = d
 	}
-	d.req, d.sentAt, d.err = req, r.now(), ""
+	d.req, d.sentAt, d.err, d.handed = req, r.now(), "", false
 	d.inflight = in.reg.Mode == wire.ModeHTTP
-	return in.reg, req, true
+	d.viaDB = in.remote && in.reg.Mode == wire.ModeSignal
+	return in, req, true
 }
 
 // end records the outcome of one send.
@@ -130,8 +131,14 @@ func (r *Registry) end(id string, req wire.PhaseRequest, ack *wire.Ack, err erro
 // instance acks through the API. Failures are recorded on the delivery, not returned: the gate
 // reads them from the checklist's point of view and re-delivers.
 func (r *Registry) deliver(ctx context.Context, id string, req wire.PhaseRequest, round int) {
-	reg, req, ok := r.begin(id, req, round)
+	in, req, ok := r.begin(id, req, round)
 	if !ok {
+		return
+	}
+	reg := in.reg
+	if reg.Mode == wire.ModeSignal && in.remote {
+		// Signalled from its own host only: handed to the controller it registered with.
+		r.end(id, req, nil, r.handPhase(ctx, id, in.controller, req))
 		return
 	}
 	if reg.Mode == wire.ModeSignal {

@@ -47,6 +47,14 @@ type RegistryConfig struct {
 	// ExpireAfter is how long a lapsed registration is kept (and shown) before it is dropped.
 	// Default 10m.
 	ExpireAfter time.Duration
+	// Shared, when set, shares the registrations with the other controllers of a fleet
+	// through the state database (see SharedRegistry); nil keeps them in this process only.
+	Shared SharedRegistry
+	// SyncInterval is how often a shared registry reads the state database while it needs to
+	// (see Registry.syncLoop). Default 250ms: a phase handed through the state database
+	// waits up to one interval to be signalled and its ack one more to be taken, within a
+	// prepare round (PrepareTimeout, 2s by default).
+	SyncInterval time.Duration
 }
 
 // Validate checks the configuration.
@@ -55,8 +63,8 @@ func (c RegistryConfig) Validate() error {
 	if len(c.Secret) < wire.MinSecretBytes {
 		errs = append(errs, fmt.Errorf("secret must be at least %d bytes", wire.MinSecretBytes))
 	}
-	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 || c.ExpireAfter < 0 || c.MaxInstances < 0 {
-		errs = append(errs, errors.New("lease ttl, heartbeat interval, expire after and max instances must not be negative"))
+	if c.LeaseTTL < 0 || c.HeartbeatInterval < 0 || c.ExpireAfter < 0 || c.MaxInstances < 0 || c.SyncInterval < 0 {
+		errs = append(errs, errors.New("lease ttl, heartbeat interval, expire after, max instances and sync interval must not be negative"))
 	}
 	if c.LeaseTTL > 0 && c.HeartbeatInterval >= c.LeaseTTL {
 		errs = append(errs, fmt.Errorf("heartbeat interval %v must be shorter than the lease ttl %v", c.HeartbeatInterval, c.LeaseTTL))
@@ -76,6 +84,8 @@ type delivery struct {
 	acked    bool
 	ack      wire.Ack
 	err      string // the last delivery failure
+	viaDB    bool   // sent to a remote signal-mode instance through the state database
+	handed   bool   // handed to this controller by another one's gate (its ack goes to the state database)
 }
 
 type instance struct {
@@ -86,6 +96,11 @@ type instance struct {
 	beat       wire.Heartbeat
 	deliveries map[string]*delivery // by migration id
 	pidStart   uint64               // signal mode: the start time of the verified pid
+	// A shared registry's fields: remote is a registration with another controller (named by
+	// controller), mirrored from the state database; gen tells one registration from the next.
+	remote     bool
+	controller string
+	gen        int64
 }
 
 func (in *instance) live(now time.Time) bool { return now.Before(in.expires) }
@@ -120,9 +135,17 @@ type Registry struct {
 	stopBg context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	instances map[string]*instance
-	gates     map[string]int // migration id → gates awaiting or cutting it over
+	// A shared registry's: this controller's id, and the loop's wake-up.
+	shared SharedRegistry
+	self   string
+	kick   chan struct{}
+
+	mu          sync.Mutex
+	instances   map[string]*instance
+	gates       map[string]int // migration id → gates awaiting or cutting it over
+	gateEntered time.Time      // when a gate was last entered
+	syncedAt    time.Time      // when the fleet's registrations were last read
+	syncErr     string         // why the last read failed
 
 	health *healthBook // the participants' request figures (health.go)
 }
@@ -143,6 +166,9 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	if len(cfg.HookNetworks) == 0 {
 		cfg.HookNetworks = DefaultHookNetworks
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = 250 * time.Millisecond
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -167,6 +193,10 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	if r.cfg.Signal == nil {
 		r.cfg.Signal = sendSignal
+	}
+	if cfg.Shared != nil {
+		r.shared, r.self, r.kick = cfg.Shared, cfg.Shared.ControllerID(), make(chan struct{}, 1)
+		r.wg.Go(r.syncLoop)
 	}
 	return r, nil
 }
@@ -211,13 +241,18 @@ func (r *Registry) register(reg wire.Registration, pidStart uint64) (wire.Regist
 		}
 	}
 	reg.Tables = slices.Clone(reg.Tables)
+	// Shared first, then kept here: the bound is the fleet's, and the sync relies on the order.
+	gen, err := r.shareRegistration(reg)
+	if err != nil {
+		return wire.RegistrationResponse{}, err
+	}
 	now := r.now()
 	in := &instance{reg: reg, registered: now, lastBeat: now, expires: now.Add(r.cfg.LeaseTTL),
-		deliveries: map[string]*delivery{}, pidStart: pidStart}
+		deliveries: map[string]*delivery{}, pidStart: pidStart, controller: r.self, gen: gen}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.expire(now)
-	if _, ok := r.instances[reg.InstanceID]; !ok && len(r.instances) >= r.cfg.MaxInstances {
+	if _, ok := r.instances[reg.InstanceID]; !ok && len(r.instances) >= r.cfg.MaxInstances && r.shared == nil {
 		return wire.RegistrationResponse{}, fmt.Errorf("%w: %d registered, the most this controller keeps; lapsed ones are dropped %s after their lease ends, or evict some",
 			ErrTooManyInstances, len(r.instances), r.cfg.ExpireAfter)
 	}
@@ -255,8 +290,28 @@ func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationRes
 		return wire.RegistrationResponse{}, fmt.Errorf("%w: heartbeat for %q sent to %q", wire.ErrInvalid, hb.InstanceID, id)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	in, ok := r.instances[id]
+	local := ok && !in.remote
+	r.mu.Unlock()
+	if r.shared != nil {
+		if !local {
+			return r.remoteHeartbeat(id, hb)
+		}
+		// One write per heartbeat, so that the other controllers' gates see the lease. When the
+		// state database does not answer, the lease is renewed here anyway: this controller's
+		// own gates go on deciding from memory, as a single controller does.
+		if found, err := r.shareHeartbeat(id, hb); err == nil && !found {
+			r.mu.Lock()
+			if cur, ok := r.instances[id]; ok && cur == in {
+				delete(r.instances, id) // evicted through another controller: register again
+			}
+			r.mu.Unlock()
+			return wire.RegistrationResponse{}, fmt.Errorf("%w: %q (evicted in the fleet)", ErrUnknownInstance, id)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in, ok = r.instances[id]
 	if !ok {
 		return wire.RegistrationResponse{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
 	}
@@ -271,8 +326,10 @@ func (r *Registry) Heartbeat(id string, hb wire.Heartbeat) (wire.RegistrationRes
 // from Await to Finish (or Await's failure).
 func (r *Registry) enterGate(migrationID string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.gates[migrationID]++
+	r.gateEntered = r.now()
+	r.mu.Unlock()
+	r.kickSync()
 }
 
 func (r *Registry) leaveGate(migrationID string) {
@@ -301,15 +358,32 @@ func (r *Registry) abortStale(in *instance, hb wire.Heartbeat, now time.Time) {
 	req := wire.PhaseRequest{MigrationID: hb.MigrationID, Schema: schema, Table: table, Phase: wire.PhaseAbort,
 		OldVersion: hb.OldVersion, NewVersion: hb.NewVersion, Attempt: 1, Deadline: now.Add(10 * time.Second)}
 	id := in.reg.InstanceID
-	r.wg.Go(func() { r.deliver(r.bg, id, req, -1) })
+	r.wg.Go(func() {
+		// In a fleet the gate of the migration may be another controller's: only a migration
+		// that ended leaves a prepared instance stale.
+		if r.shared != nil && r.gateElsewhere(hb.MigrationID) {
+			return
+		}
+		r.deliver(r.bg, id, req, -1)
+	})
 }
 
 // Evict removes instance id: its own deregistration, or the DBA's decision that a dead
 // instance must not hold the gate closed any longer.
 func (r *Registry) Evict(id string) error {
+	removed := false
+	if r.shared != nil {
+		ctx, cancel := r.sharedCtx()
+		var err error
+		removed, err = r.shared.RemoveParticipant(ctx, id, 0, false)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("cutover: %w", err)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.instances[id]; !ok {
+	if _, ok := r.instances[id]; !ok && !removed {
 		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
 	}
 	delete(r.instances, id)
@@ -320,9 +394,24 @@ func (r *Registry) Evict(id string) error {
 // heartbeat meanwhile): the gate's policy eviction of a lapsed instance.
 func (r *Registry) evictIf(id string, expires time.Time) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	in, ok := r.instances[id]
-	if !ok || !in.expires.Equal(expires) {
+	same := ok && in.expires.Equal(expires)
+	r.mu.Unlock()
+	if !same {
+		return fmt.Errorf("%w: %q (renewed or gone)", ErrUnknownInstance, id)
+	}
+	if r.shared != nil {
+		// Only the lapsed registration: one renewed through another controller meanwhile stays.
+		ctx, cancel := r.sharedCtx()
+		removed, err := r.shared.RemoveParticipant(ctx, id, in.gen, true)
+		cancel()
+		if err != nil || !removed {
+			return fmt.Errorf("%w: %q (renewed in the fleet, or gone)", ErrUnknownInstance, id)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.instances[id]; !ok || cur != in || !in.expires.Equal(expires) {
 		return fmt.Errorf("%w: %q (renewed or gone)", ErrUnknownInstance, id)
 	}
 	delete(r.instances, id)
@@ -333,6 +422,7 @@ func (r *Registry) status(in *instance, now time.Time) wire.ParticipantStatus {
 	s := wire.ParticipantStatus{
 		Service: in.reg.Service, InstanceID: in.reg.InstanceID, Host: in.reg.Host, Mode: in.reg.Mode,
 		Tables: slices.Clone(in.reg.Tables), LastBeat: in.lastBeat, LeaseExpiry: in.expires, Live: in.live(now),
+		Controller: in.controller,
 	}
 	var last *delivery
 	for _, d := range in.deliveries {
@@ -350,8 +440,13 @@ func (r *Registry) status(in *instance, now time.Time) wire.ParticipantStatus {
 	return s
 }
 
-// Participants lists every registration, by instance id.
+// Participants lists every registration, by instance id: in a fleet (RegistryConfig.Shared),
+// every controller's, read from the state database, with what this controller delivered to
+// them (from memory when the state database does not answer).
 func (r *Registry) Participants() []wire.ParticipantStatus {
+	if out, ok := r.fleetParticipants(""); ok {
+		return out
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -366,6 +461,12 @@ func (r *Registry) Participants() []wire.ParticipantStatus {
 
 // Participant returns one registration.
 func (r *Registry) Participant(id string) (wire.ParticipantStatus, error) {
+	if out, ok := r.fleetParticipants(id); ok {
+		if len(out) == 0 {
+			return wire.ParticipantStatus{}, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
+		}
+		return out[0], nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := r.instances[id]
@@ -378,16 +479,23 @@ func (r *Registry) Participant(id string) (wire.ParticipantStatus, error) {
 // Pending returns the oldest phase instance id has not acknowledged; ok is false when none.
 func (r *Registry) Pending(id string) (req wire.PhaseRequest, ok bool, err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	in, found := r.instances[id]
-	if !found {
+	var d *delivery
+	if found && !in.remote {
+		d, ok = in.pending()
+	}
+	r.mu.Unlock()
+	switch {
+	case ok:
+		return d.req, true, nil
+	case r.shared != nil:
+		// Handed through the state database, and asked of another controller than the one
+		// holding it (or before its loop read it).
+		return r.sharedPending(id)
+	case !found:
 		return req, false, fmt.Errorf("%w: %q", ErrUnknownInstance, id)
 	}
-	d, ok := in.pending()
-	if !ok {
-		return req, false, nil
-	}
-	return d.req, true, nil
+	return req, false, nil
 }
 
 // Ack records instance id's answer to the phase delivered to it. Acknowledging an acknowledged
@@ -400,19 +508,37 @@ func (r *Registry) Ack(id string, a wire.Ack) error {
 		return fmt.Errorf("%w: ack of %q sent for %q", wire.ErrInvalid, a.InstanceID, id)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	in, ok := r.instances[id]
-	if !ok {
+	var d *delivery
+	if ok {
+		d = in.deliveries[a.MigrationID]
+	}
+	// Delivered by this controller's own gate: recorded here, as always. Anything else (handed
+	// through the state database, or a delivery this controller does not hold) is recorded in
+	// the state database, where the gate that sent it takes it once.
+	if d != nil && d.req.Phase == a.Phase && !d.viaDB && !d.handed {
+		if !d.acked {
+			d.acked, d.ack, d.err = true, a, ""
+		}
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	switch {
+	case r.shared != nil:
+		if err := r.sharedAck(a); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if d != nil && d.handed && d.req.Phase == a.Phase && !d.acked {
+			d.acked, d.ack = true, a
+		}
+		r.mu.Unlock()
+		return nil
+	case !ok:
 		return fmt.Errorf("%w: %q", ErrUnknownInstance, id)
 	}
-	d, ok := in.deliveries[a.MigrationID]
-	if !ok || d.req.Phase != a.Phase {
-		return fmt.Errorf("%w: %s %s to %s", ErrNotPending, a.MigrationID, a.Phase, id)
-	}
-	if !d.acked {
-		d.acked, d.ack, d.err = true, a, ""
-	}
-	return nil
+	return fmt.Errorf("%w: %s %s to %s", ErrNotPending, a.MigrationID, a.Phase, id)
 }
 
 // Deliver sends req to instance id and waits for the outcome (HTTP mode) or the signal (signal

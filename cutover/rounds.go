@@ -37,6 +37,12 @@ func (g *Gate) participantsLine(ctx context.Context, t runner.Target, wg *sync.W
 	now := time.Now()
 	views := g.evictLapsed(ctx, g.deps.Registry.forTable(t.Schema+"."+t.Table, t.MigrationID), now)
 	l := Line{Name: LineParticipants, Limit: "every live instance acknowledged prepare"}
+	if why := g.deps.Registry.fleetStale(); why != "" {
+		// Not counted from a partial view: an instance registered with another controller
+		// would be missing from it, and the gate could open without its prepare.
+		l.Value, l.Detail = "fleet not read", why
+		return l
+	}
 	var issues []string
 	live := 0
 	for _, v := range views {

@@ -34,6 +34,7 @@ type controllerProc struct {
 	cmd *exec.Cmd
 	out *lockedBuffer
 	api *client.Client
+	url string // the API's base URL
 }
 
 // startController starts `migrate serve` as controller name on d's primary, its state in stateDB.
@@ -53,7 +54,7 @@ func startController(t *testing.T, bin string, d *sandboxtest.DB, name, stateDB,
 		"--controller-id", name, "--lease", fleetLease.String(), "--heartbeat-interval", "500ms", "--claim-interval", "500ms")
 	cmd.Args = append(cmd.Args, extra...) // later flags win
 	cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
-	p := &controllerProc{cmd: cmd, out: &lockedBuffer{}}
+	p := &controllerProc{cmd: cmd, out: &lockedBuffer{}, url: "http://" + addr}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

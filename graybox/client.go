@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghostgate/ghostgate/graybox/wire"
@@ -37,7 +38,8 @@ var ErrNotRegistered = errors.New("graybox: controller does not know this instan
 
 // client calls the controller's participant API, signing every request.
 type client struct {
-	base    string
+	bases   []string     // ControllerURL, then ControllerURLs
+	cur     atomic.Int32 // the index in bases in use
 	id      string
 	secret  []byte
 	hc      *http.Client
@@ -47,7 +49,7 @@ type client struct {
 }
 
 func newClient(cfg Config) *client {
-	c := &client{base: cfg.ControllerURL, id: cfg.InstanceID, secret: cfg.Secret, hc: cfg.HTTPClient, timeout: cfg.requestTimeout()}
+	c := &client{bases: append([]string{cfg.ControllerURL}, cfg.ControllerURLs...), id: cfg.InstanceID, secret: cfg.Secret, hc: cfg.HTTPClient, timeout: cfg.requestTimeout()}
 	if c.hc == nil {
 		// A private transport, not http.DefaultTransport: its idle connections (and their
 		// goroutines) end with the participant instead of living in a process-wide pool.
@@ -58,6 +60,17 @@ func newClient(cfg Config) *client {
 	c.verify, _ = wire.NewVerifier(wire.VerifierConfig{Secret: cfg.Secret})
 	return c
 }
+
+// failover moves from the controller at index from to the next one, unless another call moved
+// already (two failing calls move once).
+func (c *client) failover(from int32) {
+	if len(c.bases) > 1 {
+		c.cur.CompareAndSwap(from, (from+1)%int32(len(c.bases)))
+	}
+}
+
+// base is the index of the controller in use.
+func (c *client) base() int32 { return c.cur.Load() }
 
 func (c *client) close() {
 	if c.own {
@@ -75,8 +88,8 @@ type reply struct {
 
 // call sends a signed request with in as JSON body (nil: none). Expected statuses return no
 // error; others a *StatusError (wrapped in ErrNotRegistered for 404).
-func (c *client) call(ctx context.Context, method, pattern string, in any, expect ...int) (reply, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+func (c *client) call(parent context.Context, method, pattern string, in any, expect ...int) (reply, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	var body []byte
 	if in != nil {
@@ -86,7 +99,8 @@ func (c *client) call(ctx context.Context, method, pattern string, in any, expec
 		}
 	}
 	path := wire.ParticipantPath(pattern, c.id)
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	at := c.cur.Load()
+	req, err := http.NewRequestWithContext(ctx, method, c.bases[at]+path, bytes.NewReader(body))
 	if err != nil {
 		return reply{}, fmt.Errorf("graybox: %s %s: %w", method, path, err)
 	}
@@ -96,6 +110,9 @@ func (c *client) call(ctx context.Context, method, pattern string, in any, expec
 	wire.Sign(req, body, c.secret, time.Now())
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if parent.Err() == nil {
+			c.failover(at) // no answer (refused, reset, timed out): this controller is gone
+		}
 		return reply{}, fmt.Errorf("graybox: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
@@ -104,6 +121,9 @@ func (c *client) call(ctx context.Context, method, pattern string, in any, expec
 		return reply{}, fmt.Errorf("graybox: %s %s: %w", method, path, err)
 	}
 	r := reply{code: resp.StatusCode, body: out, req: req, header: resp.Header}
+	if resp.StatusCode >= 500 {
+		c.failover(at) // a controller that cannot serve (its state database is gone, …)
+	}
 	for _, code := range expect {
 		if resp.StatusCode == code {
 			return r, nil

@@ -25,8 +25,14 @@ const (
 
 // Config configures a Participant. It is a value: New copies it, and nothing changes it after.
 type Config struct {
-	// ControllerURL is the base URL of `migrate serve`, e.g. "http://127.0.0.1:8470".
+	// ControllerURL is the base URL of `migrate serve`, e.g. "http://127.0.0.1:8470" (or of a
+	// Service in front of the controllers of a fleet).
 	ControllerURL string
+	// ControllerURLs are further controllers of the same fleet (sharing one state database).
+	// When the controller in use does not answer (no connection, a timeout, a 5xx), the
+	// participant moves to the next one in turn and registers there again; any controller of
+	// a fleet serves any participant.
+	ControllerURLs []string
 	// Secret is the shared secret both sides sign with (at least wire.MinSecretBytes).
 	Secret []byte
 	// Service names the service; InstanceID names this instance, unique and stable for its
@@ -85,6 +91,11 @@ func (c Config) Validate() error {
 		return configErr("MaxHold", "negative")
 	case c.HealthWindow < 0 || (c.HealthWindow > 0 && c.HealthWindow < 100*time.Millisecond):
 		return configErr("HealthWindow", fmt.Sprintf("%v: want 0 (default %v) or at least 100ms", c.HealthWindow, DefaultHealthWindow))
+	}
+	for i, s := range c.ControllerURLs {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return configErr(fmt.Sprintf("ControllerURLs[%d]", i), fmt.Sprintf("%q is not an absolute http(s) URL", s))
+		}
 	}
 	for t := range c.Versions {
 		if !contains(c.Tables, t) {
@@ -158,6 +169,11 @@ func (c Config) clone() Config {
 	}
 	c.Versions = v
 	c.ControllerURL = strings.TrimRight(c.ControllerURL, "/")
+	urls := make([]string, len(c.ControllerURLs))
+	for i, s := range c.ControllerURLs {
+		urls[i] = strings.TrimRight(s, "/")
+	}
+	c.ControllerURLs = urls
 	return c
 }
 
@@ -205,8 +221,9 @@ const (
 	EventPhase        EventKind = "phase"     // a callback ran (Err: its error)
 	EventDuplicate    EventKind = "duplicate" // a re-delivery answered from the cache
 	EventAckSent      EventKind = "ack_sent"
-	EventRefused      EventKind = "refused" // a hook request refused (bad signature, replay, body)
-	EventError        EventKind = "error"   // a call to the controller failed (it is retried)
+	EventRefused      EventKind = "refused"  // a hook request refused (bad signature, replay, body)
+	EventError        EventKind = "error"    // a call to the controller failed (it is retried)
+	EventFailover     EventKind = "failover" // the controller did not answer: the next one of ControllerURLs is used
 )
 
 // Event is one thing a participant did, for the service's logs or metrics.

@@ -34,4 +34,8 @@
 //	go p.Run(ctx) // registers, heartbeats, deregisters when ctx ends
 //
 // In signal mode set Mode: wire.ModeSignal instead of HookURL; Run then listens for the signal.
+//
+// Several controllers sharing one state database (a fleet) serve any participant: name the
+// others in ControllerURLs (or give the URL of a Service in front of them), and a participant
+// whose controller stops answering moves to the next one and registers there again.
 package graybox

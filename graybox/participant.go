@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghostgate/ghostgate/graybox/wire"
@@ -57,7 +58,8 @@ type Participant struct {
 	heard  time.Time     // the last authenticated word from the controller
 	lease  time.Duration // the lease TTL the controller gave (0: not known yet)
 
-	recorders map[string]*Recorder // by table; fixed after New, so read without the lock
+	recorders    map[string]*Recorder // by table; fixed after New, so read without the lock
+	registeredAt atomic.Int32         // the index of the controller (client.bases) registered with
 }
 
 // maxSteps bounds the idempotency cache: a re-delivery older than this many steps is improbable

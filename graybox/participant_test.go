@@ -486,3 +486,58 @@ func TestHealthTravelsWithHeartbeatsAndPushes(t *testing.T) {
 	require.True(t, later <= n+1, "pushes went on after the controller stopped asking: %d then %d", n, later)
 	require.NoError(t, in.stop())
 }
+
+// TestFailoverToNextController: the controller the participant registered with dies; the
+// participant moves to the next of ControllerURLs by itself, registers there, and takes part
+// in phases through it. A first controller down at start is skipped the same way.
+func TestFailoverToNextController(t *testing.T) {
+	c1 := newController(t, secret, 600*time.Millisecond)
+	c2 := newController(t, secret, 600*time.Millisecond)
+	var failovers atomic.Int32
+	in := start(t, c1, "i-1", wire.ModeSignal, func(cfg *graybox.Config) {
+		cfg.ControllerURLs = []string{c2.srv.URL + "/"} // a trailing slash is dropped
+		cfg.RequestTimeout = time.Second
+		cfg.Observe = func(e graybox.Event) {
+			if e.Kind == graybox.EventFailover {
+				failovers.Add(1)
+			}
+		}
+	})
+	require.Zero(t, c2.count("register"))
+	// c2 knows the instance already, as a controller of the same fleet does (the registrations
+	// are shared): its heartbeat would pass there, but the participant registers again anyway,
+	// so that what needs its host (a signal) goes through a live controller.
+	reg, _ := c1.registration("i-1")
+	c2.mu.Lock()
+	c2.regs["i-1"], c2.leases["i-1"] = reg, time.Now().Add(time.Hour)
+	c2.mu.Unlock()
+	c1.srv.Close() // kill: no more answers
+	require.Eventually(t, func() bool { return c2.count("register") == 1 }, 5*time.Second, 10*time.Millisecond,
+		"registered again with the next controller")
+	require.GreaterOrEqual(t, failovers.Load(), int32(1))
+	require.Eventually(t, func() bool { return c2.count("heartbeat") >= 2 }, 5*time.Second, 10*time.Millisecond, "heartbeats go to it")
+	ack := c2.deliverSignal(t, "i-1", phaseReq("m-1", wire.PhasePrepare, 1, 5*time.Second))
+	require.True(t, ack.Ready, "%+v", ack)
+	require.Equal(t, 1, in.rec.count(wire.PhasePrepare))
+
+	// Down at start: the first one is skipped.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	down := srv.URL
+	srv.Close()
+	c3 := newController(t, secret, 600*time.Millisecond)
+	cfg := graybox.Config{ControllerURL: down, ControllerURLs: []string{c3.srv.URL}, Secret: secret, Service: "s", InstanceID: "i-2",
+		Tables: []string{table}, Mode: wire.ModeHTTP, HookURL: "http://127.0.0.1:1/h"}
+	p, err := graybox.New(cfg, graybox.Handlers{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	require.Eventually(t, func() bool { _, ok := c3.registration("i-2"); return ok }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	cfg.ControllerURLs = []string{"ftp://x"}
+	_, err = graybox.New(cfg, graybox.Handlers{})
+	require.ErrorIs(t, err, graybox.ErrConfig)
+	require.Contains(t, err.Error(), "ControllerURLs[0]")
+}

@@ -66,8 +66,10 @@ func (p *Participant) Run(ctx context.Context) error {
 func (p *Participant) register(ctx context.Context, kick chan<- os.Signal) (wire.RegistrationResponse, error) {
 	reg := p.cfg.registration(p.pid)
 	for b := newBackoff(); ; {
+		at := p.client.base()
 		rr, err := p.client.register(ctx, reg)
 		if err == nil {
+			p.registeredAt.Store(at)
 			p.heardFrom(rr.LeaseTTL())
 			p.observe(EventRegistered, nil, nil)
 			p.poke(rr, kick)
@@ -77,6 +79,9 @@ func (p *Participant) register(ctx context.Context, kick chan<- os.Signal) (wire
 		if se := (*StatusError)(nil); errors.As(err, &se) && se.Permanent() {
 			return rr, err
 		}
+		if p.client.base() != at {
+			p.observe(EventFailover, nil, err)
+		}
 		if !b.wait(ctx) {
 			return rr, ctx.Err()
 		}
@@ -85,10 +90,14 @@ func (p *Participant) register(ctx context.Context, kick chan<- os.Signal) (wire
 
 // keepAlive renews the lease until ctx ends. A 404 means the controller lost the instance (it
 // restarted, or the DBA evicted it): register again. Other failures are retried at the next
-// beat; the lease's TTL leaves room for a few. Between heartbeats it pushes health reports while
-// the controller asks for them (RegistrationResponse.HealthMillis): a heartbeat every few
-// seconds is too slow for a throttler that must hold a copy within a second of a service
-// slowing down, and a lease renewal costs more than a report, so only the report goes faster.
+// beat; the lease's TTL leaves room for a few. When a call found the controller gone and moved
+// to the next of ControllerURLs, the instance registers there again: a controller of a fleet
+// would take the heartbeat of an instance registered elsewhere, but phases that need its host
+// (signals) go through the controller it registered with. Between heartbeats it pushes health
+// reports while the controller asks for them (RegistrationResponse.HealthMillis): a heartbeat
+// every few seconds is too slow for a throttler that must hold a copy within a second of a
+// service slowing down, and a lease renewal costs more than a report, so only the report goes
+// faster.
 func (p *Participant) keepAlive(ctx context.Context, rr wire.RegistrationResponse, kick chan<- os.Signal) {
 	t := time.NewTimer(p.interval(rr))
 	defer t.Stop()
@@ -114,8 +123,17 @@ func (p *Participant) keepAlive(ctx context.Context, rr wire.RegistrationRespons
 			continue
 		case <-t.C:
 		}
-		next, err := p.client.heartbeat(ctx, p.heartbeat())
-		if errors.Is(err, ErrNotRegistered) {
+		moved := p.client.base() != p.registeredAt.Load()
+		var next wire.RegistrationResponse
+		var err error
+		if !moved {
+			at := p.client.base()
+			next, err = p.client.heartbeat(ctx, p.heartbeat())
+			if moved = err != nil && p.client.base() != at; moved {
+				p.observe(EventFailover, nil, err)
+			}
+		}
+		if moved || errors.Is(err, ErrNotRegistered) {
 			next, err = p.register(ctx, kick)
 		}
 		switch {

@@ -37,8 +37,9 @@ func (c *Controller) List(ctx context.Context, o client.ListOptions) ([]client.M
 	}
 	slices.Reverse(ms) // the store lists the newest Limit oldest first
 	views := make([]client.MigrationView, len(ms))
+	parts := c.participantsOf()
 	for i, m := range ms {
-		views[i] = c.view(m)
+		views[i] = c.view(m, parts)
 		views[i].Plan = nil // the list stays small; GET /v1/migrations/{id} has the plan
 	}
 	if err := c.markForeign(ctx, views); err != nil {
@@ -75,7 +76,7 @@ func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, 
 	if err != nil {
 		return client.MigrationView{}, err
 	}
-	views := []client.MigrationView{c.view(m)}
+	views := []client.MigrationView{c.view(m, c.participantsOf())}
 	if err := c.markForeign(ctx, views); err != nil {
 		return client.MigrationView{}, err
 	}
@@ -90,7 +91,7 @@ func (c *Controller) Get(ctx context.Context, id string) (client.MigrationView, 
 }
 
 // view joins a store row with the live state of its run, if this controller has one.
-func (c *Controller) view(m store.Migration) client.MigrationView {
+func (c *Controller) view(m store.Migration, parts func(table string) []wire.ParticipantStatus) client.MigrationView {
 	v := client.MigrationView{Migration: m}
 	c.mu.Lock()
 	r := c.runs[m.ID]
@@ -114,22 +115,31 @@ func (c *Controller) view(m store.Migration) client.MigrationView {
 			v.Checklist = &cl
 		}
 	}
-	v.Participants = c.participantsOf(m.Schema + "." + m.Table)
+	v.Participants = parts(m.Schema + "." + m.Table)
 	return v
 }
 
-// participantsOf lists the instances registered for "schema.table".
-func (c *Controller) participantsOf(table string) []wire.ParticipantStatus {
-	if c.opts.Registry == nil {
-		return nil
-	}
-	var out []wire.ParticipantStatus
-	for _, p := range c.opts.Registry.Participants() {
-		if slices.Contains(p.Tables, table) {
-			out = append(out, p)
+// participantsOf returns what lists the instances registered for "schema.table". The
+// registrations are read once, at its first call: in a fleet they are the state database's,
+// and a list of many migrations run here asks once, not once a migration.
+func (c *Controller) participantsOf() func(table string) []wire.ParticipantStatus {
+	var all []wire.ParticipantStatus
+	read := false
+	return func(table string) []wire.ParticipantStatus {
+		if c.opts.Registry == nil {
+			return nil
 		}
+		if !read {
+			all, read = c.opts.Registry.Participants(), true
+		}
+		var out []wire.ParticipantStatus
+		for _, p := range all {
+			if slices.Contains(p.Tables, table) {
+				out = append(out, p)
+			}
+		}
+		return out
 	}
-	return out
 }
 
 // markForeign explains the active migrations this controller does not run: an interrupted one

@@ -38,6 +38,7 @@ var schemaSteps = []schemaStep{
 	{name: "leases with fencing tokens", apply: stepLeases},
 	{name: "commands for the owner", apply: stepCommands},
 	{name: "queue: cluster and request", apply: stepQueue},
+	{name: "participants shared by the fleet", apply: stepParticipants},
 }
 
 // stepCoreTables creates the migrations and events tables.

@@ -120,6 +120,9 @@ type Store struct {
 	versions   string // escaped `db`.`schema_version`
 	commands   string // escaped `db`.`commands`
 
+	participants string // escaped `db`.`participants`
+	phases       string // escaped `db`.`participant_phases`
+
 	mu   sync.Mutex
 	held map[string]int64 // fencing token of each claim this store made, by migration id
 }
@@ -144,7 +147,10 @@ func openAt(ctx context.Context, db *sql.DB, opts Options, target int) (*Store, 
 		events:     qualify(opts.Database, "events"),
 		versions:   qualify(opts.Database, "schema_version"),
 		commands:   qualify(opts.Database, "commands"),
-		held:       map[string]int64{},
+
+		participants: qualify(opts.Database, "participants"),
+		phases:       qualify(opts.Database, "participant_phases"),
+		held:         map[string]int64{},
 	}
 	if err := s.upgrade(ctx, target); err != nil {
 		return nil, err

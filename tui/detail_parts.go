@@ -78,7 +78,11 @@ func participantCells(p wire.ParticipantStatus, selected, live bool, now time.Ti
 	if phase == "" {
 		phase = "-"
 	}
-	return []string{mark, clean(p.Service), clean(p.InstanceID), clean(p.Host), phase, answer, beat}
+	host := clean(p.Host)
+	if p.Controller != "" {
+		host += " via " + clean(p.Controller) // the controller of the fleet it registered with
+	}
+	return []string{mark, clean(p.Service), clean(p.InstanceID), host, phase, answer, beat}
 }
 
 // eventLog is the header and the last events that fit in h lines (fewer when scrolled up).

@@ -325,6 +325,9 @@ type ParticipantStatus struct {
 	LastBeat    time.Time `json:"last_heartbeat"`
 	LeaseExpiry time.Time `json:"lease_expires"`
 	Live        bool      `json:"live"` // lease not lapsed
+	// Controller is the controller of the fleet the instance registered with ("" when the
+	// controller answering keeps no shared registry).
+	Controller string `json:"controller,omitempty"`
 }
 
 // ErrorResponse is the body of every 4xx/5xx answer of the API and of a hook.

@@ -122,7 +122,7 @@ the event log) and exits.`,
 	fs.StringVar(&opts.LogFormat, "log-format", "text", "the log on stderr: text or json (log/slog)")
 	fs.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringSliceVar(&opts.HookNetworks, "hook-networks", defaultHookNetworks(), "networks (CIDR) participants' hook URLs may point into; checked on every connection, redirects are never followed")
-	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept (lapsed ones are dropped after 10m)")
+	fs.IntVar(&opts.MaxParticipants, "max-participants", 1000, "most participant registrations kept, by all the controllers sharing the state database (lapsed ones are dropped after 10m)")
 	fs.IntVar(&opts.MaxStreams, "max-streams", server.DefaultMaxStreams, "most event streams and long polls open at once")
 	return cmd
 }
@@ -212,23 +212,27 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	// 2. Participants, metrics, and the servers: those of --clusters FILE, or the one primary of
 	// the connection flags as `migrate run` finds it, which then holds the state too.
 	var registry *cutover.Registry
-	if partSecret != "" {
-		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,
-			MaxInstances: opts.MaxParticipants}); err != nil {
-			return &UsageError{Err: err}
-		}
-		defer registry.Close()
-	}
 	owner := store.CurrentOwner()
 	if opts.ControllerID != "" {
 		owner.Host = opts.ControllerID
 	}
 	reg := metrics.NewRegistry()
-	srv, err := openServed(ctx, opts, serveEnv{owner: owner, reg: reg, counts: server.ParticipantCounts(registry)})
+	// The registry is made once the state database is open (it shares the registrations with
+	// the fleet through it); the metrics ask it at each scrape, so they may be wired before.
+	srv, err := openServed(ctx, opts, serveEnv{owner: owner, reg: reg, counts: func() metrics.ParticipantCounts {
+		return server.ParticipantCounts(registry)()
+	}})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if partSecret != "" {
+		if registry, err = cutover.NewRegistry(cutover.RegistryConfig{Secret: []byte(partSecret), HookNetworks: hookNets,
+			MaxInstances: opts.MaxParticipants, Shared: srv.store}); err != nil {
+			return &UsageError{Err: err}
+		}
+		defer registry.Close()
+	}
 	// 3. The controller.
 	ctrl, err := server.New(server.Options{Store: srv.store, Clusters: srv.clusters, Registry: registry, Log: logger,
 		HandOverOnClose: opts.OnShutdown == "handover",

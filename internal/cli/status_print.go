@@ -194,7 +194,11 @@ func writeParticipants(w io.Writer, v client.MigrationView) {
 		case p.Phase == "" && v.Live:
 			answer = "not asked yet" // prepare goes out once every other condition holds
 		}
-		fmt.Fprintf(tw, "  %s\t%s@%s\t%s\t%s\t%s %s\t%s\n", p.InstanceID, p.Service, p.Host, p.Mode, live, p.Phase, answer, p.Message)
+		mode := string(p.Mode)
+		if p.Controller != "" {
+			mode += " via " + p.Controller // the controller of the fleet it registered with
+		}
+		fmt.Fprintf(tw, "  %s\t%s@%s\t%s\t%s\t%s %s\t%s\n", p.InstanceID, p.Service, p.Host, mode, live, p.Phase, answer, p.Message)
 	}
 	_ = tw.Flush()
 }

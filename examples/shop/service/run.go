@@ -29,6 +29,9 @@ type Options struct {
 	Table string
 	// ControllerURL is the base URL of `migrate serve`.
 	ControllerURL string
+	// ControllerURLs are further controllers of the same fleet, tried in turn when the one in
+	// use does not answer (graybox.Config.ControllerURLs).
+	ControllerURLs []string
 	// Secret is the participant secret shared with the controller.
 	Secret []byte
 	// Service and InstanceID name the instance ("shopsvc" and "shopsvc-<listen address>" when
@@ -211,7 +214,7 @@ func participantConfig(o Options, table, version, addr string, log *slog.Logger)
 		id = service + "-" + addr
 	}
 	cfg := graybox.Config{
-		ControllerURL: o.ControllerURL, Secret: o.Secret,
+		ControllerURL: o.ControllerURL, ControllerURLs: o.ControllerURLs, Secret: o.Secret,
 		Service: service, InstanceID: id,
 		Tables: []string{table}, Versions: map[string]string{table: version},
 		Mode: o.Mode, Signal: o.Signal, Heartbeat: o.Heartbeat, HealthWindow: o.HealthWindow,

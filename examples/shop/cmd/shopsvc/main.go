@@ -70,7 +70,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (service
 	fs.StringVar(&o.DSN, "dsn", env("SHOPSVC_DSN", ""), "MySQL DSN of the database holding the table (SHOPSVC_DSN)")
 	fs.StringVar(&o.Listen, "listen", env("SHOPSVC_LISTEN", "127.0.0.1:8080"), "listen address (SHOPSVC_LISTEN)")
 	fs.StringVar(&o.Table, "table", env("SHOPSVC_TABLE", ""), "table to serve, default orders (SHOPSVC_TABLE)")
-	fs.StringVar(&o.ControllerURL, "controller", env("SHOPSVC_CONTROLLER", "http://127.0.0.1:8470"), "base URL of `migrate serve` (SHOPSVC_CONTROLLER)")
+	fs.StringVar(&o.ControllerURL, "controller", env("SHOPSVC_CONTROLLER", "http://127.0.0.1:8470"), "base URL of `migrate serve`; several, comma-separated, are the controllers of a fleet, tried in turn (SHOPSVC_CONTROLLER)")
 	fs.StringVar(&secretFile, "secret-file", env("SHOPSVC_SECRET_FILE", ""), "file holding the participant secret; else $SHOPSVC_SECRET (SHOPSVC_SECRET_FILE)")
 	fs.StringVar(&o.Service, "service", env("SHOPSVC_SERVICE", "shopsvc"), "service name (SHOPSVC_SERVICE)")
 	fs.StringVar(&o.InstanceID, "instance-id", env("SHOPSVC_INSTANCE_ID", ""), "instance id, default <service>-<listen address> (SHOPSVC_INSTANCE_ID)")
@@ -91,6 +91,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (service
 		return o, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	o.Mode = wire.Mode(mode)
+	if urls := strings.Split(o.ControllerURL, ","); len(urls) > 1 {
+		o.ControllerURL, o.ControllerURLs = urls[0], urls[1:]
+	}
 	secret, err := readSecret(secretFile, getenv)
 	if err != nil {
 		return o, err

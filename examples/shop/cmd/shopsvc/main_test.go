@@ -51,6 +51,11 @@ func TestParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:10", o.Listen, "a flag wins over the environment")
 
+	o, err = parse([]string{"--dsn", dsn, "--controller", "http://a:8470,http://b:8470"}, env(map[string]string{"SHOPSVC_SECRET": "x"}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "http://a:8470", o.ControllerURL, "the controllers of a fleet, the first one used first")
+	require.Equal(t, []string{"http://b:8470"}, o.ControllerURLs)
+
 	for name, args := range map[string][]string{
 		"no secret":  {"--dsn", dsn},
 		"bad mode":   {"--dsn", dsn, "--mode", "pigeon"},
