@@ -211,6 +211,9 @@ func progressLine(p migration.Progress) string {
 	}
 	if p.BacklogEvents > 0 {
 		s += fmt.Sprintf("  backlog %d", p.BacklogEvents)
+		if p.DMLBatchSize > 0 {
+			s += fmt.Sprintf(" (batch %d)", p.DMLBatchSize)
+		}
 	}
 	if p.ReplicaLag > 0 {
 		s += "  lag " + p.ReplicaLag.Round(time.Millisecond).String()
