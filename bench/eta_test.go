@@ -126,7 +126,7 @@ func etaMigration(ctx context.Context, b *testing.B, d *sandboxtest.DB, table st
 	}
 	var mu sync.Mutex
 	var r etaRun
-	_, err := ghostgateMigrate(ctx, d, table, chunk.Config{}, func(ev runner.Event) {
+	_, err := ghostgateMigrate(ctx, d, table, chunk.Config{}, false, func(ev runner.Event) {
 		if ev.Progress == nil {
 			return
 		}

@@ -101,6 +101,9 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 			if opts.Plan.Output != "text" && opts.Plan.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Plan.Output)
 			}
+			if err := opts.Plan.Lint.check(); err != nil {
+				return err
+			}
 			if opts.TUI && (!(streams.InTTY && streams.OutTTY) || opts.Plan.Output != "text") {
 				return usageErrorf("--tui needs a terminal and text output; without it, migrate run prints plain progress")
 			}

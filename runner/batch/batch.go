@@ -32,8 +32,9 @@ type Config struct {
 	Fixed bool
 	// Min and Max bound the size: defaults DefaultMin and gh-ost's 100.
 	Min, Max int64
-	// Interval is how often the backlog is looked at (default 100ms): a backlog at a thousand
-	// events a second builds by a hundred events in that time.
+	// Interval is how often the backlog is looked at (default 25ms): a queue of a few hundred
+	// events drains in about a tenth of a second, which the capacity measurement has to see in
+	// several looks, and each look is a few atomic loads.
 	Interval time.Duration
 }
 
@@ -46,7 +47,7 @@ func (c Config) WithDefaults() Config {
 		c.Max = MaxSize
 	}
 	if c.Interval == 0 {
-		c.Interval = 100 * time.Millisecond
+		c.Interval = 25 * time.Millisecond
 	}
 	return c
 }
@@ -109,27 +110,37 @@ func Next(cfg Config, cur, backlog int64) (int64, Reason) {
 	return cur, Reason{KindHold, fmt.Sprintf("backlog %d for batches of %d", backlog, cur)}
 }
 
-// Capacity accumulates how fast the apply loop drains its queue while it has one: over intervals
-// that began with at least a full batch waiting, ended with events still waiting, and that the
-// throttler did not hold, gh-ost's
-// loop applies events before it copies a chunk (executeWriteFuncs gives the event queue
-// priority), so the events applied over those intervals' time are what the loop can apply, not
-// what the application happened to write. The planner compares a table's write rate with it
-// (the copy starves when writes outrun it; gh-ost issues #751, #1150).
+// Capacity accumulates how fast the apply loop drains its queue while it has one and does
+// nothing else: gh-ost's loop (executeWriteFuncs) runs one thing at a time, queued events before
+// a copy chunk, so over an interval that began with at least a full batch waiting, ended with
+// events still waiting, saw no chunk copied and events applied, and that the throttler did not
+// hold, the events applied over the interval's time are what the loop can apply, not what the
+// application happened to write. (While a chunk is in flight the queue grows and nothing is
+// applied; such intervals say nothing of the loop's speed.) The planner compares a table's write
+// rate with it: the copy starves when writes outrun it (gh-ost issues #751, #1150).
 type Capacity struct {
 	Events  int64
 	Seconds float64
 }
 
-// Observe adds one interval of dt in which applied events were applied, given the backlog at its
-// start and end, the batch size then and whether the throttler held the loop during it. An
-// interval whose queue may have run dry counts nothing: the loop then idled or copied.
-func (c *Capacity) Observe(dt time.Duration, applied, startBacklog, endBacklog, size int64, throttled bool) {
-	if throttled || dt <= 0 || applied < 0 || startBacklog < max(size, 1) || endBacklog <= 0 {
+// Interval is one look at the apply loop: how long it lasted, the events applied in it, the
+// backlog at its start and end, the batch size then, whether a copy chunk completed in it and
+// whether the throttler held the loop.
+type Interval struct {
+	Length                   time.Duration
+	Applied                  int64
+	StartBacklog, EndBacklog int64
+	Size                     int64
+	Copied, Throttled        bool
+}
+
+// Observe adds one interval when it measured the loop applying and nothing else.
+func (c *Capacity) Observe(iv Interval) {
+	if iv.Throttled || iv.Copied || iv.Length <= 0 || iv.Applied <= 0 || iv.StartBacklog < max(iv.Size, 1) || iv.EndBacklog <= 0 {
 		return
 	}
-	c.Events += applied
-	c.Seconds += dt.Seconds()
+	c.Events += iv.Applied
+	c.Seconds += iv.Length.Seconds()
 }
 
 // Rate is events applied per second of backlog; 0 when none was seen.

@@ -72,14 +72,22 @@ func TestValidate(t *testing.T) {
 func TestCapacity(t *testing.T) {
 	var c Capacity
 	assert.Zero(t, c.Rate(), "nothing measured")
-	c.Observe(time.Second, 900, 50, 40, 10, false)
-	c.Observe(time.Second, 1100, 40, 30, 10, false)
+	busy := Interval{Length: time.Second, Applied: 900, StartBacklog: 50, EndBacklog: 40, Size: 10}
+	c.Observe(busy)
+	busy.Applied = 1100
+	c.Observe(busy)
 	assert.InDelta(t, 1000, c.Rate(), 0.001)
 	// Intervals that say nothing of the capacity are left out.
-	c.Observe(time.Second, 10, 5, 5, 10, false)  // less than a batch waiting: the loop was not busy
-	c.Observe(time.Second, 10, 50, 0, 10, false) // the queue may have run dry
-	c.Observe(time.Second, 0, 50, 50, 10, true)  // held by the throttler
-	c.Observe(0, 10, 50, 50, 10, false)          // no time
-	assert.InDelta(t, 1000, c.Rate(), 0.001)
+	for name, iv := range map[string]Interval{
+		"less than a batch waiting: the loop was not busy": {Length: time.Second, Applied: 10, StartBacklog: 5, EndBacklog: 5, Size: 10},
+		"the queue may have run dry":                       {Length: time.Second, Applied: 10, StartBacklog: 50, EndBacklog: 0, Size: 10},
+		"held by the throttler":                            {Length: time.Second, StartBacklog: 50, EndBacklog: 50, Size: 10, Throttled: true},
+		"a chunk was copied meanwhile":                     {Length: time.Second, Applied: 5, StartBacklog: 50, EndBacklog: 60, Size: 10, Copied: true},
+		"nothing applied: a chunk in flight":               {Length: time.Second, StartBacklog: 50, EndBacklog: 90, Size: 10},
+		"no time":                                          {Applied: 10, StartBacklog: 50, EndBacklog: 50, Size: 10},
+	} {
+		c.Observe(iv)
+		assert.InDelta(t, 1000, c.Rate(), 0.001, name)
+	}
 	assert.InDelta(t, 2.0, c.Seconds, 0.001)
 }

@@ -55,25 +55,26 @@ func (w *worker) tuneBatch(queue reflect.Value, stop <-chan struct{}) {
 	t := time.NewTicker(b.cfg.Interval)
 	defer t.Stop()
 	backlog := func() int64 { return max(int64(queue.Len())-w.noops.pending(), 0) }
-	lastAt, lastApplied, lastBacklog := time.Now(), atomic.LoadInt64(&w.mc.TotalDMLEventsApplied), backlog()
+	lastAt, lastApplied, lastBacklog, lastCopied := time.Now(), atomic.LoadInt64(&w.mc.TotalDMLEventsApplied), backlog(), w.mc.GetTotalRowsCopied()
 	lastThrottled, _, _ := w.mc.IsThrottled()
 	for {
 		select {
 		case <-stop:
 			return
 		case now := <-t.C:
-			applied := atomic.LoadInt64(&w.mc.TotalDMLEventsApplied)
+			applied, copied := atomic.LoadInt64(&w.mc.TotalDMLEventsApplied), w.mc.GetTotalRowsCopied()
 			n := backlog()
 			throttled, _, _ := w.mc.IsThrottled()
 			b.mu.Lock()
-			b.capacity.Observe(now.Sub(lastAt), applied-lastApplied, lastBacklog, n, b.size, throttled || lastThrottled)
+			b.capacity.Observe(batch.Interval{Length: now.Sub(lastAt), Applied: applied - lastApplied,
+				StartBacklog: lastBacklog, EndBacklog: n, Size: b.size, Copied: copied != lastCopied, Throttled: throttled || lastThrottled})
 			next, why := batch.Next(b.cfg, b.size, n)
 			if next != b.size {
 				w.mc.SetDMLBatchSize(next)
 			}
 			b.size, b.reason = next, why
 			b.mu.Unlock()
-			lastAt, lastApplied, lastBacklog, lastThrottled = now, applied, n, throttled
+			lastAt, lastApplied, lastBacklog, lastCopied, lastThrottled = now, applied, n, copied, throttled
 		}
 	}
 }
