@@ -77,7 +77,7 @@ func (p *Planner) forecast(ctx context.Context, plan *Plan) (*Forecast, *Finding
 			Message: "the table's write rate was not measured (" + err.Error() + "): whether gh-ost's apply loop keeps up with its writes is unknown"}
 	}
 	f := &Forecast{WriteRowsPerSecond: wr.RowsPerSecond, WriteSource: wr.Source,
-		ApplyCapacity: BuiltinApplyCapacity, CapacitySource: fmt.Sprintf("built-in: no gh-ost apply capacity measured on this server yet (%d events/s on the development sandbox)", BuiltinApplyCapacity)}
+		ApplyCapacity: BuiltinApplyCapacity, CapacitySource: "the built-in figure of the development sandbox: no gh-ost run on this server has measured it yet"}
 	if c := p.opts.ApplyCapacity; c != nil && c.EventsPerSecond > 0 {
 		f.ApplyCapacity, f.CapacitySource = c.EventsPerSecond, c.Source
 	}

@@ -269,8 +269,8 @@ func (c *Controller) plan(ctx context.Context, cl *Cluster, req client.CreateReq
 	}
 	if c.opts.WriteSample > 0 {
 		e := cl.Runner.Primary()
-		writerate.PlanOptions(ctx, cl.DB, writerate.Config{Host: e.Host, Port: e.Port, User: e.User, Password: e.Password,
-			Window: c.opts.WriteSample}, c.opts.Store.Database(), &opts)
+		defer writerate.PlanOptions(ctx, cl.DB, writerate.Config{Host: e.Host, Port: e.Port, User: e.User, Password: e.Password,
+			Window: c.opts.WriteSample}, c.opts.Store.Database(), &opts)()
 	}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {

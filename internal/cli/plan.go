@@ -197,7 +197,7 @@ func makePlans(ctx context.Context, opts *PlanOptions, ddl string) ([]*planner.P
 			popts.Schema = cfg.DBName
 		}
 		popts.GhostCopyRate = measuredCopyRate(ctx, db, store.DefaultDatabase)
-		forecastOptions(ctx, db, cfg, opts.Lint.WriteSample, store.DefaultDatabase, &popts)
+		defer forecastOptions(ctx, db, cfg, opts.Lint.WriteSample, store.DefaultDatabase, &popts)()
 		if p, err = planner.New(db, popts); err != nil {
 			return nil, err
 		}
@@ -222,13 +222,14 @@ func measuredCopyRate(ctx context.Context, db *sql.DB, stateDB string) *planner.
 // forecastOptions lets the planner measure each gh-ost table's write rate on the server cfg
 // connects to, by tailing its binlog for sample (0: off), and compare it with the apply capacity
 // measured in the store in stateDB.
-func forecastOptions(ctx context.Context, db *sql.DB, cfg *mysql.Config, sample time.Duration, stateDB string, o *planner.Options) {
+// The caller calls the returned stop once the planner is done.
+func forecastOptions(ctx context.Context, db *sql.DB, cfg *mysql.Config, sample time.Duration, stateDB string, o *planner.Options) (stop func()) {
 	wc := writerate.Config{User: cfg.User, Password: cfg.Passwd, Window: sample, Off: sample == 0}
 	if host, port, err := net.SplitHostPort(cfg.Addr); err == nil && cfg.Net == "tcp" {
 		wc.Host = host
 		wc.Port, _ = strconv.Atoi(port)
 	}
-	writerate.PlanOptions(ctx, db, wc, stateDB, o)
+	return writerate.PlanOptions(ctx, db, wc, stateDB, o)
 }
 
 // writePlans prints plans as text or as a JSON array.

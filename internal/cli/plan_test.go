@@ -60,7 +60,7 @@ func TestPlanConnected(t *testing.T) {
 		{"inplace from stdin", nil, "CREATE INDEX ix_c ON orders (customer_id)", ExitOK,
 			[]string{"INPLACE", "LOCK=NONE"}, nil},
 		{"ghost", []string{"ALTER TABLE orders MODIFY qty BIGINT NOT NULL"}, "", ExitOK,
-			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL"}, nil},
+			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL", "  writes", "0 rows/s now", "ghost_write_rate"}, nil},
 		{"destructive blocks", []string{"ALTER TABLE orders DROP COLUMN note"}, "", ExitBlocked,
 			[]string{"BLOCKED", "--allow-destructive"}, nil},
 		{"override unblocks", []string{"--allow-destructive", "ALTER TABLE orders DROP COLUMN note"}, "", ExitOK,
@@ -109,9 +109,18 @@ func TestPlanJSON(t *testing.T) {
 	require.Equal(t, "ghost", p["strategy"])
 	require.Contains(t, p["ghost_alter"], "ADD COLUMN c INT NULL, MODIFY qty BIGINT NOT NULL")
 	require.Equal(t, false, p["blocked"])
-	for _, k := range []string{"statements", "reason", "rules_strategy", "probe", "findings", "size", "estimated_seconds"} {
+	for _, k := range []string{"statements", "reason", "rules_strategy", "probe", "findings", "size", "estimated_seconds", "forecast"} {
 		require.Contains(t, p, k)
 	}
+	fc := p["forecast"].(map[string]any)
+	for _, k := range []string{"write_rows_per_second", "write_source", "apply_capacity_events_per_second", "capacity_source", "utilization", "starves"} {
+		require.Contains(t, fc, k)
+	}
+
+	// --write-sample 0: no binlog sample, no forecast.
+	r = run(t, "", append(append([]string{"plan", "-o", "json", "--write-sample", "0"}, connArgs(t, d)...), "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")...)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.NotContains(t, r.stdout, `"forecast"`)
 }
 
 func TestPlanOffline(t *testing.T) {
@@ -142,6 +151,7 @@ func TestPlanUsageErrors(t *testing.T) {
 		{"offline without schema", []string{"plan", "--offline", "ALTER TABLE t ADD c INT"}, "--schema-file"},
 		{"unknown flag", []string{"plan", "--bogus"}, "unknown flag"},
 		{"bad port", []string{"plan", "-P", "0", "ALTER TABLE t ADD c INT"}, "--port"},
+		{"negative write sample", []string{"plan", "--write-sample", "-1s", "ALTER TABLE t ADD c INT"}, "--write-sample"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -34,12 +34,14 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	popts := opts.Plan.Lint.options()
 	popts.Schema = cfg.DBName
 	popts.GhostCopyRate = measuredCopyRate(ctx, db, opts.StateDatabase)
-	forecastOptions(ctx, db, cfg, opts.Plan.Lint.WriteSample, opts.StateDatabase, &popts)
+	stopSample := forecastOptions(ctx, db, cfg, opts.Plan.Lint.WriteSample, opts.StateDatabase, &popts)
 	pl, err := planner.New(db, popts)
 	if err != nil {
+		stopSample()
 		return err
 	}
 	plans, err := pl.Plan(ctx, ddl)
+	stopSample()
 	if err != nil {
 		return err
 	}

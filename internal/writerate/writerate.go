@@ -108,12 +108,13 @@ func key(schema, table string) string { return strings.ToLower(schema + "." + ta
 // Sampler takes one sample in the background (Start) so that the plan's own work overlaps the
 // window, and hands it to every table asked about (Wait).
 type Sampler struct {
-	cfg  Config
-	db   *sql.DB
-	once sync.Once
-	done chan struct{}
-	res  Sample
-	err  error
+	cfg    Config
+	db     *sql.DB
+	once   sync.Once
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    Sample
+	err    error
 }
 
 // NewSampler returns a sampler of the server db is connected to, with the credentials in cfg.
@@ -127,14 +128,25 @@ func NewSampler(db *sql.DB, cfg Config) (*Sampler, error) {
 // Window is how long a sample lasts at most.
 func (s *Sampler) Window() time.Duration { return s.cfg.Window }
 
-// Start begins the sample (once); it ends after the window, or when ctx ends.
+// Start begins the sample (once); it ends after the window, when ctx ends, or at Stop.
 func (s *Sampler) Start(ctx context.Context) {
 	s.once.Do(func() {
+		ctx, s.cancel = context.WithCancel(ctx)
 		go func() {
 			defer close(s.done)
 			s.res, s.err = take(ctx, s.db, s.cfg)
 		}()
 	})
+}
+
+// Stop ends a sample nobody waits for (a plan without gh-ost, or one that failed) and returns
+// when its binlog connection is closed.
+func (s *Sampler) Stop() {
+	s.once.Do(func() { close(s.done) }) // never started
+	if s.cancel != nil {
+		s.cancel()
+	}
+	<-s.done
 }
 
 // Wait starts the sample if it was not and returns it when it ends.
@@ -271,22 +283,24 @@ const capacitySamples = 5
 // PlanOptions sets o's WriteRates (a Sampler of cfg's server, started now so that its window
 // overlaps the planning) and ApplyCapacity (from the store in stateDB, when one was measured).
 // A sampler that cannot be built makes every plan say why its rate is not measured; sampling
-// that is off leaves WriteRates unset (no forecast at all).
-func PlanOptions(ctx context.Context, db *sql.DB, cfg Config, stateDB string, o *planner.Options) {
+// that is off leaves WriteRates unset (no forecast at all). The caller calls stop once the
+// planner is done: it ends a sample no plan waited for.
+func PlanOptions(ctx context.Context, db *sql.DB, cfg Config, stateDB string, o *planner.Options) (stop func()) {
 	if c, err := store.ReadApplyCapacity(ctx, db, stateDB, capacitySamples); err == nil && c.Samples > 0 {
 		o.ApplyCapacity = &planner.ApplyCapacity{EventsPerSecond: c.EventsPerSecond,
 			Source: fmt.Sprintf("measured: the median of the last %d gh-ost runs on this server while events waited", c.Samples)}
 	}
 	if cfg.Off {
-		return
+		return func() {}
 	}
 	s, err := NewSampler(db, cfg)
 	if err != nil {
 		o.WriteRates = unavailable{err}
-		return
+		return func() {}
 	}
 	s.Start(ctx)
 	o.WriteRates = s
+	return s.Stop
 }
 
 // unavailable is a write-rate source that cannot measure, and says why.
