@@ -17,6 +17,7 @@ import (
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/chunk"
+	"github.com/ghostgate/ghostgate/runner/estimate"
 )
 
 // etaMarks are the progress points at which the ETA is judged (issue 12: within ±20% from 10%).
@@ -56,9 +57,9 @@ func (r etaRun) at(q float64) (migration.Progress, bool) {
 }
 
 // judgements at mark q: the new copy ETA against the copy's end, the new cut-over ETA against
-// the migration's end, and the old 5-second-window ETA (recomputed from the same reports)
-// against the copy's end.
-func (r etaRun) judge(q float64) (copyETA, total, old etaErr) {
+// the migration's end, the copy ETA without the chunk ramp-up model and the old 5-second-window
+// ETA (both recomputed from the same reports) against the copy's end.
+func (r etaRun) judge(q float64) (copyETA, total, noRamp, old etaErr) {
 	p, ok := r.at(q)
 	if !ok || r.copyEnd.IsZero() {
 		return
@@ -67,10 +68,37 @@ func (r etaRun) judge(q float64) (copyETA, total, old etaErr) {
 		copyETA = judge(p.ETA, r.copyEnd.Sub(p.Time))
 		total = judge(p.CutOverETA, r.complete.Sub(p.Time))
 	}
+	if eta, ok := r.noRampETA(p); ok {
+		noRamp = judge(eta, r.copyEnd.Sub(p.Time))
+	}
 	if eta, ok := r.oldETA(p); ok {
 		old = judge(eta, r.copyEnd.Sub(p.Time))
 	}
 	return
+}
+
+// noRampETA replays the reports up to p through an estimator without the ramp model, as the
+// runner feeds its own (the chunk size after each report, a restart when it changed).
+func (r etaRun) noRampETA(p migration.Progress) (time.Duration, bool) {
+	e, err := estimate.New(estimate.Config{NoRamp: true})
+	if err != nil {
+		return 0, false
+	}
+	var size int64
+	for _, q := range r.reports {
+		est := e.Observe(q)
+		if q.ChunkSize > 0 && q.ChunkSize != size {
+			if size != 0 {
+				e.Restart()
+			}
+			size = q.ChunkSize
+			e.SetChunkSize(size)
+		}
+		if q.Time.Equal(p.Time) && q.RowsCopied == p.RowsCopied {
+			return est.ETA, est.State == migration.ETAKnown
+		}
+	}
+	return 0, false
 }
 
 // oldETA is what the worker's estimate said at p: rows remaining over the rate of the last 5 s.
@@ -159,18 +187,18 @@ func formatETA(runs []etaRun) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "run\t"
 	for _, q := range etaMarks {
-		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q)
+		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\tno ramp @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q, 100*q)
 	}
 	fmt.Fprintln(tw, head+"copy\tcut-over tail\t")
-	cols := make([][]float64, 3*len(etaMarks))
+	cols := make([][]float64, 4*len(etaMarks))
 	for i, r := range runs {
 		line := fmt.Sprintf("%d\t", i+1)
 		for k, q := range etaMarks {
-			c, t, o := r.judge(q)
-			for j, e := range []etaErr{c, t, o} {
+			c, t, n, o := r.judge(q)
+			for j, e := range []etaErr{c, t, n, o} {
 				line += etaPct(e) + "\t"
 				if e.ok {
-					cols[3*k+j] = append(cols[3*k+j], e.err)
+					cols[4*k+j] = append(cols[4*k+j], e.err)
 				}
 			}
 		}

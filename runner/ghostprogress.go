@@ -38,6 +38,7 @@ func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate
 		}
 	}
 	p.ChunkSize, p.ChunkReason = chunkState(ch)
+	est.SetChunkSize(p.ChunkSize) // the size the next interval copies at
 	h.progress(ctx, p)
 }
 

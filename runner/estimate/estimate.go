@@ -38,6 +38,13 @@ type Config struct {
 	// that waits for approval. Default 2s: the sandbox's runs took 1.0–1.1s at 300k rows on a
 	// quiet box and 2.3–5.1s at 2M rows on a busy one (bench.BenchmarkETA, BENCHMARKS.md).
 	CutOverTail time.Duration
+	// ChunkTarget and ChunkMax are the chunk sizer's target time and largest size (runner/chunk's
+	// defaults: 500ms, 100000): while the chunks grow toward them, the ETA projects the rest of
+	// the copy at the rates the model of ramp.go expects. NoRamp turns that off (the smoothed rate
+	// alone).
+	ChunkTarget time.Duration
+	ChunkMax    int64
+	NoRamp      bool
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -52,6 +59,10 @@ func (c Config) WithDefaults() Config {
 	def(&c.RestartWindow, 500*time.Millisecond)
 	def(&c.Warmup, 2*time.Second)
 	def(&c.CutOverTail, 2*time.Second)
+	def(&c.ChunkTarget, 500*time.Millisecond)
+	if c.ChunkMax == 0 {
+		c.ChunkMax = 100_000
+	}
 	return c
 }
 
@@ -61,10 +72,13 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"window", c.Window}, {"min window", c.MinWindow}, {"restart window", c.RestartWindow}, {"warmup", c.Warmup}, {"cut-over tail", c.CutOverTail}} {
+	}{{"window", c.Window}, {"min window", c.MinWindow}, {"restart window", c.RestartWindow}, {"warmup", c.Warmup}, {"cut-over tail", c.CutOverTail}, {"chunk target", c.ChunkTarget}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
 		}
+	}
+	if c.ChunkMax < 0 {
+		errs = append(errs, fmt.Errorf("chunk max %d: must not be negative", c.ChunkMax))
 	}
 	if c.MinWindow > c.Window {
 		errs = append(errs, fmt.Errorf("min window %v: longer than the window %v", c.MinWindow, c.Window))
@@ -96,6 +110,8 @@ type Estimator struct {
 	seen     time.Duration // time not held observed, shortened by Restart: the EWMA's window
 	copied   time.Duration // time not held observed in all: the warmup
 	last     Estimate
+	size     int64 // the chunk size in force since the last report (SetChunkSize)
+	ramp     *ramp
 }
 
 // New returns an estimator with cfg (defaults filled in).
@@ -104,8 +120,12 @@ func New(cfg Config) (*Estimator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Estimator{cfg: cfg, last: Estimate{State: migration.ETAEstimating}}, nil
+	return &Estimator{cfg: cfg, last: Estimate{State: migration.ETAEstimating}, ramp: newRamp(cfg.ChunkTarget, cfg.ChunkMax)}, nil
 }
+
+// SetChunkSize tells the estimator the chunk size in force from the last report on (the chunk
+// sizer's decision at it): the rate the next interval shows is that size's.
+func (e *Estimator) SetChunkSize(n int64) { e.size = n }
 
 // Restart says the copy's regime changed (a new chunk size): the rate seen so far is kept but
 // weighs less, so the new rate takes over within about RestartWindow.
@@ -133,19 +153,25 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 	// the copy's speed, and counting it would drag the rate down for a whole window after.
 	held := p.Throttled || e.prev.Throttled
 	copying := p.Phase == migration.PhaseCopying && e.prev.Phase == migration.PhaseCopying
-	e.prev = p
 	if held {
+		e.prev = p
 		e.last = Estimate{Rate: inst, State: migration.ETAHeld}
 		return e.last
 	}
 	if copying {
 		e.smooth(inst, dt)
+		e.ramp.observe(e.size, max(p.RowsCopied-e.prev.RowsCopied, 0), dt, p.Time)
 	}
+	e.prev = p
 	est := Estimate{Rate: e.smoothed, State: migration.ETAEstimating}
 	remaining := p.RowsEstimated - p.RowsCopied
 	if e.copied >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
 		est.State = migration.ETAKnown
-		est.ETA = time.Duration(float64(remaining) / e.smoothed * float64(time.Second)).Round(100 * time.Millisecond)
+		eta := time.Duration(float64(remaining) / e.smoothed * float64(time.Second))
+		if proj, ok := e.ramp.project(p.Time, remaining); ok && !e.cfg.NoRamp && proj < eta {
+			eta = proj // the chunks are still growing: the rest goes faster than so far
+		}
+		est.ETA = eta.Round(100 * time.Millisecond)
 		est.CutOverETA = est.ETA + e.cfg.CutOverTail
 	}
 	e.last = est
