@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -57,9 +60,9 @@ func (r etaRun) at(q float64) (migration.Progress, bool) {
 }
 
 // judgements at mark q: the new copy ETA against the copy's end, the new cut-over ETA against
-// the migration's end, the copy ETA without the chunk ramp-up model and the old 5-second-window
-// ETA (both recomputed from the same reports) against the copy's end.
-func (r etaRun) judge(q float64) (copyETA, total, noRamp, old etaErr) {
+// the migration's end, the copy ETA with the chunk ramp-up model (estimate.Config.Ramp) and the
+// old 5-second-window ETA (both recomputed from the same reports) against the copy's end.
+func (r etaRun) judge(q float64) (copyETA, total, withRamp, old etaErr) {
 	p, ok := r.at(q)
 	if !ok || r.copyEnd.IsZero() {
 		return
@@ -68,8 +71,8 @@ func (r etaRun) judge(q float64) (copyETA, total, noRamp, old etaErr) {
 		copyETA = judge(p.ETA, r.copyEnd.Sub(p.Time))
 		total = judge(p.CutOverETA, r.complete.Sub(p.Time))
 	}
-	if eta, ok := r.noRampETA(p); ok {
-		noRamp = judge(eta, r.copyEnd.Sub(p.Time))
+	if eta, ok := r.withRampETA(p); ok {
+		withRamp = judge(eta, r.copyEnd.Sub(p.Time))
 	}
 	if eta, ok := r.oldETA(p); ok {
 		old = judge(eta, r.copyEnd.Sub(p.Time))
@@ -77,10 +80,10 @@ func (r etaRun) judge(q float64) (copyETA, total, noRamp, old etaErr) {
 	return
 }
 
-// noRampETA replays the reports up to p through an estimator without the ramp model, as the
+// withRampETA replays the reports up to p through an estimator with the ramp model, as the
 // runner feeds its own (the chunk size after each report, a restart when it changed).
-func (r etaRun) noRampETA(p migration.Progress) (time.Duration, bool) {
-	e, err := estimate.New(estimate.Config{NoRamp: true})
+func (r etaRun) withRampETA(p migration.Progress) (time.Duration, bool) {
+	e, err := estimate.New(estimate.Config{Ramp: true})
 	if err != nil {
 		return 0, false
 	}
@@ -134,6 +137,9 @@ func BenchmarkETA(b *testing.B) {
 		b.Run(fmt.Sprintf("run%d", i+1), func(b *testing.B) {
 			r := etaMigration(ctx, b, d, fmt.Sprintf("eta_%d", i), rows, int(rate))
 			all = append(all, r)
+			if dir := os.Getenv("GG_BENCH_ETA_DUMP"); dir != "" {
+				dumpReports(b, filepath.Join(dir, fmt.Sprintf("eta_run%d.jsonl", i+1)), r)
+			}
 		})
 	}
 	fmt.Printf("\nETA error (predicted/actual remaining − 1), ghostgate defaults, %d rows, %d ops/s, %d runs\n\n%s",
@@ -187,7 +193,7 @@ func formatETA(runs []etaRun) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "run\t"
 	for _, q := range etaMarks {
-		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\tno ramp @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q, 100*q)
+		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\tramp @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q, 100*q)
 	}
 	fmt.Fprintln(tw, head+"copy\tcut-over tail\t")
 	cols := make([][]float64, 4*len(etaMarks))
@@ -238,4 +244,18 @@ func summary(xs []float64) string {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return fmt.Sprintf("%+.0f%% [%+.0f … %+.0f%%]", 100*s[len(s)/2], 100*s[0], 100*s[len(s)-1])
+}
+
+// dumpReports writes a run's progress reports, one JSON object a line, then a last line with the
+// copy's end and the migration's ($GG_BENCH_ETA_DUMP: a directory), so that an estimator can be
+// replayed against real copies without running them again.
+func dumpReports(b *testing.B, path string, r etaRun) {
+	f, err := os.Create(path)
+	require.NoError(b, err)
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, p := range r.reports {
+		require.NoError(b, enc.Encode(p))
+	}
+	require.NoError(b, enc.Encode(map[string]time.Time{"copy_end": r.copyEnd, "complete": r.complete}))
 }

@@ -12,12 +12,14 @@ const CodeWriteRate = "ghost_write_rate"
 // warning: the copy then gets a fifth of the loop's time or less, and a burst stops it.
 const WriteRateWarnRatio = 0.8
 
-// BuiltinApplyCapacity is the apply capacity assumed when none was measured on this server: the
-// events per second gh-ost v1.1.10's apply loop applied on the development sandbox (MariaDB
-// 10.11, 2 shared cores) while a backlog waited, at its default batch of 10 events and during a
-// copy, rounded down (BENCHMARKS.md, "Apply batch"). A real server's depends on its disks, row
-// width and the replica; the first gh-ost migration here measures it.
-const BuiltinApplyCapacity = 3000
+// BuiltinApplyCapacity is the apply capacity assumed when none was measured on this server: what
+// gh-ost v1.1.10's apply loop applied a second on the development sandbox (MariaDB 10.11, 2
+// shared cores) while events waited for it, during copies under 1500 foreground operations a
+// second (1.6–2.1k events/s; 10–20k with the box otherwise idle), rounded down: a table written
+// hard enough to matter is written while the server is busy (BENCHMARKS.md, "Apply batch"). A
+// real server's depends on its disks, row width and replicas; the first gh-ost run here
+// measures it.
+const BuiltinApplyCapacity = 1500
 
 // WriteRateSource measures a table's write rate at plan time (internal/writerate tails the
 // binlog for a second).

@@ -38,13 +38,16 @@ type Config struct {
 	// that waits for approval. Default 2s: the sandbox's runs took 1.0–1.1s at 300k rows on a
 	// quiet box and 2.3–5.1s at 2M rows on a busy one (bench.BenchmarkETA, BENCHMARKS.md).
 	CutOverTail time.Duration
-	// ChunkTarget and ChunkMax are the chunk sizer's target time and largest size (runner/chunk's
-	// defaults: 500ms, 100000): while the chunks grow toward them, the ETA projects the rest of
-	// the copy at the rates the model of ramp.go expects. NoRamp turns that off (the smoothed rate
-	// alone).
+	// Ramp projects the rest of the copy, while the chunks still grow toward ChunkTarget and
+	// ChunkMax (the chunk sizer's target time and largest size; runner/chunk's defaults 500ms,
+	// 100000), at the rates the model of ramp.go expects. Off by default: on a simulated ramp it
+	// takes the error at 10% from +68% to +2%, but on the sandbox's real copies the rates per
+	// chunk size were too noisy to fit (a 0.5 s report holds a handful of chunks, and the box's
+	// other load moved the rate fivefold between neighbouring sizes), so it stayed off in two of
+	// three runs and was too short in the third (BENCHMARKS.md, "ETA").
+	Ramp        bool
 	ChunkTarget time.Duration
 	ChunkMax    int64
-	NoRamp      bool
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -168,7 +171,7 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 	if e.copied >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
 		est.State = migration.ETAKnown
 		eta := time.Duration(float64(remaining) / e.smoothed * float64(time.Second))
-		if proj, ok := e.ramp.project(p.Time, remaining); ok && !e.cfg.NoRamp && proj < eta {
+		if proj, ok := e.ramp.project(p.Time, remaining); ok && e.cfg.Ramp && proj < eta {
 			eta = proj // the chunks are still growing: the rest goes faster than so far
 		}
 		est.ETA = eta.Round(100 * time.Millisecond)
@@ -182,6 +185,13 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 // from MinWindow to Window: early on (and after Restart) it is close to the plain mean of what was
 // seen, later a long average that one slow second cannot swing.
 func (e *Estimator) smooth(inst float64, dt time.Duration) {
+	if e.smoothed == 0 && inst == 0 {
+		// Nothing copied yet: gh-ost reports copying from the moment it starts, and its first
+		// chunk can take seconds to come (BenchmarkETA's traces: 2 s of 0 rows at 2M rows). Those
+		// seconds are no rate and no warmup: starting the average at 0 made the ETA too long for
+		// as long as the window remembered them.
+		return
+	}
 	first := e.seen == 0 && e.smoothed == 0
 	e.seen += dt
 	e.copied += dt

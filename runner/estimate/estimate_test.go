@@ -195,8 +195,8 @@ func etaError(t *testing.T, cfg Config, reports []migration.Progress, sizes []in
 func TestRampUp(t *testing.T) {
 	reports, sizes, end := simulatedCopy(4_000_000, 15*time.Millisecond, 4*time.Microsecond, 1000)
 	for _, q := range []float64{0.10, 0.30, 0.50} {
-		plain := etaError(t, Config{NoRamp: true}, reports, sizes, end, q)
-		modelled := etaError(t, Config{}, reports, sizes, end, q)
+		plain := etaError(t, Config{}, reports, sizes, end, q)
+		modelled := etaError(t, Config{Ramp: true}, reports, sizes, end, q)
 		t.Logf("@%.0f%%: smoothed rate %+.0f%%, ramp model %+.0f%%", 100*q, 100*plain, 100*modelled)
 		assert.InDelta(t, 0, modelled, 0.2, "@%.0f%%", 100*q)
 		assert.LessOrEqual(t, math.Abs(modelled), math.Abs(plain)+0.01, "the model is never worse here")
@@ -205,10 +205,10 @@ func TestRampUp(t *testing.T) {
 
 // Fixed chunks: no growth, no projection: the ETA is the smoothed rate's.
 func TestRampOffWithoutGrowth(t *testing.T) {
-	e, _ := New(Config{})
+	e, _ := New(Config{Ramp: true})
 	e.SetChunkSize(1000)
 	est, _ := feed(e, 0, 10, 0, 1000, 100_000)
-	f, _ := New(Config{NoRamp: true})
+	f, _ := New(Config{})
 	f.SetChunkSize(1000)
 	want, _ := feed(f, 0, 10, 0, 1000, 100_000)
 	assert.Equal(t, want.ETA, est.ETA)
@@ -239,4 +239,27 @@ func TestRampFit(t *testing.T) {
 	}
 	_, _, ok = flat.fit()
 	assert.False(t, ok, "no overhead per chunk: nothing to project")
+}
+
+// gh-ost reports copying before its first chunk arrives: those seconds of nothing copied are
+// neither rate nor warmup, so the average does not start at 0 (BenchmarkETA: 2 s of them).
+func TestNothingCopiedYetIsNoRate(t *testing.T) {
+	e, _ := New(Config{})
+	for s := 0.0; s <= 2; s += 0.5 {
+		est := e.Observe(copyAt(s, 0, 100_000))
+		assert.Equal(t, migration.ETAEstimating, est.State)
+	}
+	rows := int64(0)
+	var est Estimate
+	for s := 2.5; s <= 3.5; s += 0.5 {
+		rows += 500
+		est = e.Observe(copyAt(s, rows, 100_000))
+	}
+	assert.Equal(t, migration.ETAEstimating, est.State, "the warmup counts only time with rows moving")
+	for s := 4.0; s <= 6; s += 0.5 {
+		rows += 500
+		est = e.Observe(copyAt(s, rows, 100_000))
+	}
+	require.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, 1000, est.Rate, 1, "the rate is the copy's, not dragged down by the wait for the first chunk")
 }

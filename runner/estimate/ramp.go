@@ -18,7 +18,7 @@ import (
 // rule (double at most, toward 90% of the target, while under 80% of it) applied once per
 // observed growth step, then the steady size's rate for the rows left. Once the chunks stop
 // growing (the target is reached, or throttles and lock waits hold them), the projection is off
-// and the ETA is the smoothed rate's, as before.
+// and the ETA is the smoothed rate's, as before. It is opt-in (Config.Ramp): see there why.
 type ramp struct {
 	target time.Duration // the chunker's target chunk time
 	max    int64         // the chunker's largest size
