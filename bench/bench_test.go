@@ -101,8 +101,8 @@ func strategies(b *testing.B) []strategy {
 	all := []strategy{
 		{name: "ALGORITHM=COPY", key: "copy", run: nativeCopy},
 		{name: "pt-online-schema-change", key: "pt-osc", run: ptOSC},
-		{name: "ghostgate, chunk 1000 fixed (before)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true}, true)},
-		{name: "ghostgate, apply batch fixed at 10", key: "ghostgate-batch10", run: ghostgateRun(chunk.Config{}, true)},
+		{name: "ghostgate, chunk 1000 fixed (before)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true}, false)},
+		{name: "ghostgate, apply batch by backlog", key: "ghostgate-adaptive-batch", run: ghostgateRun(chunk.Config{}, true)},
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{}, false)},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
@@ -117,7 +117,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-batch10, ghostgate)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-adaptive-batch, ghostgate)", k)
 	}
 	return out
 }

@@ -131,7 +131,7 @@ func attribute(key string, d cpuSample) cpuUse {
 	switch key {
 	case "pt-osc":
 		u.tool = d.children
-	case "ghostgate", "ghostgate-fixed", "ghostgate-batch10":
+	case "ghostgate", "ghostgate-fixed", "ghostgate-adaptive-batch":
 		u.tool, u.worker = d.bench, d.children
 	}
 	return u

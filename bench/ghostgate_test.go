@@ -26,13 +26,13 @@ const benchStore = "_gg_bench"
 // process, cut-over as soon as the copy is done, the old table dropped. chunks says how chunks are
 // sized. onEvent (may be nil) sees every event.
 // The note names the chunk sizes the copy went through and the time it was throttled.
-func ghostgateRun(chunks chunk.Config, fixedBatch bool) func(context.Context, *sandboxtest.DB, string) (string, error) {
+func ghostgateRun(chunks chunk.Config, adaptiveBatch bool) func(context.Context, *sandboxtest.DB, string) (string, error) {
 	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 		var mu sync.Mutex
 		var path []string
 		var maxBatch, maxBacklog int64
 		var capacity float64
-		res, err := ghostgateMigrate(ctx, d, table, chunks, fixedBatch, func(ev runner.Event) {
+		res, err := ghostgateMigrate(ctx, d, table, chunks, adaptiveBatch, func(ev runner.Event) {
 			p := ev.Progress
 			if p == nil || p.ChunkSize == 0 {
 				return
@@ -54,9 +54,9 @@ func ghostgateRun(chunks chunk.Config, fixedBatch bool) func(context.Context, *s
 	}
 }
 
-// ghostgateMigrate runs the change through the runner; fixedBatch keeps gh-ost's apply batch at
-// its 10 events (otherwise it grows with the backlog, runner/batch).
-func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, fixedBatch bool, onEvent func(runner.Event)) (runner.Result, error) {
+// ghostgateMigrate runs the change through the runner; adaptiveBatch grows gh-ost's apply batch
+// with the backlog (runner/batch; otherwise it stays at gh-ost's 10 events).
+func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, adaptiveBatch bool, onEvent func(runner.Event)) (runner.Result, error) {
 	st, err := store.Open(ctx, d.Primary, store.Options{Database: benchStore})
 	if err != nil {
 		return runner.Result{}, err
@@ -68,7 +68,7 @@ func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chun
 	defer os.RemoveAll(work)
 	r, err := runner.New(runner.Config{
 		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)},
-		WorkDir: work, Chunk: chunks, Ghost: runner.GhostTuning{DropOldTable: true, FixedDMLBatch: fixedBatch},
+		WorkDir: work, Chunk: chunks, Ghost: runner.GhostTuning{DropOldTable: true, AdaptiveDMLBatch: adaptiveBatch},
 		Throttle: throttle.Config{MaxLoad: []throttle.Threshold{{Variable: "Threads_running", Limit: 25}},
 			MaxLag: 1500 * time.Millisecond, HeartbeatSchema: benchStore},
 	}, st, nil)

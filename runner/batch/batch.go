@@ -1,4 +1,5 @@
-// Package batch sizes gh-ost's binlog apply batches by the backlog (issue 12): gh-ost applies the
+// Package batch sizes gh-ost's binlog apply batches by the backlog (issue 12; opt-in, see
+// runner/ghost.Spec.AdaptiveDMLBatch for why): gh-ost applies the
 // binlog events it queued for the ghost table in transactions of up to DMLBatchSize events
 // (Migrator.onApplyEventStruct, go/logic/migrator.go), settable while it runs
 // (MigrationContext.SetDMLBatchSize, go/base/context.go, bounded to 1..100). A batch only ever
@@ -28,7 +29,7 @@ const DefaultMin int64 = 10
 
 // Config is the sizer's settings, an immutable value; zero fields take their defaults.
 type Config struct {
-	// Fixed keeps the size as configured. The zero value adapts it (on by default, issue 12).
+	// Fixed keeps the size as configured; the zero value adapts it.
 	Fixed bool
 	// Min and Max bound the size: defaults DefaultMin and gh-ost's 100.
 	Min, Max int64

@@ -24,7 +24,7 @@ type batcher struct {
 }
 
 func newBatcher(s Spec) *batcher {
-	cfg := batch.Config{Fixed: s.FixedDMLBatch, Min: s.DMLBatchSize}.WithDefaults()
+	cfg := batch.Config{Fixed: !s.AdaptiveDMLBatch, Min: s.DMLBatchSize}.WithDefaults()
 	b := &batcher{cfg: cfg, size: s.DMLBatchSize}
 	if cfg.Fixed {
 		b.reason = batch.Reason{Kind: batch.KindFixed, Detail: "configured"}

@@ -15,12 +15,12 @@ import (
 // throttled (gh-ost's apply loop holds, its streamer fills the queue), rounds of an UPDATE of
 // every row of the 2000-row table are written, and the throttle is lifted. It returns the
 // progress reports from before the throttle to after the queue drained.
-func backlogAtGate(t *testing.T, fixed bool) []migration.Progress {
+func backlogAtGate(t *testing.T, adaptive bool) []migration.Progress {
 	db := sandboxtest.New(t)
 	db.Exec(t, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
 	db.WaitReplica(t)
 	spec := testSpec(t, db, "t", "ADD COLUMN c INT NOT NULL DEFAULT 7")
-	spec.FixedDMLBatch = fixed
+	spec.AdaptiveDMLBatch = adaptive
 	w := startWorker(t, spec)
 	log := collect(w)
 	select {
@@ -66,7 +66,7 @@ func drained(l *eventLog) bool {
 // The apply batch grows while a backlog waits, up to gh-ost's 100, says why, shrinks back once the
 // queue drained, and the loop's capacity is measured from that time.
 func TestDMLBatchGrowsWithTheBacklog(t *testing.T) {
-	events := backlogAtGate(t, false)
+	events := backlogAtGate(t, true)
 	var maxSize int64
 	var grewWhy string
 	for _, p := range events {
@@ -84,10 +84,10 @@ func TestDMLBatchGrowsWithTheBacklog(t *testing.T) {
 	t.Logf("largest batch %d (%s); apply capacity %.0f events/s over %.2fs", maxSize, grewWhy, last.ApplyRate, last.ApplyRateSeconds)
 }
 
-// With the batch fixed it stays at its size under the same backlog, and the capacity is still
-// measured.
+// By default the batch is fixed: it stays at its size under the same backlog, and the capacity
+// is still measured.
 func TestDMLBatchFixed(t *testing.T) {
-	events := backlogAtGate(t, true)
+	events := backlogAtGate(t, false)
 	for _, p := range events {
 		if p.DMLBatchSize == 0 {
 			continue
