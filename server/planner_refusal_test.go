@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,11 +45,19 @@ func TestPlannerRefusalsAre400(t *testing.T) {
 // table's write rate and gh-ost's apply capacity.
 func TestPlanForecastInTheAPI(t *testing.T) {
 	f := newFixtureWith(t, 20, func(o *server.Options) { o.WriteSample = 500 * time.Millisecond })
-	code, body := f.raw(t, http.MethodPost, "/v1/migrations", "Bearer "+token,
-		`{"ddl": "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0, DROP COLUMN pad", "schema": "`+f.d.Name+`"}`)
-	require.Equal(t, http.StatusConflict, code, body)
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/migrations",
+		strings.NewReader(`{"ddl": "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0, DROP COLUMN pad", "schema": "`+f.d.Name+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body := string(raw)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, body)
 	var e client.ErrorResponse
-	require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+	require.NoError(t, json.Unmarshal(raw, &e), body)
 	var plans []planner.Plan
 	require.NoError(t, json.Unmarshal(e.Plans, &plans), string(e.Plans))
 	require.Len(t, plans, 1)
