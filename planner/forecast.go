@@ -67,7 +67,8 @@ func (f *Forecast) slowdown() float64 {
 }
 
 // forecast measures the table's write rate for a gh-ost plan and compares it with the apply
-// capacity. It returns nil and a finding saying why when the rate could not be measured.
+// capacity. The finding is a warning above WriteRateWarnRatio and nil below it; when the rate
+// could not be measured the forecast is nil and the finding says why.
 func (p *Planner) forecast(ctx context.Context, plan *Plan) (*Forecast, *Finding) {
 	src := p.opts.WriteRates
 	if src == nil || plan.Strategy != StrategyGhost {
@@ -98,6 +99,5 @@ func (p *Planner) forecast(ctx context.Context, plan *Plan) (*Forecast, *Finding
 			"%s: the writes need %.0f%% of it, so the copy gets %.0f%% of gh-ost's time and takes about %.1f× as long, and a burst of writes stops it (gh-ost issues #751, #1150). "+
 				"Prefer a time when the table is written less, or pause its batch writers during the copy", rates, 100*f.Utilization, 100*(1-f.Utilization), f.slowdown())}
 	}
-	return f, &Finding{Code: CodeWriteRate, Severity: SeverityInfo, Message: fmt.Sprintf(
-		"%s: the writes need %.0f%% of it, the copy keeps up", rates, 100*f.Utilization)}
+	return f, nil // the copy keeps up: the figures are in Plan.Forecast (the text's "writes" line)
 }

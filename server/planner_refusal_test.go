@@ -64,5 +64,5 @@ func TestPlanForecastInTheAPI(t *testing.T) {
 	require.Equal(t, planner.StrategyGhost, plans[0].Strategy)
 	require.NotNil(t, plans[0].Forecast, "the forecast is in the API's plan")
 	require.Zero(t, plans[0].Forecast.WriteRowsPerSecond, "nothing writes items")
-	require.Contains(t, body, planner.CodeWriteRate)
+	require.Contains(t, body, `"apply_capacity_events_per_second"`)
 }

@@ -60,7 +60,7 @@ func TestPlanConnected(t *testing.T) {
 		{"inplace from stdin", nil, "CREATE INDEX ix_c ON orders (customer_id)", ExitOK,
 			[]string{"INPLACE", "LOCK=NONE"}, nil},
 		{"ghost", []string{"ALTER TABLE orders MODIFY qty BIGINT NOT NULL"}, "", ExitOK,
-			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL", "  writes", "0 rows/s now", "ghost_write_rate"}, nil},
+			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL", "  writes", "0 rows/s now, 0% of gh-ost's apply capacity"}, nil},
 		{"destructive blocks", []string{"ALTER TABLE orders DROP COLUMN note"}, "", ExitBlocked,
 			[]string{"BLOCKED", "--allow-destructive"}, nil},
 		{"override unblocks", []string{"--allow-destructive", "ALTER TABLE orders DROP COLUMN note"}, "", ExitOK,
