@@ -97,6 +97,11 @@ func TestDMLBatchFixed(t *testing.T) {
 	}
 	last := lastWorkerReport(events)
 	require.Greater(t, last.ApplyRate, 0.0)
+	// The capacity stays on the final report, which the store keeps (store.ReadApplyCapacity).
+	done := events[len(events)-1]
+	require.Equal(t, migration.PhaseDone, done.Phase)
+	require.Equal(t, last.ApplyRate, done.ApplyRate)
+	require.Equal(t, last.ApplyRateSeconds, done.ApplyRateSeconds)
 	t.Logf("apply capacity at a fixed batch of %d: %.0f events/s over %.2fs", last.DMLBatchSize, last.ApplyRate, last.ApplyRateSeconds)
 }
 
