@@ -208,15 +208,36 @@ func take(ctx context.Context, db *sql.DB, cfg Config) (Sample, error) {
 			}
 			return Sample{}, fmt.Errorf("writerate: read the binlog: %w", err)
 		}
-		if e, ok := ev.Event.(*replication.RowsEvent); ok && e.Table != nil {
-			n := int64(len(e.Rows))
-			if e.Type() == replication.EnumRowsEventTypeUpdate {
-				n /= 2 // before and after images, one row event each for gh-ost
-			}
-			res.Rows[key(string(e.Table.Schema), string(e.Table.Table))] += n
+		if count(ev.Event, res.Rows) {
 			seen = true
 		}
 	}
+}
+
+// count adds the row events of ev (a rows event, or MySQL's compressed transaction payload that
+// holds them) to rows by table, and reports whether it held any.
+func count(ev replication.Event, rows map[string]int64) bool {
+	switch e := ev.(type) {
+	case *replication.RowsEvent:
+		if e.Table == nil {
+			return false
+		}
+		n := int64(len(e.Rows))
+		if e.Type() == replication.EnumRowsEventTypeUpdate {
+			n /= 2 // before and after images, one row event each for gh-ost
+		}
+		rows[key(string(e.Table.Schema), string(e.Table.Table))] += n
+		return true
+	case *replication.TransactionPayloadEvent:
+		found := false
+		for _, inner := range e.Events {
+			if count(inner.Event, rows) {
+				found = true
+			}
+		}
+		return found
+	}
+	return false
 }
 
 // binlogEnd is the primary's current binlog position and flavor.
