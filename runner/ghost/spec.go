@@ -82,7 +82,7 @@ type Spec struct {
 	// AdaptiveDMLBatch grows the batch with the backlog of binlog events up to gh-ost's 100 and
 	// shrinks it back to DMLBatchSize as it drains (runner/batch). Off by default: under 1500
 	// foreground operations a second it left wall and CPU time as they were and raised the
-	// foreground's p99 in every run (BENCHMARKS.md, "Apply batch").
+	// foreground's p99 in six runs of seven (BENCHMARKS.md, "Apply batch").
 	AdaptiveDMLBatch bool   `json:"adaptive_dml_batch,omitempty"`
 	MaxLagMillis     int64  `json:"max_lag_millis"` // gh-ost throttles above this replica lag
 	MaxLoad          string `json:"max_load"`       // e.g. "Threads_running=25"; gh-ost throttles above
