@@ -374,7 +374,10 @@ func (p *Planner) finish(ctx context.Context, plan *Plan, f facts) {
 		plan.Size = f.size
 		secs := estimate(f.size, plan.Strategy, plan.Algorithm, plan.Rebuild, p.opts.GhostCopyRate)
 		size := sizeFinding(f.size, secs, plan.Strategy, plan.Algorithm, p.opts.GhostCopyRate)
-		if k := fc.slowdown(); k > 1 {
+		switch k := fc.slowdown(); {
+		case fc != nil && fc.Starves:
+			size.Message += "; with the table's current writes it would not finish (" + CodeWriteRate + ")"
+		case k > 1:
 			// The copy gets the apply loop's time the table's writes leave it.
 			secs *= k
 			size.Message += fmt.Sprintf("; %s with the table's current writes (×%.2f)", humanSeconds(secs), k)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -181,4 +182,36 @@ func TestPlanConnectionErrors(t *testing.T) {
 	r = run(t, "", "plan", "-H", "127.0.0.1", "-P", "1", "-u", "x", "ALTER TABLE t ADD c INT")
 	require.Equal(t, ExitError, r.code)
 	require.Contains(t, r.stderr, "127.0.0.1:1")
+}
+
+// A table written faster than gh-ost's apply loop applies gets the warning, in the plan's own
+// words, before anything runs: here 200-row UPDATEs twenty times a second (4000 rows/s) against
+// the built-in capacity (no gh-ost run has measured this server's in the test's store).
+func TestPlanForecastWarning(t *testing.T) {
+	d := newOrders(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_, _ = d.Primary.ExecContext(ctx, "UPDATE orders SET qty = qty + 1")
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	r := run(t, "", append(append([]string{"plan", "--write-sample", "1s"}, connArgs(t, d)...), "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")...)
+	cancel()
+	<-done
+	require.Equal(t, ExitOK, r.code, "a warning does not block: %s", r.stderr)
+	require.Contains(t, r.stdout, "warning")
+	require.Contains(t, r.stdout, "ghost_write_rate: "+d.Name+".orders is written at")
+	require.Regexp(t, `never finish|takes about [0-9.]+× as long`, r.stdout)
+	require.Regexp(t, `with the table's current writes (it would not finish|[0-9.]+ \S+ \(×[0-9.]+\))`, r.stdout, "the estimate says so too")
+	t.Logf("%s", r.stdout)
 }
