@@ -218,7 +218,50 @@ func formatETA(runs []etaRun) string {
 	}
 	fmt.Fprintln(tw, line+"\t\t")
 	_ = tw.Flush()
+	b.WriteString("\nthe copy ETA's range (low … high, against the actual remaining time) and whether it held the end\n\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head = "run\t"
+	for _, q := range etaMarks {
+		head += fmt.Sprintf("range @%.0f%%\t", 100*q)
+	}
+	fmt.Fprintln(tw, head)
+	held := make([]int, len(etaMarks))
+	for i, r := range runs {
+		line := fmt.Sprintf("%d\t", i+1)
+		for k, q := range etaMarks {
+			lo, hi, ok := r.etaRange(q)
+			switch {
+			case !ok:
+				line += "no range\t"
+			case lo <= 0 && hi >= 0:
+				held[k]++
+				line += fmt.Sprintf("%+.0f … %+.0f%% held\t", 100*lo, 100*hi)
+			default:
+				line += fmt.Sprintf("%+.0f … %+.0f%% missed\t", 100*lo, 100*hi)
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	line = "held the end\t"
+	for k := range etaMarks {
+		line += fmt.Sprintf("%d of %d\t", held[k], len(runs))
+	}
+	fmt.Fprintln(tw, line)
+	_ = tw.Flush()
 	return b.String()
+}
+
+// etaRange is the copy ETA's range at mark q as errors against the actual remaining time.
+func (r etaRun) etaRange(q float64) (lo, hi float64, ok bool) {
+	p, found := r.at(q)
+	if !found || r.copyEnd.IsZero() || p.ETAState != migration.ETAKnown || p.ETAHigh <= 0 {
+		return 0, 0, false
+	}
+	actual := r.copyEnd.Sub(p.Time).Seconds()
+	if actual <= 0 {
+		return 0, 0, false
+	}
+	return p.ETALow.Seconds()/actual - 1, p.ETAHigh.Seconds()/actual - 1, true
 }
 
 func (r etaRun) copyStart() time.Time {

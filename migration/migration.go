@@ -120,6 +120,10 @@ type Progress struct {
 	// CutOverETA is the expected time until the cut-over is done: the copy's ETA plus the
 	// expected tail (binlog catch-up and rename), in state ETAKnown only.
 	CutOverETA time.Duration `json:"cutover_eta_ns"`
+	// ETALow and ETAHigh bound ETA by the spread of the copy rate over its last seconds (state
+	// ETAKnown only): the estimate a DBA can plan with is the range, the rate moves with load.
+	ETALow  time.Duration `json:"eta_low_ns,omitempty"`
+	ETAHigh time.Duration `json:"eta_high_ns,omitempty"`
 	// ChunkSize is the copy's current rows per chunk (gh-ost), ChunkReason why it is that size.
 	ChunkSize   int64  `json:"chunk_size,omitempty"`
 	ChunkReason string `json:"chunk_reason,omitempty"`

@@ -208,6 +208,9 @@ func progressLine(p migration.Progress) string {
 		s += "  ETA held" // paused or throttled: no time is promised (issue 12)
 	case p.ETA > 0:
 		s += "  ETA " + p.ETA.Round(time.Second).String()
+		if p.ETAHigh > p.ETALow {
+			s += " (" + p.ETALow.Round(time.Second).String() + "–" + p.ETAHigh.Round(time.Second).String() + ")"
+		}
 	}
 	if p.ChunkSize > 0 && p.Phase == migration.PhaseCopying {
 		s += fmt.Sprintf("  chunk %d", p.ChunkSize)

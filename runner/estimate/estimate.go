@@ -7,9 +7,11 @@
 package estimate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
@@ -100,8 +102,15 @@ type Estimate struct {
 	// ETA and CutOverETA are the expected time until the copy ends and until the cut-over is
 	// done; zero unless State is migration.ETAKnown.
 	ETA, CutOverETA time.Duration
+	// ETALow and ETAHigh bound the copy's ETA by the spread of the rate over the last
+	// rangeWindow of copying (its fastest and slowest tenth): what the point estimate cannot
+	// promise on a box whose load moves the rate, said as a range. Zero unless State is known.
+	ETALow, ETAHigh time.Duration
 	State           migration.ETAState
 }
+
+// rangeWindow is how much recent copying the ETA's range is taken from.
+const rangeWindow = 10 * time.Second
 
 // Estimator follows one copy. It is not safe for concurrent use: its owner feeds it the reports
 // in order.
@@ -115,6 +124,13 @@ type Estimator struct {
 	last     Estimate
 	size     int64 // the chunk size in force since the last report (SetChunkSize)
 	ramp     *ramp
+	recent   []interval // the copying intervals of the last rangeWindow, for the ETA's range
+}
+
+// interval is one report-to-report stretch of copying: its rate and length.
+type interval struct {
+	rate float64
+	dt   time.Duration
 }
 
 // New returns an estimator with cfg (defaults filled in).
@@ -164,6 +180,9 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 	if copying {
 		e.smooth(inst, dt)
 		e.ramp.observe(e.size, max(p.RowsCopied-e.prev.RowsCopied, 0), dt, p.Time)
+		if e.smoothed > 0 {
+			e.recent = appendInterval(e.recent, interval{inst, dt})
+		}
 	}
 	e.prev = p
 	est := Estimate{Rate: e.smoothed, State: migration.ETAEstimating}
@@ -176,6 +195,11 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 		}
 		est.ETA = eta.Round(100 * time.Millisecond)
 		est.CutOverETA = est.ETA + e.cfg.CutOverTail
+		if lo, hi, ok := spread(e.recent); ok {
+			// The point estimate stays inside its range however the two were reached.
+			est.ETALow = min(time.Duration(float64(remaining)/hi*float64(time.Second)), eta).Round(100 * time.Millisecond)
+			est.ETAHigh = max(time.Duration(float64(remaining)/lo*float64(time.Second)), eta).Round(100 * time.Millisecond)
+		}
 	}
 	e.last = est
 	return est
@@ -211,4 +235,43 @@ func copyDone(p migration.Progress) bool {
 		return true
 	}
 	return false
+}
+
+// appendInterval keeps the intervals of the last rangeWindow.
+func appendInterval(s []interval, x interval) []interval {
+	s = append(s, x)
+	var total time.Duration
+	for i := len(s) - 1; i >= 0; i-- {
+		total += s[i].dt
+		if total > rangeWindow {
+			return s[i:]
+		}
+	}
+	return s
+}
+
+// spread is the rate of the slowest and of the fastest tenth of the time in s (time-weighted
+// quantiles); ok is false with fewer than four intervals or a slowest tenth that copied nothing.
+func spread(s []interval) (lo, hi float64, ok bool) {
+	if len(s) < 4 {
+		return 0, 0, false
+	}
+	sorted := slices.Clone(s)
+	slices.SortFunc(sorted, func(a, b interval) int { return cmp.Compare(a.rate, b.rate) })
+	var total time.Duration
+	for _, x := range sorted {
+		total += x.dt
+	}
+	quantile := func(q float64) float64 {
+		var acc time.Duration
+		for _, x := range sorted {
+			acc += x.dt
+			if float64(acc) >= q*float64(total) {
+				return x.rate
+			}
+		}
+		return sorted[len(sorted)-1].rate
+	}
+	lo, hi = quantile(0.1), quantile(0.9)
+	return lo, hi, lo > 0
 }

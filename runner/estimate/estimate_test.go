@@ -223,6 +223,7 @@ func TestRampFit(t *testing.T) {
 		r.observe(size, 0, time.Second, t0) // the first interval at a size is not counted
 		r.observe(size, int64(rate), time.Second, t0)
 	}
+	add(500, 200*time.Millisecond) // the starting size holds gh-ost's start: not counted
 	add(1000, 20*time.Millisecond) // 15ms + 5µs·1000
 	_, _, ok := r.fit()
 	assert.False(t, ok, "one size")
@@ -233,7 +234,7 @@ func TestRampFit(t *testing.T) {
 	assert.InDelta(t, 5e-6, b, 1e-7)
 
 	flat := newRamp(500*time.Millisecond, 100_000)
-	for _, s := range []int64{1000, 2000} {
+	for _, s := range []int64{500, 1000, 2000} {
 		flat.observe(s, 0, time.Second, t0)
 		flat.observe(s, 50_000, time.Second, t0) // the same rate at both sizes
 	}
@@ -262,4 +263,34 @@ func TestNothingCopiedYetIsNoRate(t *testing.T) {
 	}
 	require.Equal(t, migration.ETAKnown, est.State)
 	assert.InDelta(t, 1000, est.Rate, 1, "the rate is the copy's, not dragged down by the wait for the first chunk")
+}
+
+// The ETA's range: as narrow as the point on a steady copy, as wide as the rate's spread on a
+// noisy one, always around the point estimate.
+func TestETARange(t *testing.T) {
+	e, _ := New(Config{})
+	est, _ := feed(e, 0, 10, 0, 1000, 100_000)
+	require.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, est.ETA.Seconds(), est.ETALow.Seconds(), 0.2)
+	assert.InDelta(t, est.ETA.Seconds(), est.ETAHigh.Seconds(), 0.2)
+
+	n, _ := New(Config{})
+	rows := int64(0)
+	for i := 0; i <= 24; i++ {
+		if i > 0 {
+			rows += []int64{250, 750}[i%2] // 500 and 1500 rows/s, half a second each
+		}
+		est = n.Observe(copyAt(float64(i)/2, rows, 100_000))
+	}
+	require.Equal(t, migration.ETAKnown, est.State)
+	remaining := float64(100_000 - rows)
+	assert.InDelta(t, remaining/1500, est.ETALow.Seconds(), 0.2)
+	assert.InDelta(t, remaining/500, est.ETAHigh.Seconds(), 0.2)
+	assert.LessOrEqual(t, est.ETALow, est.ETA)
+	assert.GreaterOrEqual(t, est.ETAHigh, est.ETA)
+
+	h := held(copyAt(12.5, rows, 100_000))
+	est = n.Observe(h)
+	assert.Zero(t, est.ETALow, "held: no range either")
+	assert.Zero(t, est.ETAHigh)
 }

@@ -26,6 +26,7 @@ type ramp struct {
 	rows    map[int64]float64 // rows copied at each chunk size, intervals not held
 	seconds map[int64]float64 // and the time they took
 	size    int64             // the size of the last interval
+	grown   bool              // the size changed since the copy began
 	fresh   bool              // the last interval was the first at its size (a mix of two sizes)
 
 	grewAt time.Time     // the end of the last interval at a larger size than the one before
@@ -53,10 +54,16 @@ func (r *ramp) observe(size, rows int64, dt time.Duration, end time.Time) {
 			}
 			r.grewAt = end
 		}
+		r.grown = r.grown || r.size > 0
 		r.size, r.fresh = size, true
 		return // the interval a resize takes effect in mixes the old chunk and the new
 	}
 	r.fresh = false
+	if !r.grown {
+		// The starting size's intervals hold gh-ost's start: its first chunk came late, and the
+		// sandbox's traces showed a fifth of the next size's rate there, which bent the fit.
+		return
+	}
 	r.rows[size] += float64(rows)
 	r.seconds[size] += dt.Seconds()
 }
