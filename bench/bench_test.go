@@ -103,6 +103,7 @@ func strategies(b *testing.B) []strategy {
 		{name: "pt-online-schema-change", key: "pt-osc", run: ptOSC},
 		{name: "ghostgate, before issue 12 (chunk 1000 fixed, binlog unfiltered)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true}, unfiltered)},
 		{name: "ghostgate, binlog unfiltered", key: "ghostgate-unfiltered", run: ghostgateRun(chunk.Config{}, unfiltered)},
+		{name: "ghostgate, apply batch by backlog", key: "ghostgate-adaptive-batch", run: ghostgateRun(chunk.Config{}, adaptiveBatch)},
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
@@ -117,7 +118,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate)", k)
 	}
 	return out
 }

@@ -131,7 +131,7 @@ func attribute(key string, d cpuSample) cpuUse {
 	switch key {
 	case "pt-osc":
 		u.tool = d.children
-	case "ghostgate", "ghostgate-fixed", "ghostgate-unfiltered":
+	case "ghostgate", "ghostgate-fixed", "ghostgate-unfiltered", "ghostgate-adaptive-batch":
 		u.tool, u.worker = d.bench, d.children
 	}
 	return u

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/chunk"
+	"github.com/ghostgate/ghostgate/runner/estimate"
 )
 
 // etaMarks are the progress points at which the ETA is judged (issue 12: within ±20% from 10%).
@@ -56,9 +60,9 @@ func (r etaRun) at(q float64) (migration.Progress, bool) {
 }
 
 // judgements at mark q: the new copy ETA against the copy's end, the new cut-over ETA against
-// the migration's end, and the old 5-second-window ETA (recomputed from the same reports)
-// against the copy's end.
-func (r etaRun) judge(q float64) (copyETA, total, old etaErr) {
+// the migration's end, the copy ETA with the chunk ramp-up model (estimate.Config.Ramp) and the
+// old 5-second-window ETA (both recomputed from the same reports) against the copy's end.
+func (r etaRun) judge(q float64) (copyETA, total, withRamp, old etaErr) {
 	p, ok := r.at(q)
 	if !ok || r.copyEnd.IsZero() {
 		return
@@ -67,10 +71,37 @@ func (r etaRun) judge(q float64) (copyETA, total, old etaErr) {
 		copyETA = judge(p.ETA, r.copyEnd.Sub(p.Time))
 		total = judge(p.CutOverETA, r.complete.Sub(p.Time))
 	}
+	if eta, ok := r.withRampETA(p); ok {
+		withRamp = judge(eta, r.copyEnd.Sub(p.Time))
+	}
 	if eta, ok := r.oldETA(p); ok {
 		old = judge(eta, r.copyEnd.Sub(p.Time))
 	}
 	return
+}
+
+// withRampETA replays the reports up to p through an estimator with the ramp model, as the
+// runner feeds its own (the chunk size after each report, a restart when it changed).
+func (r etaRun) withRampETA(p migration.Progress) (time.Duration, bool) {
+	e, err := estimate.New(estimate.Config{Ramp: true})
+	if err != nil {
+		return 0, false
+	}
+	var size int64
+	for _, q := range r.reports {
+		est := e.Observe(q)
+		if q.ChunkSize > 0 && q.ChunkSize != size {
+			if size != 0 {
+				e.Restart()
+			}
+			size = q.ChunkSize
+			e.SetChunkSize(size)
+		}
+		if q.Time.Equal(p.Time) && q.RowsCopied == p.RowsCopied {
+			return est.ETA, est.State == migration.ETAKnown
+		}
+	}
+	return 0, false
 }
 
 // oldETA is what the worker's estimate said at p: rows remaining over the rate of the last 5 s.
@@ -106,6 +137,9 @@ func BenchmarkETA(b *testing.B) {
 		b.Run(fmt.Sprintf("run%d", i+1), func(b *testing.B) {
 			r := etaMigration(ctx, b, d, fmt.Sprintf("eta_%d", i), rows, int(rate))
 			all = append(all, r)
+			if dir := os.Getenv("GG_BENCH_ETA_DUMP"); dir != "" {
+				dumpReports(b, filepath.Join(dir, fmt.Sprintf("eta_run%d.jsonl", i+1)), r)
+			}
 		})
 	}
 	fmt.Printf("\nETA error (predicted/actual remaining − 1), ghostgate defaults, %d rows, %d ops/s, %d runs\n\n%s",
@@ -159,18 +193,18 @@ func formatETA(runs []etaRun) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "run\t"
 	for _, q := range etaMarks {
-		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q)
+		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\tramp @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q, 100*q)
 	}
 	fmt.Fprintln(tw, head+"copy\tcut-over tail\t")
-	cols := make([][]float64, 3*len(etaMarks))
+	cols := make([][]float64, 4*len(etaMarks))
 	for i, r := range runs {
 		line := fmt.Sprintf("%d\t", i+1)
 		for k, q := range etaMarks {
-			c, t, o := r.judge(q)
-			for j, e := range []etaErr{c, t, o} {
+			c, t, n, o := r.judge(q)
+			for j, e := range []etaErr{c, t, n, o} {
 				line += etaPct(e) + "\t"
 				if e.ok {
-					cols[3*k+j] = append(cols[3*k+j], e.err)
+					cols[4*k+j] = append(cols[4*k+j], e.err)
 				}
 			}
 		}
@@ -184,7 +218,50 @@ func formatETA(runs []etaRun) string {
 	}
 	fmt.Fprintln(tw, line+"\t\t")
 	_ = tw.Flush()
+	b.WriteString("\nthe copy ETA's range (low … high, against the actual remaining time) and whether it held the end\n\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head = "run\t"
+	for _, q := range etaMarks {
+		head += fmt.Sprintf("range @%.0f%%\t", 100*q)
+	}
+	fmt.Fprintln(tw, head)
+	held := make([]int, len(etaMarks))
+	for i, r := range runs {
+		line := fmt.Sprintf("%d\t", i+1)
+		for k, q := range etaMarks {
+			lo, hi, ok := r.etaRange(q)
+			switch {
+			case !ok:
+				line += "no range\t"
+			case lo <= 0 && hi >= 0:
+				held[k]++
+				line += fmt.Sprintf("%+.0f … %+.0f%% held\t", 100*lo, 100*hi)
+			default:
+				line += fmt.Sprintf("%+.0f … %+.0f%% missed\t", 100*lo, 100*hi)
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	line = "held the end\t"
+	for k := range etaMarks {
+		line += fmt.Sprintf("%d of %d\t", held[k], len(runs))
+	}
+	fmt.Fprintln(tw, line)
+	_ = tw.Flush()
 	return b.String()
+}
+
+// etaRange is the copy ETA's range at mark q as errors against the actual remaining time.
+func (r etaRun) etaRange(q float64) (lo, hi float64, ok bool) {
+	p, found := r.at(q)
+	if !found || r.copyEnd.IsZero() || p.ETAState != migration.ETAKnown || p.ETAHigh <= 0 {
+		return 0, 0, false
+	}
+	actual := r.copyEnd.Sub(p.Time).Seconds()
+	if actual <= 0 {
+		return 0, 0, false
+	}
+	return p.ETALow.Seconds()/actual - 1, p.ETAHigh.Seconds()/actual - 1, true
 }
 
 func (r etaRun) copyStart() time.Time {
@@ -210,4 +287,18 @@ func summary(xs []float64) string {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return fmt.Sprintf("%+.0f%% [%+.0f … %+.0f%%]", 100*s[len(s)/2], 100*s[0], 100*s[len(s)-1])
+}
+
+// dumpReports writes a run's progress reports, one JSON object a line, then a last line with the
+// copy's end and the migration's ($GG_BENCH_ETA_DUMP: a directory), so that an estimator can be
+// replayed against real copies without running them again.
+func dumpReports(b *testing.B, path string, r etaRun) {
+	f, err := os.Create(path)
+	require.NoError(b, err)
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, p := range r.reports {
+		require.NoError(b, enc.Encode(p))
+	}
+	require.NoError(b, enc.Encode(map[string]time.Time{"copy_end": r.copyEnd, "complete": r.complete}))
 }

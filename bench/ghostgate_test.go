@@ -29,10 +29,16 @@ const benchStore = "_gg_bench"
 // unfiltered makes gh-ost read the binlog without the worker's filter (ghost.Spec.NoBinlogFilter).
 func unfiltered(g *runner.GhostTuning) { g.NoBinlogFilter = true }
 
+// adaptiveBatch grows gh-ost's apply batch with the backlog (runner/batch; otherwise it stays at
+// gh-ost's 10 events).
+func adaptiveBatch(g *runner.GhostTuning) { g.AdaptiveDMLBatch = true }
+
 func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(context.Context, *sandboxtest.DB, string) (string, error) {
 	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 		var mu sync.Mutex
 		var path []string
+		var maxBatch, maxBacklog int64
+		var capacity float64
 		res, err := ghostgateMigrate(ctx, d, table, chunks, tune, func(ev runner.Event) {
 			p := ev.Progress
 			if p == nil || p.ChunkSize == 0 {
@@ -43,13 +49,20 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 			if s := fmt.Sprint(p.ChunkSize); len(path) == 0 || path[len(path)-1] != s {
 				path = append(path, s)
 			}
+			maxBatch, maxBacklog = max(maxBatch, p.DMLBatchSize), max(maxBacklog, p.BacklogEvents)
+			if p.ApplyRate > 0 {
+				capacity = p.ApplyRate
+			}
 		})
 		mu.Lock()
 		defer mu.Unlock()
-		return fmt.Sprintf("[chunks %s; throttled %s]", strings.Join(path, "→"), res.ThrottledFor.Round(time.Millisecond)), err
+		return fmt.Sprintf("[chunks %s; largest apply batch %d, backlog %d, apply capacity %.0f events/s; throttled %s]",
+			strings.Join(path, "→"), maxBatch, maxBacklog, capacity, res.ThrottledFor.Round(time.Millisecond)), err
 	}
 }
 
+// ghostgateMigrate runs the change through the runner, with the tunings applied to its gh-ost
+// settings (unfiltered, adaptiveBatch).
 func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chunks chunk.Config, tune []func(*runner.GhostTuning), onEvent func(runner.Event)) (runner.Result, error) {
 	st, err := store.Open(ctx, d.Primary, store.Options{Database: benchStore})
 	if err != nil {

@@ -100,6 +100,8 @@ type Metrics struct {
 	backlog         *prometheus.GaugeVec
 	throttled       *prometheus.GaugeVec
 	chunkSize       *prometheus.GaugeVec
+	dmlBatchSize    *prometheus.GaugeVec
+	applyRate       *prometheus.GaugeVec
 	chunkResizes    *prometheus.CounterVec
 	throttleEvents  *prometheus.CounterVec
 	cutOverAttempts *prometheus.CounterVec
@@ -134,6 +136,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		backlog:         gauge("binlog_backlog_events", "Binlog events not yet applied to the new table."),
 		throttled:       gauge("throttled", "1 while the migration is throttled, else 0."),
 		chunkSize:       gauge("chunk_size_rows", "gh-ost's current copy chunk size in rows."),
+		dmlBatchSize:    gauge("dml_batch_size_events", "gh-ost's current binlog apply batch: events applied per transaction (grows with the backlog)."),
+		applyRate:       gauge("apply_capacity_events_per_second", "Binlog events per second gh-ost's apply loop applied while events waited for it (its measured capacity this run)."),
 		chunkResizes:    counter("chunk_resizes_total", "Chunk size changes, by kind (grow, shrink_slow, shrink_throttle, operator).", "kind"),
 		throttleEvents:  counter("throttle_events_total", "Times a migration started throttling (or changed reason), by reason.", "reason"),
 		cutOverAttempts: counter("cutover_attempts_total", "Cut-over (rename) attempts, by result (ok, failed).", "result"),
@@ -156,7 +160,7 @@ func fq(name string) string { return prometheus.BuildFQName(Namespace, "", name)
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.rowsCopied, m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled,
-		m.chunkSize, m.chunkResizes, m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
+		m.chunkSize, m.dmlBatchSize, m.applyRate, m.chunkResizes, m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
 }
 
 // Describe implements prometheus.Collector, so a Metrics built with New(nil) can be collected
@@ -222,6 +226,12 @@ func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	if p.ChunkSize > 0 {
 		m.chunkSize.WithLabelValues(v...).Set(float64(p.ChunkSize))
 	}
+	if p.DMLBatchSize > 0 {
+		m.dmlBatchSize.WithLabelValues(v...).Set(float64(p.DMLBatchSize))
+	}
+	if p.ApplyRate > 0 {
+		m.applyRate.WithLabelValues(v...).Set(p.ApplyRate)
+	}
 	if p.Throttled {
 		reason := ReasonLabel(p.ThrottleReason)
 		if s := sourceLabel(p.ThrottleSource); s != "" {
@@ -269,7 +279,7 @@ func (m *Metrics) Finished(l Labels, status migration.Status) {
 	v := l.values()
 	m.finished.WithLabelValues(append(v, string(status))...).Inc()
 	m.active.WithLabelValues(v...).Set(0)
-	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled, m.chunkSize} {
+	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled, m.chunkSize, m.dmlBatchSize, m.applyRate} {
 		g.DeleteLabelValues(v...)
 	}
 	delete(m.last, l)

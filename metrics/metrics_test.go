@@ -60,7 +60,7 @@ ghostgate_migrations_active{schema="app",strategy="ghost",table="users"} 1
 
 func TestMetricNamesFollowConventions(t *testing.T) {
 	m := New(nil)
-	m.Observe(users, migration.Progress{RowsCopied: 1, Throttled: true, ThrottleReason: "manual"})
+	m.Observe(users, migration.Progress{RowsCopied: 1, Throttled: true, ThrottleReason: "manual", ChunkSize: 1000, DMLBatchSize: 10, ApplyRate: 2000})
 	m.CutOverAttempt(users, time.Second, true)
 	m.Finished(users, migration.StatusComplete)
 	problems, err := testutil.CollectAndLint(m)

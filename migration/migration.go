@@ -120,10 +120,23 @@ type Progress struct {
 	// CutOverETA is the expected time until the cut-over is done: the copy's ETA plus the
 	// expected tail (binlog catch-up and rename), in state ETAKnown only.
 	CutOverETA time.Duration `json:"cutover_eta_ns"`
+	// ETALow and ETAHigh bound ETA by the spread of the copy rate over its last seconds (state
+	// ETAKnown only): the estimate a DBA can plan with is the range, the rate moves with load.
+	ETALow  time.Duration `json:"eta_low_ns,omitempty"`
+	ETAHigh time.Duration `json:"eta_high_ns,omitempty"`
 	// ChunkSize is the copy's current rows per chunk (gh-ost), ChunkReason why it is that size.
 	ChunkSize   int64  `json:"chunk_size,omitempty"`
 	ChunkReason string `json:"chunk_reason,omitempty"`
-	Message     string `json:"message,omitempty"`
+	// DMLBatchSize is how many binlog events gh-ost applies to the ghost table per transaction
+	// now, DMLBatchReason why (it grows with the backlog; runner/batch).
+	DMLBatchSize   int64  `json:"dml_batch_size,omitempty"`
+	DMLBatchReason string `json:"dml_batch_reason,omitempty"`
+	// ApplyRate is the binlog events per second gh-ost's apply loop applied while events were
+	// waiting for it (its capacity), measured over ApplyRateSeconds of such time in this run; 0
+	// while no backlog was seen. The planner's write-rate forecast reads it back from the store.
+	ApplyRate        float64 `json:"apply_rate,omitempty"`
+	ApplyRateSeconds float64 `json:"apply_rate_seconds,omitempty"`
+	Message          string  `json:"message,omitempty"`
 }
 
 // ETAState says how far a Progress's ETA can be trusted.

@@ -71,6 +71,11 @@ type Options struct {
 	// completed migrations: store.ReadCopyRate); the duration estimate of a gh-ost plan uses it
 	// instead of the built-in rate, and says so.
 	GhostCopyRate *CopyRate
+	// WriteRates, when set, measures each gh-ost plan's table's write rate, and ApplyCapacity is
+	// gh-ost's apply capacity measured on this server (nil: BuiltinApplyCapacity): the plan says
+	// when the writes would starve the copy (Plan.Forecast, finding CodeWriteRate).
+	WriteRates    WriteRateSource
+	ApplyCapacity *ApplyCapacity
 }
 
 // CopyRate is a measured gh-ost copy rate and where it comes from.
@@ -100,6 +105,9 @@ func (o Options) Validate() error {
 	}
 	if r := o.GhostCopyRate; r != nil && !(r.RowsPerSecond > 0) {
 		return fmt.Errorf("%w: a measured copy rate must be positive, got %v rows/s", ErrInvalidOptions, r.RowsPerSecond)
+	}
+	if c := o.ApplyCapacity; c != nil && !(c.EventsPerSecond > 0) {
+		return fmt.Errorf("%w: a measured apply capacity must be positive, got %v events/s", ErrInvalidOptions, c.EventsPerSecond)
 	}
 	if o.RebuildMaxRows < 0 || o.RebuildMaxBytes < 0 {
 		return fmt.Errorf("%w: rebuild thresholds must not be negative", ErrInvalidOptions)

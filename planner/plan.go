@@ -95,7 +95,10 @@ type Plan struct {
 	Findings         []Finding     `json:"findings"`
 	Size             *Size         `json:"size"`
 	EstimatedSeconds *float64      `json:"estimated_seconds"`
-	Blocked          bool          `json:"blocked"`
+	// Forecast compares the table's write rate with gh-ost's apply capacity (gh-ost plans of a
+	// connected planner with Options.WriteRates; nil otherwise).
+	Forecast *Forecast `json:"forecast,omitempty"`
+	Blocked  bool      `json:"blocked"`
 }
 
 // Blocking returns the error findings that still block the plan (no override given).

@@ -216,7 +216,7 @@ func (p *Planner) planChange(ctx context.Context, c *change) (*Plan, error) {
 	if strategy == StrategyGhost {
 		plan.Findings = append(plan.Findings, ghostFindings(p.srv, old, nw, f, p.perfSchema)...)
 	}
-	p.finish(plan, f)
+	p.finish(ctx, plan, f)
 	return plan, nil
 }
 
@@ -367,15 +367,29 @@ func decide(alg Algorithm, rebuild bool, size *Size, opts Options) (Strategy, st
 }
 
 // finish adds the size/offline notes, marks overridden findings and sets Blocked.
-func (p *Planner) finish(plan *Plan, f facts) {
+func (p *Planner) finish(ctx context.Context, plan *Plan, f facts) {
+	fc, fcFinding := p.forecast(ctx, plan)
+	plan.Forecast = fc
 	if f.size != nil {
 		plan.Size = f.size
 		secs := estimate(f.size, plan.Strategy, plan.Algorithm, plan.Rebuild, p.opts.GhostCopyRate)
+		size := sizeFinding(f.size, secs, plan.Strategy, plan.Algorithm, p.opts.GhostCopyRate)
+		switch k := fc.slowdown(); {
+		case fc != nil && fc.Starves:
+			size.Message += "; with the table's current writes it would not finish (" + CodeWriteRate + ")"
+		case k > 1:
+			// The copy gets the apply loop's time the table's writes leave it.
+			secs *= k
+			size.Message += fmt.Sprintf("; %s with the table's current writes (×%.2f)", humanSeconds(secs), k)
+		}
 		plan.EstimatedSeconds = &secs
-		plan.Findings = append(plan.Findings, sizeFinding(f.size, secs, plan.Strategy, plan.Algorithm, p.opts.GhostCopyRate))
+		plan.Findings = append(plan.Findings, size)
 	} else if !f.connected {
 		plan.Findings = append(plan.Findings, Finding{Code: CodeOffline, Severity: SeverityInfo,
 			Message: "offline: planned by rules for " + p.srv.String() + "; size, triggers and existing data not checked"})
+	}
+	if fcFinding != nil {
+		plan.Findings = append(plan.Findings, *fcFinding)
 	}
 	for i := range plan.Findings {
 		fd := &plan.Findings[i]
@@ -414,6 +428,6 @@ func (p *Planner) planTableStatement(ctx context.Context, plan *Plan, old *table
 		plan.Findings = append(plan.Findings, Finding{Code: CodeRenameTable, Severity: SeverityError, Override: FlagAllowIncompatible,
 			Message: fmt.Sprintf("renaming %s to %s breaks every query that uses the old name", qualified(old.schema, old.name), qualified(toSchema, c.renameTable))})
 	}
-	p.finish(plan, f)
+	p.finish(ctx, plan, f)
 	return plan, nil
 }

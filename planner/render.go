@@ -43,6 +43,10 @@ func writePlan(w io.Writer, p *Plan) {
 		}
 		fmt.Fprintf(w, "  size\t%d rows, %s data, %s indexes%s\n", p.Size.Rows, humanBytes(p.Size.DataBytes), humanBytes(p.Size.IndexBytes), est)
 	}
+	if f := p.Forecast; f != nil {
+		fmt.Fprintf(w, "  writes\t%s rows/s now, %.0f%% of gh-ost's apply capacity (%s events/s)%s\n",
+			humanRate(f.WriteRowsPerSecond), 100*f.Utilization, humanRate(f.ApplyCapacity), map[bool]string{true: ": the copy would starve"}[f.Starves])
+	}
 	if len(p.Probe) > 0 {
 		fmt.Fprintf(w, "  probe\t%s\n", probeText(p.Probe))
 	}

@@ -49,8 +49,11 @@ type Config struct {
 
 // GhostTuning are the gh-ost settings a user may change per run; zero means gh-ost's default.
 type GhostTuning struct {
-	ChunkSize          int64
+	ChunkSize int64
+	// DMLBatchSize is the binlog events gh-ost applies per transaction: without AdaptiveDMLBatch the
+	// size, otherwise the floor from which it grows with the backlog up to 100 (runner/batch).
 	DMLBatchSize       int64
+	AdaptiveDMLBatch   bool
 	CutOverLockTimeout time.Duration
 	NiceRatio          float64
 	DropOldTable       bool

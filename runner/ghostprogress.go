@@ -20,6 +20,7 @@ func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate
 	h.throttleSource(&p) // before the estimator: a held report is one the throttler holds
 	e := est.Observe(p)
 	p.RowsPerSecond, p.ETA, p.CutOverETA, p.ETAState = e.Rate, e.ETA, e.CutOverETA, e.State
+	p.ETALow, p.ETAHigh = e.ETALow, e.ETAHigh
 	old, _ := ch.current()
 	var lockTime time.Duration
 	var lockErr error = errNotCopying
@@ -38,6 +39,7 @@ func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate
 		}
 	}
 	p.ChunkSize, p.ChunkReason = chunkState(ch)
+	est.SetChunkSize(p.ChunkSize) // the size the next interval copies at
 	h.progress(ctx, p)
 }
 

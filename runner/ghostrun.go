@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,10 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		defer func() { <-noted }()
 	}
 
-	est, err := estimate.New(h.r.cfg.Estimate)
+	// The ETA models the chunk sizer's ramp-up with its own target and bound.
+	ecfg, ccfg := h.r.cfg.Estimate, h.r.cfg.Chunk.WithDefaults()
+	ecfg.ChunkTarget, ecfg.ChunkMax = cmp.Or(ecfg.ChunkTarget, ccfg.Target), cmp.Or(ecfg.ChunkMax, ccfg.Max)
+	est, err := estimate.New(ecfg)
 	if err != nil {
 		_ = w.Abort()
 		return err
@@ -54,6 +58,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	if size == 0 {
 		size = ghost.DefaultChunkSize // what the worker gives gh-ost for 0
 	}
+	est.SetChunkSize(size)
 	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio)
 	h.mu.Lock()
 	h.chunks = ch

@@ -483,7 +483,7 @@ func (h *Handle) ghostSpec() ghost.Spec {
 	spec := ghost.Spec{
 		MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table, Alter: h.plan.GhostAlter,
 		Primary: c.Primary, OnPrimary: c.OnPrimary,
-		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize,
+		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize, AdaptiveDMLBatch: c.Ghost.AdaptiveDMLBatch,
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
 		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings, PprofAddr: c.Ghost.PprofAddr,
 		NoBinlogFilter:     c.Ghost.NoBinlogFilter,

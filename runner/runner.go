@@ -78,6 +78,10 @@ func checkLease(c Config, lease time.Duration) error {
 	return nil
 }
 
+// Primary is the primary the runner migrates on, with its credentials (the planner's write-rate
+// sample tails its binlog).
+func (r *Runner) Primary() ghost.Endpoint { return r.cfg.Primary }
+
 // Close releases the connection pools.
 func (r *Runner) Close() error {
 	var errs []error

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/cutover"
+	"github.com/ghostgate/ghostgate/internal/writerate"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
@@ -62,6 +63,9 @@ type Options struct {
 	// RebuildMaxRows is the planner's rebuild threshold when a request gives none (0: the
 	// planner's default).
 	RebuildMaxRows int64
+	// WriteSample is how long the planner tails a cluster's binlog to measure each gh-ost
+	// table's write rate against gh-ost's apply capacity (0: not measured; internal/writerate).
+	WriteSample time.Duration
 	// Log receives what happens: transitions, throttling, gate decisions, participant failures,
 	// approvals (nil: nothing is logged).
 	Log *slog.Logger
@@ -262,6 +266,11 @@ func (c *Controller) plan(ctx context.Context, cl *Cluster, req client.CreateReq
 	if r, err := c.opts.Store.CopyRate(ctx, cl.Name, copyRateSamples); err == nil && r.Samples > 0 {
 		opts.GhostCopyRate = &planner.CopyRate{RowsPerSecond: r.RowsPerSecond,
 			Source: fmt.Sprintf("the median of the last %d gh-ost copies on this server", r.Samples)}
+	}
+	if c.opts.WriteSample > 0 {
+		e := cl.Runner.Primary()
+		defer writerate.PlanOptions(ctx, cl.DB, writerate.Config{Host: e.Host, Port: e.Port, User: e.User, Password: e.Password,
+			Window: c.opts.WriteSample}, c.opts.Store.Database(), &opts)()
 	}
 	for _, o := range req.Overrides {
 		if len(o) > 0 && o[0] != '-' {

@@ -43,9 +43,13 @@ type fixture struct {
 	api     *client.Client
 	anon    *client.Client // no token
 	closeFn func()
+	mod     func(*server.Options) // changes the controller's options (newFixtureWith)
 }
 
-func newFixture(t *testing.T, rows int64) *fixture {
+func newFixture(t *testing.T, rows int64) *fixture { return newFixtureWith(t, rows, nil) }
+
+// newFixtureWith is newFixture with the controller's options changed by mod.
+func newFixtureWith(t *testing.T, rows int64, mod func(*server.Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	env := sandboxtest.Env(t)
@@ -61,7 +65,7 @@ func newFixture(t *testing.T, rows int64) *fixture {
 	t.Cleanup(func() { _, _ = f.admin.Exec("DROP DATABASE IF EXISTS `" + f.stName + "`") })
 	st, err := store.Open(ctx, f.admin, store.Options{Database: f.stName})
 	require.NoError(t, err)
-	f.store = st
+	f.store, f.mod = st, mod
 	f.start(t)
 	return f
 }
@@ -90,8 +94,12 @@ func (f *fixture) start(t *testing.T) {
 	require.NoError(t, err)
 	reg, err := cutover.NewRegistry(cutover.RegistryConfig{Secret: secret})
 	require.NoError(t, err)
-	ctrl, err := server.New(server.Options{DB: f.admin, Store: f.store, Runner: r, Registry: reg,
-		Gate: server.GateDefaults{Approval: "manual", Checksum: true}})
+	opts := server.Options{DB: f.admin, Store: f.store, Runner: r, Registry: reg,
+		Gate: server.GateDefaults{Approval: "manual", Checksum: true}}
+	if f.mod != nil {
+		f.mod(&opts)
+	}
+	ctrl, err := server.New(opts)
 	require.NoError(t, err)
 	h, err := server.NewHandler(ctrl, server.HandlerOptions{Token: token, OpenReads: true, Registry: reg})
 	require.NoError(t, err)

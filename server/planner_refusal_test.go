@@ -2,10 +2,18 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ghostgate/ghostgate/client"
+	"github.com/ghostgate/ghostgate/planner"
+	"github.com/ghostgate/ghostgate/server"
 )
 
 // DDL the planner refuses answers 400 whatever the reason, decided by the planner's own error
@@ -30,4 +38,31 @@ func TestPlannerRefusalsAre400(t *testing.T) {
 	list, err := f.api.List(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, list)
+}
+
+// The API's plan carries the forecast of a gh-ost change when the controller samples write
+// rates (serve --write-sample): here in the plans of a blocked request (409), which name the
+// table's write rate and gh-ost's apply capacity.
+func TestPlanForecastInTheAPI(t *testing.T) {
+	f := newFixtureWith(t, 20, func(o *server.Options) { o.WriteSample = 500 * time.Millisecond })
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/migrations",
+		strings.NewReader(`{"ddl": "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0, DROP COLUMN pad", "schema": "`+f.d.Name+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body := string(raw)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, body)
+	var e client.ErrorResponse
+	require.NoError(t, json.Unmarshal(raw, &e), body)
+	var plans []planner.Plan
+	require.NoError(t, json.Unmarshal(e.Plans, &plans), string(e.Plans))
+	require.Len(t, plans, 1)
+	require.Equal(t, planner.StrategyGhost, plans[0].Strategy)
+	require.NotNil(t, plans[0].Forecast, "the forecast is in the API's plan")
+	require.Zero(t, plans[0].Forecast.WriteRowsPerSecond, "nothing writes items")
+	require.Contains(t, body, `"apply_capacity_events_per_second"`)
 }

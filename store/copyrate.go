@@ -80,3 +80,55 @@ func readCopyRate(ctx context.Context, db *sql.DB, database, cluster string, n i
 	slices.Sort(rates)
 	return CopyRate{RowsPerSecond: rates[len(rates)/2], Samples: len(rates)}, nil
 }
+
+// ApplyCapacity is the binlog events per second gh-ost's apply loop applied, on this server,
+// while events waited for it: the median over Samples completed migrations.
+type ApplyCapacity struct {
+	EventsPerSecond float64
+	Samples         int
+}
+
+// applyCapacityMinSeconds keeps runs whose backlog lasted only a moment out of the measurement.
+const applyCapacityMinSeconds = 0.5
+
+// ReadApplyCapacity reads the apply capacity (migration.Progress.ApplyRate) the last n completed
+// gh-ost migrations of the store in database measured, among those that saw a backlog for at
+// least half a second. Like ReadCopyRate it only reads; no store, or no such run: Samples 0.
+func ReadApplyCapacity(ctx context.Context, db *sql.DB, database string, n int) (ApplyCapacity, error) {
+	if database == "" {
+		database = DefaultDatabase
+	}
+	var exists int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'migrations'`, database).Scan(&exists); err != nil {
+		return ApplyCapacity{}, fmt.Errorf("store: read apply capacity: %w", err)
+	}
+	if exists == 0 {
+		return ApplyCapacity{}, nil
+	}
+	rows, err := db.QueryContext(ctx, "SELECT CAST(JSON_VALUE(progress, '$.apply_rate') AS DOUBLE) FROM "+qualify(database, "migrations")+
+		" WHERE status = 'complete' AND strategy = 'ghost' AND CAST(JSON_VALUE(progress, '$.apply_rate_seconds') AS DOUBLE) >= ?"+
+		" ORDER BY finished_at DESC LIMIT ?", applyCapacityMinSeconds, n)
+	if err != nil {
+		return ApplyCapacity{}, fmt.Errorf("store: read apply capacity: %w", err)
+	}
+	defer rows.Close()
+	var rates []float64
+	for rows.Next() {
+		var r sql.NullFloat64
+		if err := rows.Scan(&r); err != nil {
+			return ApplyCapacity{}, fmt.Errorf("store: read apply capacity: %w", err)
+		}
+		if r.Float64 > 0 {
+			rates = append(rates, r.Float64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return ApplyCapacity{}, fmt.Errorf("store: read apply capacity: %w", err)
+	}
+	if len(rates) == 0 {
+		return ApplyCapacity{}, nil
+	}
+	slices.Sort(rates)
+	return ApplyCapacity{EventsPerSecond: rates[len(rates)/2], Samples: len(rates)}, nil
+}

@@ -139,6 +139,10 @@ func (d detailView) progress(s Styles) []string {
 		// The copy's chunk size and why (sized by time, issue 12).
 		lines = append(lines, s.Dim.Render(fmt.Sprintf("chunk %s rows · %s", count(p.ChunkSize), clean(p.ChunkReason))))
 	}
+	if p.DMLBatchSize > 0 && d.view.Status == migration.StatusRunning {
+		// The binlog apply batch and why (it grows with the backlog, issue 12).
+		lines = append(lines, s.Dim.Render(fmt.Sprintf("apply batch %d events · %s", p.DMLBatchSize, clean(p.DMLBatchReason))))
+	}
 	return lines
 }
 

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ghostgate/ghostgate/internal/writerate"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -40,6 +45,9 @@ type LintOptions struct {
 	AllowDataLoss     bool
 	AllowDropTable    bool
 	RebuildMaxRows    int64
+	// WriteSample is how long the binlog is tailed to measure each gh-ost table's write rate
+	// (0: not measured).
+	WriteSample time.Duration
 }
 
 func (o *LintOptions) addFlags(fs *pflag.FlagSet) {
@@ -51,7 +59,16 @@ func (o *LintOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.AllowIncompatible, flagName(planner.FlagAllowIncompatible), false, help[planner.FlagAllowIncompatible])
 	fs.BoolVar(&o.AllowDataLoss, flagName(planner.FlagAllowDataLoss), false, help[planner.FlagAllowDataLoss])
 	fs.BoolVar(&o.AllowDropTable, flagName(planner.FlagAllowDropTable), false, "plan DROP TABLE / TRUNCATE TABLE at all (they still need --allow-destructive)")
+	fs.DurationVar(&o.WriteSample, "write-sample", writerate.DefaultWindow, "tail the binlog this long (at most; a quarter second when nothing is written) to measure each gh-ost table's write rate against gh-ost's apply capacity; 0 turns it off")
 	fs.Int64Var(&o.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("largest table (rows) on which an INPLACE rebuild stays native; replicas lag for the whole rebuild, so larger tables go to gh-ost (default %d)", planner.DefaultRebuildMaxRows))
+}
+
+// check refuses flag values that cannot work.
+func (o LintOptions) check() error {
+	if o.WriteSample < 0 || o.WriteSample > time.Minute {
+		return usageErrorf("--write-sample %v: want 0 (off) up to 1m", o.WriteSample)
+	}
+	return nil
 }
 
 func flagName(f string) string { return strings.TrimPrefix(f, "--") }
@@ -107,6 +124,9 @@ overrides it), 1 error (unparsable or refused DDL, unknown table, connection), 2
 		RunE: func(c *cobra.Command, args []string) error {
 			if opts.Output != "text" && opts.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Output)
+			}
+			if err := opts.Lint.check(); err != nil {
+				return err
 			}
 			if opts.Offline && opts.SchemaFile == "" {
 				return usageErrorf("--offline needs --schema-file with the CREATE TABLE definitions")
@@ -177,6 +197,7 @@ func makePlans(ctx context.Context, opts *PlanOptions, ddl string) ([]*planner.P
 			popts.Schema = cfg.DBName
 		}
 		popts.GhostCopyRate = measuredCopyRate(ctx, db, store.DefaultDatabase)
+		defer forecastOptions(ctx, db, cfg, opts.Lint.WriteSample, store.DefaultDatabase, &popts)()
 		if p, err = planner.New(db, popts); err != nil {
 			return nil, err
 		}
@@ -196,6 +217,19 @@ func measuredCopyRate(ctx context.Context, db *sql.DB, stateDB string) *planner.
 	}
 	return &planner.CopyRate{RowsPerSecond: r.RowsPerSecond,
 		Source: fmt.Sprintf("the median of the last %d gh-ost copies on this server", r.Samples)}
+}
+
+// forecastOptions lets the planner measure each gh-ost table's write rate on the server cfg
+// connects to, by tailing its binlog for sample (0: off), and compare it with the apply capacity
+// measured in the store in stateDB.
+// The caller calls the returned stop once the planner is done.
+func forecastOptions(ctx context.Context, db *sql.DB, cfg *mysql.Config, sample time.Duration, stateDB string, o *planner.Options) (stop func()) {
+	wc := writerate.Config{User: cfg.User, Password: cfg.Passwd, Window: sample, Off: sample == 0}
+	if host, port, err := net.SplitHostPort(cfg.Addr); err == nil && cfg.Net == "tcp" {
+		wc.Host = host
+		wc.Port, _ = strconv.Atoi(port)
+	}
+	return writerate.PlanOptions(ctx, db, wc, stateDB, o)
 }
 
 // writePlans prints plans as text or as a JSON array.

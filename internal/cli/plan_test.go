@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -60,7 +61,7 @@ func TestPlanConnected(t *testing.T) {
 		{"inplace from stdin", nil, "CREATE INDEX ix_c ON orders (customer_id)", ExitOK,
 			[]string{"INPLACE", "LOCK=NONE"}, nil},
 		{"ghost", []string{"ALTER TABLE orders MODIFY qty BIGINT NOT NULL"}, "", ExitOK,
-			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL"}, nil},
+			[]string{"GHOST", "MODIFY qty BIGINT NOT NULL", "  writes", "0 rows/s now, 0% of gh-ost's apply capacity"}, nil},
 		{"destructive blocks", []string{"ALTER TABLE orders DROP COLUMN note"}, "", ExitBlocked,
 			[]string{"BLOCKED", "--allow-destructive"}, nil},
 		{"override unblocks", []string{"--allow-destructive", "ALTER TABLE orders DROP COLUMN note"}, "", ExitOK,
@@ -109,9 +110,18 @@ func TestPlanJSON(t *testing.T) {
 	require.Equal(t, "ghost", p["strategy"])
 	require.Contains(t, p["ghost_alter"], "ADD COLUMN c INT NULL, MODIFY qty BIGINT NOT NULL")
 	require.Equal(t, false, p["blocked"])
-	for _, k := range []string{"statements", "reason", "rules_strategy", "probe", "findings", "size", "estimated_seconds"} {
+	for _, k := range []string{"statements", "reason", "rules_strategy", "probe", "findings", "size", "estimated_seconds", "forecast"} {
 		require.Contains(t, p, k)
 	}
+	fc := p["forecast"].(map[string]any)
+	for _, k := range []string{"write_rows_per_second", "write_source", "apply_capacity_events_per_second", "capacity_source", "utilization", "starves"} {
+		require.Contains(t, fc, k)
+	}
+
+	// --write-sample 0: no binlog sample, no forecast.
+	r = run(t, "", append(append([]string{"plan", "-o", "json", "--write-sample", "0"}, connArgs(t, d)...), "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")...)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.NotContains(t, r.stdout, `"forecast"`)
 }
 
 func TestPlanOffline(t *testing.T) {
@@ -142,6 +152,7 @@ func TestPlanUsageErrors(t *testing.T) {
 		{"offline without schema", []string{"plan", "--offline", "ALTER TABLE t ADD c INT"}, "--schema-file"},
 		{"unknown flag", []string{"plan", "--bogus"}, "unknown flag"},
 		{"bad port", []string{"plan", "-P", "0", "ALTER TABLE t ADD c INT"}, "--port"},
+		{"negative write sample", []string{"plan", "--write-sample", "-1s", "ALTER TABLE t ADD c INT"}, "--write-sample"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -171,4 +182,36 @@ func TestPlanConnectionErrors(t *testing.T) {
 	r = run(t, "", "plan", "-H", "127.0.0.1", "-P", "1", "-u", "x", "ALTER TABLE t ADD c INT")
 	require.Equal(t, ExitError, r.code)
 	require.Contains(t, r.stderr, "127.0.0.1:1")
+}
+
+// A table written faster than gh-ost's apply loop applies gets the warning, in the plan's own
+// words, before anything runs: here 200-row UPDATEs twenty times a second (4000 rows/s) against
+// the built-in capacity (no gh-ost run has measured this server's in the test's store).
+func TestPlanForecastWarning(t *testing.T) {
+	d := newOrders(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_, _ = d.Primary.ExecContext(ctx, "UPDATE orders SET qty = qty + 1")
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	r := run(t, "", append(append([]string{"plan", "--write-sample", "1s"}, connArgs(t, d)...), "ALTER TABLE orders MODIFY qty BIGINT NOT NULL")...)
+	cancel()
+	<-done
+	require.Equal(t, ExitOK, r.code, "a warning does not block: %s", r.stderr)
+	require.Contains(t, r.stdout, "warning")
+	require.Contains(t, r.stdout, "ghost_write_rate: "+d.Name+".orders is written at")
+	require.Regexp(t, `never finish|takes about [0-9.]+× as long`, r.stdout)
+	require.Regexp(t, `with the table's current writes (it would not finish|[0-9.]+ \S+ \(×[0-9.]+\))`, r.stdout, "the estimate says so too")
+	t.Logf("%s", r.stdout)
 }

@@ -48,6 +48,7 @@ type RunOptions struct {
 	ChunkSize          int64
 	ChunkTime          time.Duration
 	DMLBatchSize       int64
+	AdaptiveDMLBatch   bool
 	CutOverLockTimeout time.Duration
 	DropOldTable       bool
 	NiceRatio          float64
@@ -103,6 +104,9 @@ Settings that are not per run can come from a config file (--config or $GHOSTGAT
 			if opts.Plan.Output != "text" && opts.Plan.Output != "json" {
 				return usageErrorf("--output %q: want text or json", opts.Plan.Output)
 			}
+			if err := opts.Plan.Lint.check(); err != nil {
+				return err
+			}
 			if opts.TUI && (!(streams.InTTY && streams.OutTTY) || opts.Plan.Output != "text") {
 				return usageErrorf("--tui needs a terminal and text output; without it, migrate run prints plain progress")
 			}
@@ -150,7 +154,8 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000); with --chunk-time the starting size")
 	fs.DurationVar(&o.ChunkTime, "chunk-time", 500*time.Millisecond, "gh-ost: size chunks by time: grow while a chunk takes less than this and the throttler is quiet, shrink on a throttle or a slow chunk (within 10-100000); 0 keeps --chunk-size fixed")
-	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100)")
+	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100); with --adaptive-dml-batch the floor")
+	fs.BoolVar(&o.AdaptiveDMLBatch, "adaptive-dml-batch", false, "gh-ost: grow the apply batch from --dml-batch-size up to 100 while binlog events queue up, back as they drain (drains a backlog twice as fast; raised the foreground's p99 in the benchmark)")
 	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long one cut-over attempt may wait for its table lock, with the table's writes waiting behind it, before it gives up and retries (whole, even seconds, 2s-20s)")
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
@@ -197,7 +202,7 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 		return runner.Config{}, usageErrorf("--chunk-time %v: must not be negative (0 keeps --chunk-size fixed)", opts.ChunkTime)
 	}
 	rc.Chunk = chunk.Config{Target: opts.ChunkTime, Fixed: opts.ChunkTime == 0}
-	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize,
+	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize, AdaptiveDMLBatch: opts.AdaptiveDMLBatch,
 		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
 		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr,
 		NoBinlogFilter: opts.NoBinlogFilter}

@@ -34,11 +34,14 @@ func runRun(ctx context.Context, opts *RunOptions, ddl string) error {
 	popts := opts.Plan.Lint.options()
 	popts.Schema = cfg.DBName
 	popts.GhostCopyRate = measuredCopyRate(ctx, db, opts.StateDatabase)
+	stopSample := forecastOptions(ctx, db, cfg, opts.Plan.Lint.WriteSample, opts.StateDatabase, &popts)
 	pl, err := planner.New(db, popts)
 	if err != nil {
+		stopSample()
 		return err
 	}
 	plans, err := pl.Plan(ctx, ddl)
+	stopSample()
 	if err != nil {
 		return err
 	}
@@ -205,12 +208,18 @@ func progressLine(p migration.Progress) string {
 		s += "  ETA held" // paused or throttled: no time is promised (issue 12)
 	case p.ETA > 0:
 		s += "  ETA " + p.ETA.Round(time.Second).String()
+		if p.ETAHigh > p.ETALow {
+			s += " (" + p.ETALow.Round(time.Second).String() + "–" + p.ETAHigh.Round(time.Second).String() + ")"
+		}
 	}
 	if p.ChunkSize > 0 && p.Phase == migration.PhaseCopying {
 		s += fmt.Sprintf("  chunk %d", p.ChunkSize)
 	}
 	if p.BacklogEvents > 0 {
 		s += fmt.Sprintf("  backlog %d", p.BacklogEvents)
+		if p.DMLBatchSize > 0 {
+			s += fmt.Sprintf(" (batch %d)", p.DMLBatchSize)
+		}
 	}
 	if p.ReplicaLag > 0 {
 		s += "  lag " + p.ReplicaLag.Round(time.Millisecond).String()

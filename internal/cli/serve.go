@@ -19,6 +19,7 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/internal/debugsrv"
 	"github.com/ghostgate/ghostgate/internal/version"
+	"github.com/ghostgate/ghostgate/internal/writerate"
 	"github.com/ghostgate/ghostgate/metrics"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
@@ -59,6 +60,7 @@ type ServeOptions struct {
 	MaxBacklog        int64
 	MaxTransactionAge time.Duration
 	RebuildMaxRows    int64 // the planner's default for requests that give none
+	WriteSample       time.Duration
 
 	LogFormat       string
 	LogLevel        string
@@ -118,6 +120,7 @@ the event log) and exits.`,
 	fs.IntVar(&opts.MaxThreadsRunning, "gate-max-threads-running", 0, "the gate opens only while Threads_running is at most this (0: no limit)")
 	fs.Int64Var(&opts.MaxBacklog, "gate-max-backlog", 100, "binlog events gh-ost may still have to apply when the gate opens (its cut-over applies them under the lock, so keep it small; idle gh-ost often reports 1)")
 	fs.DurationVar(&opts.MaxTransactionAge, "gate-max-transaction-age", DefaultGateMaxTransactionAge, "a transaction open longer than this holds the cut-over, named: connection id, user, age, statement (0: off)")
+	fs.DurationVar(&opts.WriteSample, "write-sample", writerate.DefaultWindow, "when planning a request, tail the binlog this long (at most) to measure each gh-ost table's write rate against gh-ost's apply capacity; 0 turns it off")
 	fs.Int64Var(&opts.RebuildMaxRows, "rebuild-max-rows", 0, fmt.Sprintf("default of requests that give none (submit --rebuild-max-rows): largest table (rows) on which an INPLACE rebuild stays native (default %d)", planner.DefaultRebuildMaxRows))
 	fs.StringVar(&opts.LogFormat, "log-format", "text", "the log on stderr: text or json (log/slog)")
 	fs.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -171,6 +174,9 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	// 1. Refuse what must not start: a remote bind not asked for, no token, a bad log setting.
 	if err := server.CheckListen(opts.Listen, opts.AllowRemote); err != nil {
 		return &UsageError{Err: err}
+	}
+	if opts.WriteSample < 0 || opts.WriteSample > time.Minute {
+		return usageErrorf("--write-sample %v: want 0 (off) up to 1m", opts.WriteSample)
 	}
 	if opts.RebuildMaxRows < 0 {
 		return usageErrorf("--rebuild-max-rows %d: must not be negative", opts.RebuildMaxRows)
@@ -236,7 +242,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	// 3. The controller.
 	ctrl, err := server.New(server.Options{Store: srv.store, Clusters: srv.clusters, Registry: registry, Log: logger,
 		HandOverOnClose: opts.OnShutdown == "handover",
-		RebuildMaxRows:  opts.RebuildMaxRows, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
+		RebuildMaxRows:  opts.RebuildMaxRows, WriteSample: opts.WriteSample, Gate: server.GateDefaults{Approval: opts.Approval, Checksum: opts.Checksum,
 			Limits: client.Limits{MaxReplicaLag: client.Duration(opts.MaxReplicaLag), MaxThreadsRunning: opts.MaxThreadsRunning,
 				MaxBacklog: opts.MaxBacklog, MaxTransactionAge: client.Duration(opts.MaxTransactionAge)}}})
 	if err != nil {

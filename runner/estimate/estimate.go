@@ -7,9 +7,11 @@
 package estimate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
@@ -38,6 +40,16 @@ type Config struct {
 	// that waits for approval. Default 2s: the sandbox's runs took 1.0–1.1s at 300k rows on a
 	// quiet box and 2.3–5.1s at 2M rows on a busy one (bench.BenchmarkETA, BENCHMARKS.md).
 	CutOverTail time.Duration
+	// Ramp projects the rest of the copy, while the chunks still grow toward ChunkTarget and
+	// ChunkMax (the chunk sizer's target time and largest size; runner/chunk's defaults 500ms,
+	// 100000), at the rates the model of ramp.go expects. Off by default: on a simulated ramp it
+	// takes the error at 10% from +68% to +2%, but on the sandbox's real copies the rates per
+	// chunk size were too noisy to fit (a 0.5 s report holds a handful of chunks, and the box's
+	// other load moved the rate fivefold between neighbouring sizes), so it stayed off in two of
+	// three runs and was too short in the third (BENCHMARKS.md, "ETA").
+	Ramp        bool
+	ChunkTarget time.Duration
+	ChunkMax    int64
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -52,6 +64,10 @@ func (c Config) WithDefaults() Config {
 	def(&c.RestartWindow, 500*time.Millisecond)
 	def(&c.Warmup, 2*time.Second)
 	def(&c.CutOverTail, 2*time.Second)
+	def(&c.ChunkTarget, 500*time.Millisecond)
+	if c.ChunkMax == 0 {
+		c.ChunkMax = 100_000
+	}
 	return c
 }
 
@@ -61,10 +77,13 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"window", c.Window}, {"min window", c.MinWindow}, {"restart window", c.RestartWindow}, {"warmup", c.Warmup}, {"cut-over tail", c.CutOverTail}} {
+	}{{"window", c.Window}, {"min window", c.MinWindow}, {"restart window", c.RestartWindow}, {"warmup", c.Warmup}, {"cut-over tail", c.CutOverTail}, {"chunk target", c.ChunkTarget}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
 		}
+	}
+	if c.ChunkMax < 0 {
+		errs = append(errs, fmt.Errorf("chunk max %d: must not be negative", c.ChunkMax))
 	}
 	if c.MinWindow > c.Window {
 		errs = append(errs, fmt.Errorf("min window %v: longer than the window %v", c.MinWindow, c.Window))
@@ -83,8 +102,15 @@ type Estimate struct {
 	// ETA and CutOverETA are the expected time until the copy ends and until the cut-over is
 	// done; zero unless State is migration.ETAKnown.
 	ETA, CutOverETA time.Duration
+	// ETALow and ETAHigh bound the copy's ETA by the spread of the rate over the last
+	// rangeWindow of copying (its fastest and slowest tenth): what the point estimate cannot
+	// promise on a box whose load moves the rate, said as a range. Zero unless State is known.
+	ETALow, ETAHigh time.Duration
 	State           migration.ETAState
 }
+
+// rangeWindow is how much recent copying the ETA's range is taken from.
+const rangeWindow = 10 * time.Second
 
 // Estimator follows one copy. It is not safe for concurrent use: its owner feeds it the reports
 // in order.
@@ -96,6 +122,15 @@ type Estimator struct {
 	seen     time.Duration // time not held observed, shortened by Restart: the EWMA's window
 	copied   time.Duration // time not held observed in all: the warmup
 	last     Estimate
+	size     int64 // the chunk size in force since the last report (SetChunkSize)
+	ramp     *ramp
+	recent   []interval // the copying intervals of the last rangeWindow, for the ETA's range
+}
+
+// interval is one report-to-report stretch of copying: its rate and length.
+type interval struct {
+	rate float64
+	dt   time.Duration
 }
 
 // New returns an estimator with cfg (defaults filled in).
@@ -104,8 +139,12 @@ func New(cfg Config) (*Estimator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Estimator{cfg: cfg, last: Estimate{State: migration.ETAEstimating}}, nil
+	return &Estimator{cfg: cfg, last: Estimate{State: migration.ETAEstimating}, ramp: newRamp(cfg.ChunkTarget, cfg.ChunkMax)}, nil
 }
+
+// SetChunkSize tells the estimator the chunk size in force from the last report on (the chunk
+// sizer's decision at it): the rate the next interval shows is that size's.
+func (e *Estimator) SetChunkSize(n int64) { e.size = n }
 
 // Restart says the copy's regime changed (a new chunk size): the rate seen so far is kept but
 // weighs less, so the new rate takes over within about RestartWindow.
@@ -133,20 +172,34 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 	// the copy's speed, and counting it would drag the rate down for a whole window after.
 	held := p.Throttled || e.prev.Throttled
 	copying := p.Phase == migration.PhaseCopying && e.prev.Phase == migration.PhaseCopying
-	e.prev = p
 	if held {
+		e.prev = p
 		e.last = Estimate{Rate: inst, State: migration.ETAHeld}
 		return e.last
 	}
 	if copying {
 		e.smooth(inst, dt)
+		e.ramp.observe(e.size, max(p.RowsCopied-e.prev.RowsCopied, 0), dt, p.Time)
+		if e.smoothed > 0 {
+			e.recent = appendInterval(e.recent, interval{inst, dt})
+		}
 	}
+	e.prev = p
 	est := Estimate{Rate: e.smoothed, State: migration.ETAEstimating}
 	remaining := p.RowsEstimated - p.RowsCopied
 	if e.copied >= e.cfg.Warmup && e.smoothed > 0 && remaining >= 0 && p.RowsEstimated > 0 {
 		est.State = migration.ETAKnown
-		est.ETA = time.Duration(float64(remaining) / e.smoothed * float64(time.Second)).Round(100 * time.Millisecond)
+		eta := time.Duration(float64(remaining) / e.smoothed * float64(time.Second))
+		if proj, ok := e.ramp.project(p.Time, remaining); ok && e.cfg.Ramp && proj < eta {
+			eta = proj // the chunks are still growing: the rest goes faster than so far
+		}
+		est.ETA = eta.Round(100 * time.Millisecond)
 		est.CutOverETA = est.ETA + e.cfg.CutOverTail
+		if lo, hi, ok := spread(e.recent); ok {
+			// The point estimate stays inside its range however the two were reached.
+			est.ETALow = min(time.Duration(float64(remaining)/hi*float64(time.Second)), eta).Round(100 * time.Millisecond)
+			est.ETAHigh = max(time.Duration(float64(remaining)/lo*float64(time.Second)), eta).Round(100 * time.Millisecond)
+		}
 	}
 	e.last = est
 	return est
@@ -156,6 +209,13 @@ func (e *Estimator) Observe(p migration.Progress) Estimate {
 // from MinWindow to Window: early on (and after Restart) it is close to the plain mean of what was
 // seen, later a long average that one slow second cannot swing.
 func (e *Estimator) smooth(inst float64, dt time.Duration) {
+	if e.smoothed == 0 && inst == 0 {
+		// Nothing copied yet: gh-ost reports copying from the moment it starts, and its first
+		// chunk can take seconds to come (BenchmarkETA's traces: 2 s of 0 rows at 2M rows). Those
+		// seconds are no rate and no warmup: starting the average at 0 made the ETA too long for
+		// as long as the window remembered them.
+		return
+	}
 	first := e.seen == 0 && e.smoothed == 0
 	e.seen += dt
 	e.copied += dt
@@ -175,4 +235,43 @@ func copyDone(p migration.Progress) bool {
 		return true
 	}
 	return false
+}
+
+// appendInterval keeps the intervals of the last rangeWindow.
+func appendInterval(s []interval, x interval) []interval {
+	s = append(s, x)
+	var total time.Duration
+	for i := len(s) - 1; i >= 0; i-- {
+		total += s[i].dt
+		if total > rangeWindow {
+			return s[i:]
+		}
+	}
+	return s
+}
+
+// spread is the rate of the slowest and of the fastest tenth of the time in s (time-weighted
+// quantiles); ok is false with fewer than four intervals or a slowest tenth that copied nothing.
+func spread(s []interval) (lo, hi float64, ok bool) {
+	if len(s) < 4 {
+		return 0, 0, false
+	}
+	sorted := slices.Clone(s)
+	slices.SortFunc(sorted, func(a, b interval) int { return cmp.Compare(a.rate, b.rate) })
+	var total time.Duration
+	for _, x := range sorted {
+		total += x.dt
+	}
+	quantile := func(q float64) float64 {
+		var acc time.Duration
+		for _, x := range sorted {
+			acc += x.dt
+			if float64(acc) >= q*float64(total) {
+				return x.rate
+			}
+		}
+		return sorted[len(sorted)-1].rate
+	}
+	lo, hi = quantile(0.1), quantile(0.9)
+	return lo, hi, lo > 0
 }

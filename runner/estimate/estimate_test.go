@@ -1,6 +1,7 @@
 package estimate
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -136,4 +137,160 @@ func TestAcceleratingCopy(t *testing.T) {
 		est = e.Observe(copyAt(s, rows, 10_000_000))
 	}
 	assert.InEpsilon(t, rate, est.Rate, 0.2, "the rate is the newest chunk size's (%v rows/s), not the mean since the start", rate)
+}
+
+// simulatedCopy is a copy by time-sized chunks as runner/chunk sizes them: a chunk of s rows
+// takes a + b·s, the size grows at every other report (reports every half second; the chunker's
+// meter settles for one report after a resize) by the chunker's rule while a chunk takes under
+// 80% of the 500ms target. It returns the reports, each with the size in force
+// after it, and when the copy ended.
+func simulatedCopy(total int64, a, b time.Duration, start int64) (reports []migration.Progress, sizes []int64, end time.Time) {
+	s := float64(start)
+	copied := 0.0
+	at := t0
+	reports = append(reports, copyAt(0, 0, total))
+	sizes = append(sizes, start)
+	for copied < float64(total) {
+		t := a.Seconds() + b.Seconds()*s
+		rate := s / t
+		if copied+rate*0.5 >= float64(total) {
+			end = at.Add(time.Duration((float64(total) - copied) / rate * float64(time.Second)))
+			return
+		}
+		copied += rate * 0.5
+		at = at.Add(500 * time.Millisecond)
+		p := copyAt(at.Sub(t0).Seconds(), int64(copied), total)
+		if t < 0.4 && len(reports)%2 == 0 {
+			s = min(s*min(2, 0.45/t), 100_000)
+		}
+		reports, sizes = append(reports, p), append(sizes, int64(s))
+	}
+	return reports, sizes, at
+}
+
+// etaError feeds the reports to an estimator (as the runner does: the size after each report,
+// a restart on each change) and returns the copy ETA's error at the first report at or past q.
+func etaError(t *testing.T, cfg Config, reports []migration.Progress, sizes []int64, end time.Time, q float64) float64 {
+	t.Helper()
+	e, err := New(cfg)
+	require.NoError(t, err)
+	e.SetChunkSize(sizes[0])
+	for i, p := range reports {
+		est := e.Observe(p)
+		if i > 0 && sizes[i] != sizes[i-1] {
+			e.Restart()
+		}
+		e.SetChunkSize(sizes[i])
+		if float64(p.RowsCopied) >= q*float64(p.RowsEstimated) && est.State == migration.ETAKnown {
+			actual := end.Sub(p.Time)
+			return (est.ETA.Seconds() - actual.Seconds()) / actual.Seconds()
+		}
+	}
+	t.Fatalf("no ETA at %.0f%%", 100*q)
+	return 0
+}
+
+// During the chunks' ramp-up the ETA from the rate so far is far too long; the ramp model's is
+// within the issue's ±20% from 10% on. Once the chunks stopped growing both agree.
+func TestRampUp(t *testing.T) {
+	reports, sizes, end := simulatedCopy(4_000_000, 15*time.Millisecond, 4*time.Microsecond, 1000)
+	for _, q := range []float64{0.10, 0.30, 0.50} {
+		plain := etaError(t, Config{}, reports, sizes, end, q)
+		modelled := etaError(t, Config{Ramp: true}, reports, sizes, end, q)
+		t.Logf("@%.0f%%: smoothed rate %+.0f%%, ramp model %+.0f%%", 100*q, 100*plain, 100*modelled)
+		assert.InDelta(t, 0, modelled, 0.2, "@%.0f%%", 100*q)
+		assert.LessOrEqual(t, math.Abs(modelled), math.Abs(plain)+0.01, "the model is never worse here")
+	}
+}
+
+// Fixed chunks: no growth, no projection: the ETA is the smoothed rate's.
+func TestRampOffWithoutGrowth(t *testing.T) {
+	e, _ := New(Config{Ramp: true})
+	e.SetChunkSize(1000)
+	est, _ := feed(e, 0, 10, 0, 1000, 100_000)
+	f, _ := New(Config{})
+	f.SetChunkSize(1000)
+	want, _ := feed(f, 0, 10, 0, 1000, 100_000)
+	assert.Equal(t, want.ETA, est.ETA)
+}
+
+// The fit recovers a chunk's overhead and time per row from the rates at two sizes, and refuses
+// to project from one size or from rates that do not rise with it.
+func TestRampFit(t *testing.T) {
+	r := newRamp(500*time.Millisecond, 100_000)
+	add := func(size int64, chunkTime time.Duration) {
+		rate := float64(size) / chunkTime.Seconds()
+		r.observe(size, 0, time.Second, t0) // the first interval at a size is not counted
+		r.observe(size, int64(rate), time.Second, t0)
+	}
+	add(500, 200*time.Millisecond) // the starting size holds gh-ost's start: not counted
+	add(1000, 20*time.Millisecond) // 15ms + 5µs·1000
+	_, _, ok := r.fit()
+	assert.False(t, ok, "one size")
+	add(4000, 35*time.Millisecond) // 15ms + 5µs·4000
+	a, b, ok := r.fit()
+	require.True(t, ok)
+	assert.InDelta(t, 0.015, a, 0.001)
+	assert.InDelta(t, 5e-6, b, 1e-7)
+
+	flat := newRamp(500*time.Millisecond, 100_000)
+	for _, s := range []int64{500, 1000, 2000} {
+		flat.observe(s, 0, time.Second, t0)
+		flat.observe(s, 50_000, time.Second, t0) // the same rate at both sizes
+	}
+	_, _, ok = flat.fit()
+	assert.False(t, ok, "no overhead per chunk: nothing to project")
+}
+
+// gh-ost reports copying before its first chunk arrives: those seconds of nothing copied are
+// neither rate nor warmup, so the average does not start at 0 (BenchmarkETA: 2 s of them).
+func TestNothingCopiedYetIsNoRate(t *testing.T) {
+	e, _ := New(Config{})
+	for s := 0.0; s <= 2; s += 0.5 {
+		est := e.Observe(copyAt(s, 0, 100_000))
+		assert.Equal(t, migration.ETAEstimating, est.State)
+	}
+	rows := int64(0)
+	var est Estimate
+	for s := 2.5; s <= 3.5; s += 0.5 {
+		rows += 500
+		est = e.Observe(copyAt(s, rows, 100_000))
+	}
+	assert.Equal(t, migration.ETAEstimating, est.State, "the warmup counts only time with rows moving")
+	for s := 4.0; s <= 6; s += 0.5 {
+		rows += 500
+		est = e.Observe(copyAt(s, rows, 100_000))
+	}
+	require.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, 1000, est.Rate, 1, "the rate is the copy's, not dragged down by the wait for the first chunk")
+}
+
+// The ETA's range: as narrow as the point on a steady copy, as wide as the rate's spread on a
+// noisy one, always around the point estimate.
+func TestETARange(t *testing.T) {
+	e, _ := New(Config{})
+	est, _ := feed(e, 0, 10, 0, 1000, 100_000)
+	require.Equal(t, migration.ETAKnown, est.State)
+	assert.InDelta(t, est.ETA.Seconds(), est.ETALow.Seconds(), 0.2)
+	assert.InDelta(t, est.ETA.Seconds(), est.ETAHigh.Seconds(), 0.2)
+
+	n, _ := New(Config{})
+	rows := int64(0)
+	for i := 0; i <= 24; i++ {
+		if i > 0 {
+			rows += []int64{250, 750}[i%2] // 500 and 1500 rows/s, half a second each
+		}
+		est = n.Observe(copyAt(float64(i)/2, rows, 100_000))
+	}
+	require.Equal(t, migration.ETAKnown, est.State)
+	remaining := float64(100_000 - rows)
+	assert.InDelta(t, remaining/1500, est.ETALow.Seconds(), 0.2)
+	assert.InDelta(t, remaining/500, est.ETAHigh.Seconds(), 0.2)
+	assert.LessOrEqual(t, est.ETALow, est.ETA)
+	assert.GreaterOrEqual(t, est.ETAHigh, est.ETA)
+
+	h := held(copyAt(12.5, rows, 100_000))
+	est = n.Observe(h)
+	assert.Zero(t, est.ETALow, "held: no range either")
+	assert.Zero(t, est.ETAHigh)
 }

@@ -133,6 +133,7 @@ type Worker struct {
 
 	// written by the event reader, read after done closes
 	final      *event
+	lastApply  [2]float64 // the worker's last apply capacity and its seconds measured (readEvents, then supervise)
 	lastCopied int64
 
 	result Result
@@ -304,6 +305,9 @@ func (w *Worker) readEvents(r io.ReadCloser) {
 				continue
 			}
 			w.lastCopied = ev.Progress.RowsCopied
+			if ev.Progress.ApplyRateSeconds > 0 {
+				w.lastApply = [2]float64{ev.Progress.ApplyRate, ev.Progress.ApplyRateSeconds}
+			}
 			w.emit(*ev.Progress)
 		case evGate:
 			if w.permitsSent.Load() == 0 {
@@ -385,8 +389,10 @@ func (w *Worker) supervise(readerDone <-chan struct{}) {
 			ErrCutOverWithoutGate, w.spec.Schema, w.spec.Table, errOrSuccess(w.err))
 	}
 	if w.err == nil {
+		// The apply capacity the run measured stays on its last report: the planner reads it
+		// from the store (store.ReadApplyCapacity).
 		w.emit(migration.Progress{Time: time.Now(), Phase: migration.PhaseDone, RowsCopied: w.result.RowsCopied,
-			RowsEstimated: w.result.RowsCopied, Ratio: 1})
+			RowsEstimated: w.result.RowsCopied, Ratio: 1, ApplyRate: w.lastApply[0], ApplyRateSeconds: w.lastApply[1]})
 	}
 	_ = w.db.Close()
 	if w.insp != nil {

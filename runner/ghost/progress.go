@@ -73,6 +73,10 @@ func (w *worker) snapshot(now time.Time) migration.Progress {
 			w.mu.Unlock()
 		}
 	}
+	if w.batch != nil {
+		size, why, rate, secs := w.batch.state()
+		p.DMLBatchSize, p.DMLBatchReason, p.ApplyRate, p.ApplyRateSeconds = size, why.String(), rate, secs
+	}
 	if p.Phase == migration.PhaseStarting {
 		return p
 	}

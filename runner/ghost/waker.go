@@ -46,14 +46,10 @@ func (n *noops) pending() int64 { return max(n.queued.Load(), 0) }
 // wakerQueue returns gh-ost's event queue and a no-op event for it; running the no-op
 // decrements count.
 func wakerQueue(m *logic.Migrator, count *noops) (queue reflect.Value, noop reflect.Value, err error) {
-	f := reflect.ValueOf(m).Elem().FieldByName("applyEventsQueue")
-	// chan *applyEventStruct, where applyEventStruct{writeFunc *tableWriteFunc; dmlEvent ...}
-	if !f.IsValid() || f.Kind() != reflect.Chan || f.Type().Elem().Kind() != reflect.Pointer ||
-		f.Type().Elem().Elem().Kind() != reflect.Struct {
-		return reflect.Value{}, reflect.Value{}, errNoQueue
+	if queue, err = eventQueue(m); err != nil {
+		return reflect.Value{}, reflect.Value{}, err
 	}
-	queue = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
-	event := reflect.New(f.Type().Elem().Elem())
+	event := reflect.New(queue.Type().Elem().Elem())
 	wf := event.Elem().FieldByName("writeFunc")
 	if !wf.IsValid() || wf.Kind() != reflect.Pointer || wf.Type().Elem().Kind() != reflect.Func {
 		return reflect.Value{}, reflect.Value{}, errNoQueue
@@ -84,6 +80,17 @@ func wakerQueue(m *logic.Migrator, count *noops) (queue reflect.Value, noop refl
 	fn.Elem().Set(reflect.ValueOf(pause).Convert(wf.Type().Elem()))
 	reflect.NewAt(wf.Type(), unsafe.Pointer(wf.UnsafeAddr())).Elem().Set(fn)
 	return queue, event, nil
+}
+
+// eventQueue is gh-ost's applyEventsQueue, usable (Len, TrySend) although unexported.
+func eventQueue(m *logic.Migrator) (reflect.Value, error) {
+	f := reflect.ValueOf(m).Elem().FieldByName("applyEventsQueue")
+	// chan *applyEventStruct, where applyEventStruct{writeFunc *tableWriteFunc; dmlEvent ...}
+	if !f.IsValid() || f.Kind() != reflect.Chan || f.Type().Elem().Kind() != reflect.Pointer ||
+		f.Type().Elem().Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, errNoQueue
+	}
+	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem(), nil
 }
 
 // wake keeps gh-ost's apply loop awake from the moment active reports true until stop closes.

@@ -42,7 +42,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	}
 	guard := &renameGuard{}
 	RegisterMariaDBCompat("tcp", guard.beforeUnlock)
-	w := &worker{spec: spec, out: out}
+	w := &worker{spec: spec, out: out, batch: newBatcher(spec.withDefaults())}
 	w.gate = newGatekeeper(func(attempt int) {
 		// The phase first: whoever reacts to the gate event has already seen the run postponing.
 		p := w.snapshot(time.Now())
@@ -109,6 +109,12 @@ func runWorker(in io.Reader, events io.Writer) int {
 		}
 	} else {
 		w.mc.Log.Warningf("%v: binlog events will be applied in one-second batches after the copy", qerr)
+	}
+	if queue, qerr := eventQueue(migrator); qerr == nil {
+		go w.tuneBatch(queue, stopWaker)
+	} else {
+		w.batch.fix("gh-ost's event queue is out of reach")
+		w.mc.Log.Warningf("%v: the apply batch stays at %d events", qerr, spec.DMLBatchSize)
 	}
 	if spec.Revert {
 		err = migrator.Revert()
@@ -255,6 +261,7 @@ type worker struct {
 	mc   *base.MigrationContext
 	out  *eventWriter
 
+	batch    *batcher    // the apply batch's size and the apply loop's measured capacity
 	copyDone atomic.Bool // gh-ost's OnRowCopyComplete hook ran
 	atGate   atomic.Bool // gh-ost's OnBeforeCutOver hook ran: its applier is set (applied.go)
 	migrator atomic.Pointer[logic.Migrator]
