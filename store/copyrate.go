@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -37,13 +38,11 @@ func readCopyRate(ctx context.Context, db *sql.DB, database, cluster string, n i
 	if database == "" {
 		database = DefaultDatabase
 	}
-	var exists int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('migrations', 'events')`, database).Scan(&exists); err != nil {
-		return CopyRate{}, fmt.Errorf("store: read copy rate: %w", err)
-	}
-	if exists < 2 {
-		return CopyRate{}, nil
+	if ok, err := tablesExist(ctx, db, database, "migrations", "events"); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("store: read copy rate: %w", err)
+		}
+		return CopyRate{}, err
 	}
 	migrations, events := qualify(database, "migrations"), qualify(database, "events")
 	transition := func(to string) string {
@@ -77,8 +76,7 @@ func readCopyRate(ctx context.Context, db *sql.DB, database, cluster string, n i
 	if len(rates) == 0 {
 		return CopyRate{}, nil
 	}
-	slices.Sort(rates)
-	return CopyRate{RowsPerSecond: rates[len(rates)/2], Samples: len(rates)}, nil
+	return CopyRate{RowsPerSecond: median(rates), Samples: len(rates)}, nil
 }
 
 // ApplyCapacity is the binlog events per second gh-ost's apply loop applied, on this server,
@@ -98,13 +96,11 @@ func ReadApplyCapacity(ctx context.Context, db *sql.DB, database string, n int) 
 	if database == "" {
 		database = DefaultDatabase
 	}
-	var exists int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'migrations'`, database).Scan(&exists); err != nil {
-		return ApplyCapacity{}, fmt.Errorf("store: read apply capacity: %w", err)
-	}
-	if exists == 0 {
-		return ApplyCapacity{}, nil
+	if ok, err := tablesExist(ctx, db, database, "migrations"); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("store: read apply capacity: %w", err)
+		}
+		return ApplyCapacity{}, err
 	}
 	rows, err := db.QueryContext(ctx, "SELECT CAST(JSON_VALUE(progress, '$.apply_rate') AS DOUBLE) FROM "+qualify(database, "migrations")+
 		" WHERE status = 'complete' AND strategy = 'ghost' AND CAST(JSON_VALUE(progress, '$.apply_rate_seconds') AS DOUBLE) >= ?"+
@@ -129,6 +125,26 @@ func ReadApplyCapacity(ctx context.Context, db *sql.DB, database string, n int) 
 	if len(rates) == 0 {
 		return ApplyCapacity{}, nil
 	}
+	return ApplyCapacity{EventsPerSecond: median(rates), Samples: len(rates)}, nil
+}
+
+// tablesExist says whether every one of the store's tables names exists in database: a store
+// that was never opened there has measured nothing, which is no error for a reader that only
+// reads (plan).
+func tablesExist(ctx context.Context, db *sql.DB, database string, names ...string) (bool, error) {
+	args := []any{database}
+	marks := make([]string, len(names))
+	for i, n := range names {
+		args, marks[i] = append(args, n), "?"
+	}
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ("+
+		strings.Join(marks, ", ")+")", args...).Scan(&n)
+	return n == len(names), err
+}
+
+// median of rates (not empty), which it sorts: the upper one of the middle two for an even count.
+func median(rates []float64) float64 {
 	slices.Sort(rates)
-	return ApplyCapacity{EventsPerSecond: rates[len(rates)/2], Samples: len(rates)}, nil
+	return rates[len(rates)/2]
 }
