@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +33,10 @@ func TestRevertThroughTheGate(t *testing.T) {
 	require.NotEmpty(t, win.Binlog)
 
 	asked := make(chan struct{})
+	var askedOnce sync.Once
 	open := make(chan struct{})
 	gate := gateFunc(func(ctx context.Context, _ runner.Target) error {
-		close(asked)
+		askedOnce.Do(func() { close(asked) }) // a cut-over attempt that fails asks the gate again
 		select {
 		case <-open:
 			return nil
