@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,4 +191,56 @@ func TestBinlogFilterKeepsWhatItCannotParse(t *testing.T) {
 	require.True(t, sf.keep(event(replication.XID_EVENT, 1, 2, 3, 4, 5, 6, 7, 8)))
 	require.True(t, sf.keep(rows(1)[:1+19+3]), "a row event too short for its table id")
 	require.Len(t, sf.tables, 3, "the table maps read, none of the one too short")
+}
+
+// TestBinlogFilterServerGone: when the server cannot be reached, or the relay goes while a stream
+// runs, the binlog client gets an error at once (gh-ost then reconnects or fails the run); it is
+// never left waiting on a relay that forwards nothing.
+func TestBinlogFilterServerGone(t *testing.T) {
+	env := sandboxtest.Env(t)
+	syncer := func(host string, port int) *replication.BinlogSyncer {
+		return replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+			ServerID: 4201, Flavor: gomysql.MySQLFlavor, Host: host, Port: uint16(port),
+			User: env.Primary.User, Password: env.Primary.Password,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			// go-mysql would reconnect by itself (gh-ost bounds that with
+			// BinlogSyncerMaxReconnectAttempts): the relay's own end is what is tested here.
+			DisableRetrySync: true,
+		})
+	}
+
+	// Nothing listens behind the relay: the dial fails and the client's connection is closed.
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	target := gone.Addr().String()
+	require.NoError(t, gone.Close())
+	filter, err := startBinlogFilter(target, followTables("s", "t"))
+	require.NoError(t, err)
+	host, port := filter.Addr()
+	s := syncer(host, port)
+	started := time.Now()
+	_, err = s.StartSync(gomysql.Position{Name: "binlog.000001", Pos: 4})
+	require.Error(t, err, "no server behind the relay")
+	require.Less(t, time.Since(started), 15*time.Second)
+	s.Close()
+	filter.Close()
+
+	// A stream that runs, and the relay closed under it: the next read fails.
+	filter, err = startBinlogFilter(env.Primary.Addr(), followTables("s", "t"))
+	require.NoError(t, err)
+	host, port = filter.Addr()
+	s = syncer(host, port)
+	defer s.Close()
+	db := sandboxtest.New(t)
+	stream, err := s.StartSync(binlogEnd(t, db))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = stream.GetEvent(ctx) // the stream's first event: it runs
+	require.NoError(t, err)
+	filter.Close()
+	for err == nil {
+		_, err = stream.GetEvent(ctx)
+	}
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "the closed relay must end the stream, not leave it waiting")
 }
