@@ -91,6 +91,7 @@ func TestRunManualPauseIsHonest(t *testing.T) {
 	var evs events
 	known := make(chan struct{})
 	var once atomic.Bool
+	started := time.Now()
 	h, err := f.runner.Start(context.Background(), f.plan(t, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"), runner.RunOptions{
 		OnEvent: func(ev runner.Event) {
 			evs.add(ev)
@@ -107,7 +108,6 @@ func TestRunManualPauseIsHonest(t *testing.T) {
 	before, _ := lastProgress(&evs)
 	require.Greater(t, before.RowsPerSecond, 0.0)
 	require.Greater(t, before.ETA, time.Duration(0))
-	pausedAt := time.Now()
 	h.Pause("test window")
 	time.Sleep(3 * time.Second)
 	p, _ := lastProgress(&evs)
@@ -123,10 +123,21 @@ func TestRunManualPauseIsHonest(t *testing.T) {
 	res, err := h.Wait()
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, res.ThrottledFor, 2500*time.Millisecond)
-	assert.Less(t, res.ThrottledFor, time.Since(pausedAt))
+	assert.Less(t, res.ThrottledFor, time.Since(started))
+	// The pause is one "on" naming the operator, and the run ends unthrottled. On the shared
+	// sandbox the replica can really lag behind the other packages' writes (CI saw
+	// Seconds_Behind_Master=2 before the first heartbeat): those throttles are true and recorded
+	// too, so only the pause's own events are counted here.
 	got := throttleEvents(t, f, res.MigrationID)
-	require.Len(t, got, 2, "%+v", got)
-	assert.Equal(t, "throttle on: paused by operator: test window", got[0].Message)
+	var paused []store.Event
+	for _, e := range got {
+		if strings.Contains(e.Message, "paused by operator") {
+			paused = append(paused, e)
+		}
+	}
+	require.Len(t, paused, 1, "%+v", got)
+	assert.Equal(t, "throttle on: paused by operator: test window", paused[0].Message)
+	assert.Equal(t, "throttle off", got[len(got)-1].Message)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.metrics)

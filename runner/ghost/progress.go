@@ -20,7 +20,9 @@ const (
 )
 
 // report sends a progress event every reportInterval, and at once when the phase changes (a
-// cut-over can take less than one interval), until stop closes.
+// cut-over can take less than one interval), until stop closes. A phase entered since the last
+// poll is still sent when stop closes: on a busy box a whole cut-over (permit, rename, complete)
+// can fall between two polls, and the caller must not see a run done that never cut over.
 func (w *worker) report(stop <-chan struct{}) {
 	t := time.NewTicker(phasePollInterval)
 	defer t.Stop()
@@ -29,12 +31,19 @@ func (w *worker) report(stop <-chan struct{}) {
 	var lastSent, lastBacklog time.Time
 	lastPhase := migration.PhaseStarting
 	for {
+		var now time.Time
+		final := false
 		select {
 		case <-stop:
-			return
-		case now := <-t.C:
+			now, final = time.Now(), true
+		case now = <-t.C:
+		}
+		{
 			phase := w.phase()
-			if phase == lastPhase && now.Sub(lastSent) < reportInterval {
+			if final && phase == lastPhase {
+				return
+			}
+			if !final && phase == lastPhase && now.Sub(lastSent) < reportInterval {
 				continue
 			}
 			p := w.snapshot(now)
@@ -52,6 +61,9 @@ func (w *worker) report(stop <-chan struct{}) {
 			w.out.send(event{Type: evProgress, Progress: &p})
 			w.lastSent.Store(&p)
 			lastSent, lastPhase = now, p.Phase
+			if final {
+				return
+			}
 		}
 	}
 }
