@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,7 +196,7 @@ func formatETA(runs []etaRun) string {
 	for _, q := range etaMarks {
 		head += fmt.Sprintf("copy @%.0f%%\tcut-over @%.0f%%\tramp @%.0f%%\told @%.0f%%\t", 100*q, 100*q, 100*q, 100*q)
 	}
-	fmt.Fprintln(tw, head+"copy\tcut-over tail\t")
+	fmt.Fprintln(tw, head+"first ETA\tworst from 10%\tcopy\tcut-over tail\t")
 	cols := make([][]float64, 4*len(etaMarks))
 	for i, r := range runs {
 		line := fmt.Sprintf("%d\t", i+1)
@@ -208,6 +209,16 @@ func formatETA(runs []etaRun) string {
 				}
 			}
 		}
+		if q, e, ok := r.firstETA(); ok {
+			line += fmt.Sprintf("%s at %.0f%%\t", etaPct(e), 100*q)
+		} else {
+			line += "none\t"
+		}
+		if e, q, ok := r.worstFrom(etaMarks[0]); ok {
+			line += fmt.Sprintf("%s at %.0f%%\t", etaPct(e), 100*q)
+		} else {
+			line += "none\t"
+		}
 		start := r.copyStart()
 		line += fmt.Sprintf("%s\t%s\t", r.copyEnd.Sub(start).Round(100*time.Millisecond), r.complete.Sub(r.copyEnd).Round(100*time.Millisecond))
 		fmt.Fprintln(tw, line)
@@ -216,7 +227,7 @@ func formatETA(runs []etaRun) string {
 	for _, c := range cols {
 		line += summary(c) + "\t"
 	}
-	fmt.Fprintln(tw, line+"\t\t")
+	fmt.Fprintln(tw, line+"\t\t\t\t")
 	_ = tw.Flush()
 	b.WriteString("\nthe copy ETA's range (low … high, against the actual remaining time) and whether it held the end\n\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -249,6 +260,36 @@ func formatETA(runs []etaRun) string {
 	fmt.Fprintln(tw, line)
 	_ = tw.Flush()
 	return b.String()
+}
+
+// firstETA is the first copy ETA the run promised (state known): the progress it came at and its
+// error against the copy's end. A copy that passes 10% within the estimator's warm-up has no ETA
+// at 10%; this says when it had one, and how good it was.
+func (r etaRun) firstETA() (float64, etaErr, bool) {
+	for _, p := range r.reports {
+		if p.Phase == migration.PhaseCopying && p.ETAState == migration.ETAKnown && !r.copyEnd.IsZero() {
+			return p.Ratio, judge(p.ETA, r.copyEnd.Sub(p.Time)), true
+		}
+	}
+	return 0, etaErr{}, false
+}
+
+// worstFrom is the copy ETA's largest error (either way) over every report from progress q on
+// while at least a second of copying was left (below that, whole-second ETAs are all error), and
+// the progress it came at.
+func (r etaRun) worstFrom(q float64) (etaErr, float64, bool) {
+	var worst etaErr
+	var at float64
+	for _, p := range r.reports {
+		left := r.copyEnd.Sub(p.Time)
+		if p.Phase != migration.PhaseCopying || p.Ratio < q || p.ETAState != migration.ETAKnown || left < time.Second {
+			continue
+		}
+		if e := judge(p.ETA, left); e.ok && (!worst.ok || math.Abs(e.err) > math.Abs(worst.err)) {
+			worst, at = e, p.Ratio
+		}
+	}
+	return worst, at, worst.ok
 }
 
 // etaRange is the copy ETA's range at mark q as errors against the actual remaining time.

@@ -127,6 +127,10 @@ type Progress struct {
 	// ChunkSize is the copy's current rows per chunk (gh-ost), ChunkReason why it is that size.
 	ChunkSize   int64  `json:"chunk_size,omitempty"`
 	ChunkReason string `json:"chunk_reason,omitempty"`
+	// ChunksCopied is how many chunks gh-ost has copied (its iteration counter), LastChunkAt when
+	// the last of them was seen done (to 50ms): what a chunk's time is measured from (runner/chunk).
+	ChunksCopied int64     `json:"chunks_copied,omitempty"`
+	LastChunkAt  time.Time `json:"last_chunk_at,omitzero"`
 	// DMLBatchSize is how many binlog events gh-ost applies to the ghost table per transaction
 	// now, DMLBatchReason why (it grows with the backlog; runner/batch).
 	DMLBatchSize   int64  `json:"dml_batch_size,omitempty"`

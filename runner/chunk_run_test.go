@@ -59,7 +59,8 @@ func TestRunSizesChunksByTime(t *testing.T) {
 
 	first := waitProgress(t, &evs, 60*time.Second, "copying", func(p migration.Progress) bool { return p.Phase == migration.PhaseCopying })
 	assert.Equal(t, int64(1000), first.ChunkSize, "starts at the configured size")
-	grown := waitProgress(t, &evs, 30*time.Second, "with a grown chunk", func(p migration.Progress) bool { return p.ChunkSize >= 4000 })
+	// Two growth steps at least (a step grows up to fourfold, chunk.Growth).
+	grown := waitProgress(t, &evs, 30*time.Second, "with a grown chunk", func(p migration.Progress) bool { return p.ChunkSize > 4000 })
 	assert.True(t, strings.HasPrefix(grown.ChunkReason, "grow: "), grown.ChunkReason)
 	require.Less(t, grown.Ratio, 0.9, "copy nearly done before the throttle; use more rows")
 
@@ -111,4 +112,34 @@ func TestRunSizesChunksByTime(t *testing.T) {
 	assert.GreaterOrEqual(t, kinds["grow"], 2.0)
 	assert.GreaterOrEqual(t, kinds["shrink_throttle"], 1.0, "%v", kinds)
 	assert.Equal(t, 1.0, kinds["operator"], "%v", kinds)
+}
+
+// A copy starts from this server's measured copy rate, not from gh-ost's 1000 rows: after one
+// copy on the fixture's store, the next starts at a quarter of what that copy did in one target
+// time, and says so in the progress.
+func TestRunStartsChunksFromThisServersRate(t *testing.T) {
+	f := newFixture(t, sandboxtest.Env(t), 200_000, nil)
+	var evs events
+	h, err := f.runner.Start(context.Background(), f.plan(t, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"), runner.RunOptions{OnEvent: evs.add})
+	require.NoError(t, err)
+	_, err = h.Wait()
+	require.NoError(t, err)
+	first := waitProgress(t, &evs, time.Second, "copying", func(p migration.Progress) bool { return p.Phase == migration.PhaseCopying })
+	require.Equal(t, int64(1000), first.ChunkSize, "nothing measured on this store yet")
+
+	rate, err := f.store.CopyRate(context.Background(), "", 5)
+	require.NoError(t, err)
+	require.Equal(t, 1, rate.Samples)
+	want := int64(rate.RowsPerSecond * 0.5 / 4)
+	require.Greater(t, want, int64(1000), "the first copy was too slow to start the next one higher (%.0f rows/s)", rate.RowsPerSecond)
+
+	var again events
+	h, err = f.runner.Start(context.Background(), f.plan(t, "ALTER TABLE items MODIFY k INT NOT NULL DEFAULT 0"), runner.RunOptions{OnEvent: again.add})
+	require.NoError(t, err)
+	_, err = h.Wait()
+	require.NoError(t, err)
+	second := waitProgress(t, &again, time.Second, "copying", func(p migration.Progress) bool { return p.Phase == migration.PhaseCopying })
+	assert.InDelta(t, float64(min(want, 100_000)), float64(second.ChunkSize), 1, "the second copy's first size")
+	assert.Contains(t, second.ChunkReason, "started at a quarter of the")
+	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"))
 }

@@ -1,14 +1,18 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner/chunk"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/runner/throttle"
+	"github.com/ghostgate/ghostgate/store"
 )
 
 // chunker steers one gh-ost copy's chunk size by time (runner/chunk) from the progress reports:
@@ -28,14 +32,46 @@ type chunker struct {
 	lockTime time.Duration
 }
 
-func newChunker(cfg chunk.Config, size int64, nice float64) *chunker {
+// newChunker steers from size; start, when not empty, says where that size came from.
+func newChunker(cfg chunk.Config, size int64, nice float64, start string) *chunker {
 	cfg = cfg.WithDefaults()
 	reason := chunk.Reason{Kind: chunk.KindHold, Detail: "configured"}
 	if !cfg.Fixed {
-		reason.Detail = "starting size; sized by time toward " + cfg.Target.String() + " a chunk"
+		reason.Detail = cmp.Or(start, "starting size") + "; sized by time toward " + cfg.Target.String() + " a chunk"
 	}
 	return &chunker{cfg: cfg, size: size, reason: reason,
-		meter: chunk.NewMeter(size, nice, 2*cfg.Target)}
+		meter: chunk.NewMeter(nice, 2*cfg.Target)}
+}
+
+// startingChunkSamples is how many of the latest gh-ost copies the starting size is taken from.
+const startingChunkSamples = 5
+
+// startingChunk is the chunk size a copy sized by time starts from: a quarter of what this
+// server's recent gh-ost copies (store.CopyRate, the median rate of the last few) copied in one
+// target time, and never below gh-ost's default. From gh-ost's 1000 rows the sizer needs several
+// steps of two reports each to reach its target, and on a quiet box those steps were the whole
+// first tenth of the copy (BENCHMARKS.md, "ETA"). The quarter is the margin for a table whose
+// rows are wider than the ones measured (the rate is in rows) and for the box's load having
+// risen since: a first chunk over one and a half targets is shrunk in proportion at the next
+// decision (chunk.Next). ok is false when nothing was measured or the store did not answer in a
+// second; the run then starts from gh-ost's default.
+func startingChunk(ctx context.Context, st *store.Store, cluster string, cfg chunk.Config) (int64, string, bool) {
+	cfg = cfg.WithDefaults()
+	if st == nil || cfg.Fixed {
+		return 0, "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	r, err := st.CopyRate(ctx, cluster, startingChunkSamples)
+	if err != nil || r.Samples == 0 || r.RowsPerSecond <= 0 {
+		return 0, "", false
+	}
+	n := int64(r.RowsPerSecond * cfg.Target.Seconds() / 4)
+	n = min(max(n, ghost.DefaultChunkSize, cfg.Min), cfg.Max)
+	if n <= ghost.DefaultChunkSize {
+		return 0, "", false
+	}
+	return n, fmt.Sprintf("started at a quarter of the %.0f rows/s of the last %d copies on this server", r.RowsPerSecond, r.Samples), true
 }
 
 // step takes one progress report and the primary's Innodb_row_lock_time read with it (lockOK
@@ -48,7 +84,7 @@ func (c *chunker) step(p migration.Progress, lockTime time.Duration, lockOK bool
 	}
 	held := p.Throttled
 	o := chunk.Observation{
-		ChunkTime: c.meter.Observe(p.Time, p.RowsCopied, held),
+		ChunkTime: c.meter.Observe(chunk.Obs{At: p.Time, Chunks: p.ChunksCopied, LastChunkAt: p.LastChunkAt, Held: held}),
 		// Only our throttler's view of the servers is a reason to shrink: a manual pause says
 		// nothing about the copy's pace, and gh-ost's own lag check fires after every pause
 		// longer than the lag limit (it writes no heartbeat while paused; see metrics.ReasonLabel).
@@ -82,7 +118,7 @@ func (c *chunker) step(p migration.Progress, lockTime time.Duration, lockOK bool
 		return c.size, c.reason, false
 	}
 	c.size, c.reason = n, r
-	c.meter.Resize(n)
+	c.meter.Resize(p.Time)
 	return n, r, true
 }
 
@@ -91,7 +127,7 @@ func (c *chunker) undo(size int64, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.size, c.reason = size, chunk.Reason{Kind: chunk.KindHold, Detail: why}
-	c.meter.Resize(size)
+	c.meter.Resize(time.Now())
 }
 
 // setByOperator records a size set by hand: the controller stops steering.
@@ -100,7 +136,7 @@ func (c *chunker) setByOperator(n int64) {
 	defer c.mu.Unlock()
 	c.operator, c.size = true, n
 	c.reason = chunk.Reason{Kind: chunk.KindOperator, Detail: "set by an operator; no longer sized by time"}
-	c.meter.Resize(n)
+	c.meter.Resize(time.Now())
 }
 
 // current is the size in force and why.

@@ -15,10 +15,11 @@ import (
 func TestChunkerSignals(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	rep := func(s float64, rows int64, throttled bool, source string) migration.Progress {
-		return migration.Progress{Time: t0.Add(time.Duration(s * float64(time.Second))), Phase: migration.PhaseCopying,
-			RowsCopied: rows, Throttled: throttled, ThrottleSource: source}
+		at := t0.Add(time.Duration(s * float64(time.Second)))
+		return migration.Progress{Time: at, Phase: migration.PhaseCopying,
+			RowsCopied: rows, ChunksCopied: rows / 8000, LastChunkAt: at, Throttled: throttled, ThrottleSource: source}
 	}
-	c := newChunker(chunk.Config{}, 8000, 0)
+	c := newChunker(chunk.Config{}, 8000, 0, "")
 	_, _, changed := c.step(rep(0, 0, false, ""), 0, true)
 	assert.False(t, changed)
 	n, r, changed := c.step(rep(1, 80_000, false, ""), 120*time.Millisecond, true) // 120ms/s of waiting

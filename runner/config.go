@@ -49,6 +49,9 @@ type Config struct {
 
 // GhostTuning are the gh-ost settings a user may change per run; zero means gh-ost's default.
 type GhostTuning struct {
+	// ChunkSize is gh-ost's rows per copy chunk; with chunks sized by time (Config.Chunk) the
+	// starting size. Zero: gh-ost's 1000, or with chunks sized by time a quarter of what this
+	// server's recent copies did in one target time when that is more (startingChunk).
 	ChunkSize int64
 	// DMLBatchSize is the binlog events gh-ost applies per transaction: without AdaptiveDMLBatch the
 	// size, otherwise the floor from which it grows with the backlog up to 100 (runner/batch).

@@ -31,6 +31,12 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	if h.revert != nil {
 		spec.Revert, spec.OldTable, spec.InspectorServerID, spec.Alter = true, h.revert.oldTable, h.revert.inspectorServerID, ""
 	}
+	var start string
+	if spec.ChunkSize == 0 && h.revert == nil {
+		if n, why, ok := startingChunk(ctx, h.r.store, h.r.cfg.Cluster, h.r.cfg.Chunk); ok {
+			spec.ChunkSize, start = n, why
+		}
+	}
 	w, err := ghost.Start(ctx, spec)
 	if err != nil {
 		return err
@@ -59,7 +65,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		size = ghost.DefaultChunkSize // what the worker gives gh-ost for 0
 	}
 	est.SetChunkSize(size)
-	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio)
+	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio, start)
 	h.mu.Lock()
 	h.chunks = ch
 	h.mu.Unlock()
@@ -185,6 +191,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 					re.Cause, re.Checkpoint.ID, re.Checkpoint.RowsCopied, re.Checkpoint.Coords, resumes, maxAutoResumes), re.Checkpoint)
 				spec := h.ghostSpec()
 				spec.Resume, spec.InspectorServerID = true, res.InspectorServerID
+				spec.ChunkSize = size // the size the first worker started from, which the chunker returns to
 				if w, err = ghost.Start(ctx, spec); err != nil {
 					return err
 				}
@@ -193,7 +200,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				h.worker = w
 				h.mu.Unlock()
 				events, ready, again = w.Events(), w.Ready(), w.GateAgain()
-				ch.undo(size, "a resumed worker starts at the configured size") // then sized again
+				ch.undo(size, "a resumed worker starts at the starting size") // then sized again
 				est.Restart()
 				if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
 					return err

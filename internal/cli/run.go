@@ -152,7 +152,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.DurationVar(&o.CriticalGrace, "critical-load-grace", 10*time.Second, "how long a critical load may last before the migration aborts")
 	fs.DurationVar(&o.MaxLag, "max-lag", 1500*time.Millisecond, "throttle while any replica lags more than this (heartbeat-measured); a stopped replica always throttles")
 	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
-	fs.Int64Var(&o.ChunkSize, "chunk-size", ghost.DefaultChunkSize, "gh-ost: rows per copy chunk (10-100000); with --chunk-time the starting size")
+	fs.Int64Var(&o.ChunkSize, "chunk-size", 0, "gh-ost: rows per copy chunk (10-100000); with --chunk-time the starting size (default 1000; sized by time: a quarter of what this server's recent copies did in one --chunk-time, when that is more)")
 	fs.DurationVar(&o.ChunkTime, "chunk-time", 500*time.Millisecond, "gh-ost: size chunks by time: grow while a chunk takes less than this and the throttler is quiet, shrink on a throttle or a slow chunk (within 10-100000); 0 keeps --chunk-size fixed")
 	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100); with --adaptive-dml-batch the floor")
 	fs.BoolVar(&o.AdaptiveDMLBatch, "adaptive-dml-batch", false, "gh-ost: grow the apply batch from --dml-batch-size up to 100 while binlog events queue up, back as they drain (drains a backlog twice as fast; raised the foreground's p99 in the benchmark)")

@@ -148,15 +148,30 @@ func Next(cfg Config, cur int64, o Observation) (int64, Reason) {
 		n := clamp(int64(float64(cur)*float64(cfg.Target)/float64(o.ChunkTime)), cfg.Min, cfg.Max)
 		return n, Reason{KindShrinkSlow, fmt.Sprintf("%d rows took %v > %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
 	case o.ChunkTime < cfg.Target*4/5 && o.SinceThrottle >= cfg.Quiet && cur < cfg.Max && o.LockWait < cfg.MaxLockWait/4:
-		// Toward the target with a margin, at most doubling per step: the time per row falls
-		// as chunks grow (fixed costs per chunk), so a proportional step would overshoot.
-		f := min(2, 0.9*float64(cfg.Target)/float64(o.ChunkTime))
-		n := clamp(int64(float64(cur)*f), cfg.Min, cfg.Max)
+		n := clamp(int64(float64(cur)*Growth(cfg.Target, o.ChunkTime)), cfg.Min, cfg.Max)
 		if n > cur {
 			return n, Reason{KindGrow, fmt.Sprintf("%d rows took %v < %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
 		}
 	}
 	return cur, Reason{KindHold, fmt.Sprintf("%d rows take %v (target %v)", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
+}
+
+// Growth is the factor a chunk that took t grows by, under a target: toward 90% of the target,
+// at most doubling near it and quadrupling while a chunk takes under an eighth of it (a fourfold
+// chunk then stays under half the target even if its time grew with its rows alone). Every step
+// costs two progress reports (the chunk in flight is of the old size), and from the default
+// start of 1000 rows the doubling-only ramp was the whole first tenth of a quiet copy, whose rate
+// then made the ETA at 10% half again too long (BENCHMARKS.md, "ETA"). The ETA's ramp model
+// (runner/estimate) projects with the same rule.
+func Growth(target, t time.Duration) float64 {
+	if t <= 0 {
+		return 1
+	}
+	step := 2.0
+	if t < target/8 {
+		step = 4
+	}
+	return min(step, 0.9*float64(target)/float64(t))
 }
 
 func clamp(n, lo, hi int64) int64 { return min(max(n, lo), hi) }

@@ -23,7 +23,8 @@ func TestNext(t *testing.T) {
 		detail string
 	}{
 		{"nothing measured", 1000, Observation{SinceThrottle: quiet}, 1000, KindHold, "measuring 1000-row chunks"},
-		{"fast chunk doubles at most", 1000, Observation{ChunkTime: 50 * ms, SinceThrottle: quiet}, 2000, KindGrow, "1000 rows took 50ms < 500ms target"},
+		{"very fast chunk quadruples at most", 1000, Observation{ChunkTime: 50 * ms, SinceThrottle: quiet}, 4000, KindGrow, "1000 rows took 50ms < 500ms target"},
+		{"fast chunk doubles at most", 1000, Observation{ChunkTime: 100 * ms, SinceThrottle: quiet}, 2000, KindGrow, "1000 rows took 100ms < 500ms target"},
 		{"near the target grows by what is left", 1000, Observation{ChunkTime: 300 * ms, SinceThrottle: quiet}, 1500, KindGrow, "took 300ms"},
 		{"within the band holds", 1000, Observation{ChunkTime: 450 * ms, SinceThrottle: quiet}, 1000, KindHold, "1000 rows take 450ms"},
 		{"slightly over the target holds", 1000, Observation{ChunkTime: 700 * ms, SinceThrottle: quiet}, 1000, KindHold, ""},
@@ -38,8 +39,8 @@ func TestNext(t *testing.T) {
 		{"out-of-bounds size is clamped first", 500_000, Observation{SinceThrottle: quiet}, 100_000, KindHold, ""},
 		{"lock waits halve", 8000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 4000, KindShrinkLoad, "row lock waits 80ms/s > 50ms/s"},
 		{"some lock waiting: no growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 20 * ms}, 1000, KindHold, ""},
-		{"little lock waiting: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 5 * ms}, 2000, KindGrow, ""},
-		{"lock waits not read: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: -1}, 2000, KindGrow, ""},
+		{"little lock waiting: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 5 * ms}, 4000, KindGrow, ""},
+		{"lock waits not read: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: -1}, 4000, KindGrow, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,54 +77,58 @@ func TestConfigValidate(t *testing.T) {
 func TestMeter(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	// obs: a report at s seconds with n chunks done, the last ended at end seconds (<0: none yet).
+	obs := func(s float64, n int64, end float64, held ...bool) Obs {
+		o := Obs{At: at(s), Chunks: n, Held: len(held) > 0 && held[0]}
+		if end >= 0 {
+			o.LastChunkAt = at(end)
+		}
+		return o
+	}
 	tests := []struct {
 		name    string
-		size    int64
 		nice    float64
-		reports []struct {
-			s    float64
-			rows int64
-			held bool
-		}
-		want []time.Duration
+		reports []Obs
+		want    []time.Duration
 	}{
-		{name: "two chunks in a window", size: 1000, reports: rs(r(0, 0), r(0.5, 4000), r(1, 8000)),
-			want: []time.Duration{0, 125 * ms, 125 * ms}},
-		{name: "nice ratio taken out", size: 1000, nice: 1, reports: rs(r(0, 0), r(0.5, 2000)),
-			want: []time.Duration{0, 125 * ms}},
-		{name: "slow chunk seen before it ends", size: 10000, reports: rs(r(0, 0), r(0.5, 0), r(1, 0), r(1.5, 0)),
-			want: []time.Duration{0, 0, time.Second, 0}},
-		{name: "one chunk per second", size: 1000, reports: rs(r(0, 0), r(0.5, 0), r(1, 1000)),
-			want: []time.Duration{0, 0, time.Second}},
-		{name: "held time is no chunk's time", size: 1000, reports: rs(r(0, 0), r(0.5, 1000, true), r(5, 1000, true), r(5.5, 1000), r(6, 3000)),
-			want: []time.Duration{0, 0, 0, 0, 250 * ms}},
+		{name: "the window runs from one chunk's end to a later one's", reports: []Obs{obs(0, 0, -1), obs(0.5, 1, 0.3), obs(1, 3, 0.9), obs(1.5, 5, 1.5)},
+			want: []time.Duration{0, 0, 300 * ms, 300 * ms}},
+		{name: "a window shorter than the polls can time grows", reports: []Obs{obs(0.5, 1, 0.45), obs(1, 2, 0.8), obs(1.5, 3, 1.25)},
+			want: []time.Duration{0, 0, 400 * ms}},
+		{name: "on-target chunks measure on target, not 0.5 or 1s", reports: []Obs{obs(0.5, 1, 0.2), obs(1, 1, 0.2), obs(1.5, 2, 0.75), obs(2, 3, 1.3), obs(2.5, 4, 1.85)},
+			want: []time.Duration{0, 0, 550 * ms, 550 * ms, 550 * ms}},
+		{name: "gh-ost's start is no chunk's time", reports: []Obs{obs(0, 0, -1), obs(0.5, 0, -1), obs(1, 0, -1), obs(1.5, 0, -1), obs(2, 1, 1.9), obs(2.5, 2, 2.4)},
+			want: []time.Duration{0, 0, 0, 0, 0, 500 * ms}},
+		{name: "nice ratio taken out", nice: 1, reports: []Obs{obs(0.5, 1, 0.1), obs(1, 3, 0.9)},
+			want: []time.Duration{0, 200 * ms}},
+		{name: "slow chunk seen before it ends", reports: []Obs{obs(0, 1, 0), obs(0.5, 1, 0), obs(1, 1, 0), obs(1.5, 1, 0)},
+			want: []time.Duration{0, 0, time.Second, 1500 * ms}},
+		{name: "held time is no chunk's time", reports: []Obs{obs(0, 1, 0), obs(0.5, 2, 0.4, true), obs(5, 2, 0.4, true), obs(5.5, 3, 5.3), obs(6, 4, 5.9), obs(6.5, 5, 6.4)},
+			want: []time.Duration{0, 0, 0, 0, 600 * ms, 500 * ms}},
+		{name: "a new worker counts from its checkpoint", reports: []Obs{obs(0, 10, 0), obs(1, 12, 1), obs(2, 3, -1), obs(3, 4, 2.5), obs(3.5, 5, 3.2)},
+			want: []time.Duration{0, 500 * ms, 0, 0, 700 * ms}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMeter(tt.size, tt.nice, time.Second)
+			m := NewMeter(tt.nice, time.Second)
 			var got []time.Duration
-			for _, x := range tt.reports {
-				got = append(got, m.Observe(at(x.s), x.rows, x.held))
+			for _, o := range tt.reports {
+				got = append(got, m.Observe(o))
 			}
 			assert.Equal(t, tt.want, got)
 		})
 	}
 
-	m := NewMeter(1000, 0, time.Second)
-	m.Observe(at(0), 0, false)
-	m.Resize(4000)
-	assert.Zero(t, m.Observe(at(0.5), 3000, false), "the chunk in flight is of the old size")
-	assert.Equal(t, 250*ms, m.Observe(at(1.5), 19000, false))
+	// After a resize the chunk in flight is of the old size: its end opens the new size's window.
+	m := NewMeter(0, time.Second)
+	m.Observe(obs(0, 1, 0))
+	assert.Equal(t, 250*ms, m.Observe(obs(0.5, 3, 0.5)))
+	m.Resize(at(0.5))
+	assert.Zero(t, m.Observe(obs(1, 4, 0.9)), "the old size's last chunk")
+	assert.Zero(t, m.Observe(obs(1.5, 4, 0.9)))
+	assert.Equal(t, 800*ms, m.Observe(obs(2.5, 5, 1.7)))
+	// A stuck chunk after a resize is reported once a slow time, not at every report.
+	m.Resize(at(2.5))
+	got := []time.Duration{m.Observe(obs(3, 5, 1.7)), m.Observe(obs(3.5, 5, 1.7)), m.Observe(obs(4, 5, 1.7))}
+	assert.Equal(t, []time.Duration{0, time.Second, 0}, got)
 }
-
-type report = struct {
-	s    float64
-	rows int64
-	held bool
-}
-
-func r(s float64, rows int64, held ...bool) report {
-	return report{s: s, rows: rows, held: len(held) > 0 && held[0]}
-}
-
-func rs(x ...report) []report { return x }

@@ -294,3 +294,98 @@ func TestETARange(t *testing.T) {
 	assert.Zero(t, est.ETALow, "held: no range either")
 	assert.Zero(t, est.ETAHigh)
 }
+
+// lumpy is a copy whose rows come in whole chunks of size rows every cycle, seen by reports every
+// half second; with chunk ends in the reports or without.
+func lumpy(size int64, cycle time.Duration, until float64, total int64, ends bool) []migration.Progress {
+	var out []migration.Progress
+	for s := 0.0; s <= until+1e-9; s += 0.5 {
+		at := time.Duration(s * float64(time.Second))
+		n := int64(at / cycle)
+		p := copyAt(s, n*size, total)
+		if ends && n > 0 {
+			p.ChunksCopied, p.LastChunkAt = n, t0.Add(time.Duration(n)*cycle)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Measured between chunk ends, a copy of 60000-row chunks every 0.6 s (100k rows/s) has that rate
+// at every report from the warmup on; measured between half-second reports, each saw one chunk or
+// none and the ETA swung with them.
+func TestChunkEndsSteadyTheRate(t *testing.T) {
+	swing := func(ends bool) (lo, hi float64) {
+		e, err := New(Config{})
+		require.NoError(t, err)
+		lo, hi = math.Inf(1), 0
+		for _, p := range lumpy(60_000, 600*time.Millisecond, 12, 10_000_000, ends) {
+			est := e.Observe(p)
+			if p.Time.Sub(t0) >= 3*time.Second {
+				require.Equal(t, migration.ETAKnown, est.State)
+				lo, hi = min(lo, est.Rate), max(hi, est.Rate)
+			}
+		}
+		return lo, hi
+	}
+	lo, hi := swing(true)
+	assert.InDelta(t, 100_000, lo, 1000)
+	assert.InDelta(t, 100_000, hi, 1000)
+	lo, hi = swing(false)
+	assert.Greater(t, hi/lo, 1.1, "without chunk ends the rate swings (%.0f … %.0f): the test shows nothing", lo, hi)
+}
+
+// With chunk ends, a stall counts as copying nothing once it lasts a second, and time held is no
+// sample: the first one after it runs from a chunk end after the hold.
+func TestChunkEndsStallAndHold(t *testing.T) {
+	e, _ := New(Config{})
+	var est Estimate
+	reports := lumpy(10_000, 100*time.Millisecond, 5, 10_000_000, true) // 100k rows/s
+	for _, p := range reports {
+		est = e.Observe(p)
+	}
+	require.Equal(t, migration.ETAKnown, est.State)
+	require.InDelta(t, 100_000, est.Rate, 1000)
+	last := reports[len(reports)-1]
+	stalled := last
+	for s := 5.5; s <= 8; s += 0.5 {
+		stalled.Time = t0.Add(time.Duration(s * float64(time.Second)))
+		est = e.Observe(stalled)
+	}
+	assert.Less(t, est.Rate, 100_000.0*0.95, "three seconds without a chunk lower the rate")
+
+	e, _ = New(Config{})
+	for _, p := range reports {
+		e.Observe(p)
+	}
+	h := held(last)
+	h.Time = last.Time.Add(500 * time.Millisecond)
+	e.Observe(h)
+	h.Time = h.Time.Add(10 * time.Second)
+	e.Observe(h)
+	// The hold's in-flight chunk ended during it; the next reports resume at 100k rows/s.
+	after := last
+	for i := range 4 {
+		after.Time = h.Time.Add(time.Duration(i+1) * 500 * time.Millisecond)
+		after.ChunksCopied += 5
+		after.RowsCopied += 50_000
+		after.LastChunkAt = after.Time
+		est = e.Observe(after)
+	}
+	assert.InDelta(t, 100_000, est.Rate, 1000, "the held ten seconds are no sample")
+}
+
+// Over whole chunks a rate is known sooner: half a second of chunks against four reports.
+func TestChunkWarmup(t *testing.T) {
+	knownAt := func(ends bool) time.Duration {
+		e, _ := New(Config{})
+		for _, p := range lumpy(60_000, 600*time.Millisecond, 5, 10_000_000, ends) {
+			if e.Observe(p).State == migration.ETAKnown {
+				return p.Time.Sub(t0)
+			}
+		}
+		return -1
+	}
+	assert.Equal(t, 1500*time.Millisecond, knownAt(true), "the first chunk ends at 0.6s, the second at 1.2s")
+	assert.Equal(t, 2500*time.Millisecond, knownAt(false))
+}

@@ -3,6 +3,8 @@ package estimate
 import (
 	"math"
 	"time"
+
+	"github.com/ghostgate/ghostgate/runner/chunk"
 )
 
 // Why a ramp model: time-sized chunks (runner/chunk) start small and double while a chunk takes
@@ -15,7 +17,7 @@ import (
 //
 // to the rate measured at each chunk size (rate(s) = s / t(s), so 1/rate = a·(1/s) + b, a straight
 // line), and while the chunks are still growing projects the rest of the copy: the chunker's own
-// rule (double at most, toward 90% of the target, while under 80% of it) applied once per
+// rule (chunk.Growth, while under 80% of the target) applied once per
 // observed growth step, then the steady size's rate for the rows left. Once the chunks stop
 // growing (the target is reached, or throttles and lock waits hold them), the projection is off
 // and the ETA is the smoothed rate's, as before. It is opt-in (Config.Ramp): see there why.
@@ -128,7 +130,7 @@ func (r *ramp) project(now time.Time, remaining int64) (time.Duration, bool) {
 		}
 		left -= rate * step.Seconds()
 		secs += step.Seconds()
-		s = min(s*min(2, 0.9*target/t), float64(r.max))
+		s = min(s*chunk.Growth(r.target, time.Duration(t*float64(time.Second))), float64(r.max))
 	}
 	secs += left / (s / (a + b*s))
 	return time.Duration(secs * float64(time.Second)), true
