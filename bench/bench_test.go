@@ -105,6 +105,7 @@ func strategies(b *testing.B) []strategy {
 		{name: "ghostgate, binlog unfiltered", key: "ghostgate-unfiltered", run: ghostgateRun(chunk.Config{}, unfiltered)},
 		{name: "ghostgate, apply batch by backlog", key: "ghostgate-adaptive-batch", run: ghostgateRun(chunk.Config{}, adaptiveBatch)},
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
+		{name: "ghostgate, --chunk-max-lock-wait 200ms", key: "ghostgate-lockwait-200ms", run: ghostgateRun(chunk.Config{MaxLockWait: 200 * time.Millisecond})},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
 	if want == "" {
@@ -118,7 +119,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate, ghostgate-lockwait-200ms)", k)
 	}
 	return out
 }

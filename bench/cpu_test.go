@@ -128,10 +128,10 @@ func (c cpuUse) String() string {
 // worker a child; COPY runs inside the primary.
 func attribute(key string, d cpuSample) cpuUse {
 	u := cpuUse{primary: d.primary, replica: d.replica}
-	switch key {
-	case "pt-osc":
+	switch {
+	case key == "pt-osc":
 		u.tool = d.children
-	case "ghostgate", "ghostgate-fixed", "ghostgate-unfiltered", "ghostgate-adaptive-batch":
+	case strings.HasPrefix(key, "ghostgate"): // every ghostgate variant (strategies)
 		u.tool, u.worker = d.bench, d.children
 	}
 	return u

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,7 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 		var path []string
 		var maxBatch, maxBacklog int64
 		var capacity float64
+		resizes := map[string]int{}
 		res, err := ghostgateMigrate(ctx, d, table, chunks, tune, func(ev runner.Event) {
 			p := ev.Progress
 			if p == nil || p.ChunkSize == 0 {
@@ -48,6 +51,10 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 			defer mu.Unlock()
 			if s := fmt.Sprint(p.ChunkSize); len(path) == 0 || path[len(path)-1] != s {
 				path = append(path, s)
+				if len(path) > 1 { // a resize: count why (the reason's kind, before the colon)
+					kind, _, _ := strings.Cut(p.ChunkReason, ":")
+					resizes[kind]++
+				}
 			}
 			maxBatch, maxBacklog = max(maxBatch, p.DMLBatchSize), max(maxBacklog, p.BacklogEvents)
 			if p.ApplyRate > 0 {
@@ -56,8 +63,12 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 		})
 		mu.Lock()
 		defer mu.Unlock()
-		return fmt.Sprintf("[chunks %s; largest apply batch %d, backlog %d, apply capacity %.0f events/s; throttled %s]",
-			strings.Join(path, "→"), maxBatch, maxBacklog, capacity, res.ThrottledFor.Round(time.Millisecond)), err
+		var why []string
+		for _, k := range slices.Sorted(maps.Keys(resizes)) {
+			why = append(why, fmt.Sprintf("%s %d", k, resizes[k]))
+		}
+		return fmt.Sprintf("[chunks %s (resizes: %s); largest apply batch %d, backlog %d, apply capacity %.0f events/s; throttled %s]",
+			strings.Join(path, "→"), strings.Join(why, ", "), maxBatch, maxBacklog, capacity, res.ThrottledFor.Round(time.Millisecond)), err
 	}
 }
 

@@ -112,6 +112,12 @@ func TestAttribute(t *testing.T) {
 	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second, tool: time.Second}, attribute("pt-osc", d))
 	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second, tool: 2 * time.Second, worker: time.Second}, attribute("ghostgate", d))
 	require.Equal(t, cpuUse{primary: 4 * time.Second, replica: 3 * time.Second}, attribute("copy", d))
+	t.Setenv("GG_BENCH_TOOLS", "")
+	for _, s := range strategies(nil) { // every ghostgate variant counts its controller and worker
+		if strings.HasPrefix(s.key, "ghostgate") {
+			require.Equal(t, time.Second, attribute(s.key, d).worker, s.key)
+		}
+	}
 }
 
 // Busy work shows as this process's CPU time (on a shared box it may take longer than the CPU time

@@ -47,6 +47,7 @@ type RunOptions struct {
 
 	ChunkSize          int64
 	ChunkTime          time.Duration
+	ChunkMaxLockWait   time.Duration
 	DMLBatchSize       int64
 	AdaptiveDMLBatch   bool
 	CutOverLockTimeout time.Duration
@@ -154,6 +155,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.StringVar(&o.ThrottleHTTP, "throttle-http", "", "throttle while GET on this URL does not answer 2xx")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", 0, "gh-ost: rows per copy chunk (10-100000); with --chunk-time the starting size (default 1000; sized by time: a quarter of what this server's recent copies did in one --chunk-time, when that is more)")
 	fs.DurationVar(&o.ChunkTime, "chunk-time", 500*time.Millisecond, "gh-ost: size chunks by time: grow while a chunk takes less than this and the throttler is quiet, shrink on a throttle or a slow chunk (within 10-100000); 0 keeps --chunk-size fixed")
+	fs.DurationVar(&o.ChunkMaxLockWait, "chunk-max-lock-wait", 50*time.Millisecond, "gh-ost, with --chunk-time: the row-lock waiting a second the application may spend behind the copy's chunks (Innodb_row_lock_time) before the chunks are halved; higher copies faster under writes, at the application's latency (BENCHMARKS.md, run 4)")
 	fs.Int64Var(&o.DMLBatchSize, "dml-batch-size", ghost.DefaultDMLBatchSize, "gh-ost: binlog events applied per transaction (1-100); with --adaptive-dml-batch the floor")
 	fs.BoolVar(&o.AdaptiveDMLBatch, "adaptive-dml-batch", false, "gh-ost: grow the apply batch from --dml-batch-size up to 100 while binlog events queue up, back as they drain (drains a backlog twice as fast; raised the foreground's p99 in the benchmark)")
 	fs.DurationVar(&o.CutOverLockTimeout, "cut-over-lock-timeout", ghost.DefaultCutOverLockTimeout, "gh-ost: how long one cut-over attempt may wait for its table lock, with the table's writes waiting behind it, before it gives up and retries (whole, even seconds, 2s-20s)")
@@ -201,7 +203,10 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	if opts.ChunkTime < 0 {
 		return runner.Config{}, usageErrorf("--chunk-time %v: must not be negative (0 keeps --chunk-size fixed)", opts.ChunkTime)
 	}
-	rc.Chunk = chunk.Config{Target: opts.ChunkTime, Fixed: opts.ChunkTime == 0}
+	if opts.ChunkMaxLockWait < 0 {
+		return runner.Config{}, usageErrorf("--chunk-max-lock-wait %v: must not be negative", opts.ChunkMaxLockWait)
+	}
+	rc.Chunk = chunk.Config{Target: opts.ChunkTime, Fixed: opts.ChunkTime == 0, MaxLockWait: opts.ChunkMaxLockWait}
 	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize, AdaptiveDMLBatch: opts.AdaptiveDMLBatch,
 		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
 		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr,
