@@ -238,8 +238,13 @@ func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, meter cpuMete
 	o := outcome{name: s.name, baseline: s.key == "none", rows: sc.rows, wall: wall, catchUp: catchUp,
 		cpu: attribute(s.key, after.sub(before)), fg: fgStats, err: runErr}
 	o.cpu.load = loadUsed
-	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s %s", s.name, table,
-		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats, note)
+	stallAt := "" // where the longest stall fell, from the tool's start: the copy, or the cut-over (the note's)
+	if load != nil && !fgStats.Began.IsZero() {
+		at := fgStats.Began.Add(fgStats.MaxStallEnd - fgStats.MaxStall).Sub(start)
+		stallAt = fmt.Sprintf(" (began at %+.1fs)", at.Seconds())
+	}
+	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s%s %s", s.name, table,
+		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats, stallAt, note)
 	return o
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ghostgate/ghostgate/internal/loadgen"
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
+	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
 	"github.com/ghostgate/ghostgate/runner/chunk"
@@ -42,13 +43,21 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 		var maxBatch, maxBacklog int64
 		var capacity float64
 		resizes := map[string]int{}
+		began := time.Now()
+		var cutOver time.Duration // when the cut-over phase was first seen, from the start
 		res, err := ghostgateMigrate(ctx, d, table, chunks, tune, func(ev runner.Event) {
 			p := ev.Progress
-			if p == nil || p.ChunkSize == 0 {
+			if p == nil {
 				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if p.Phase == migration.PhaseCutOver && cutOver == 0 {
+				cutOver = ev.Time.Sub(began)
+			}
+			if p.ChunkSize == 0 {
+				return
+			}
 			if s := fmt.Sprint(p.ChunkSize); len(path) == 0 || path[len(path)-1] != s {
 				path = append(path, s)
 				if len(path) > 1 { // a resize: count why (the reason's kind, before the colon)
@@ -67,8 +76,9 @@ func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(c
 		for _, k := range slices.Sorted(maps.Keys(resizes)) {
 			why = append(why, fmt.Sprintf("%s %d", k, resizes[k]))
 		}
-		return fmt.Sprintf("[chunks %s (resizes: %s); largest apply batch %d, backlog %d, apply capacity %.0f events/s; throttled %s]",
-			strings.Join(path, "→"), strings.Join(why, ", "), maxBatch, maxBacklog, capacity, res.ThrottledFor.Round(time.Millisecond)), err
+		return fmt.Sprintf("[chunks %s (resizes: %s); largest apply batch %d, backlog %d, apply capacity %.0f events/s; throttled %s; cut-over at %+.1fs, lock %s]",
+			strings.Join(path, "→"), strings.Join(why, ", "), maxBatch, maxBacklog, capacity, res.ThrottledFor.Round(time.Millisecond),
+			cutOver.Seconds(), res.CutOverLock.Round(time.Millisecond)), err
 	}
 }
 

@@ -39,6 +39,10 @@ type Stats struct {
 	// MaxStall is the longest time during which no operation of any worker succeeded, the run's
 	// start and end included: how long the table looked frozen to the application.
 	MaxStall time.Duration
+	// Began is when the writer started, MaxStallEnd when the longest stall ended (since Began):
+	// what lines a stall up with the migration's phases (BenchmarkOnlineAlter).
+	Began       time.Time
+	MaxStallEnd time.Duration
 	// Errors holds up to 10 distinct error messages, with how often each occurred.
 	Errors []ErrorCount
 	// Reconciled counts commits whose outcome was unknown (connection lost during COMMIT) and
@@ -108,7 +112,7 @@ func summarize(recs []*recorder, elapsed time.Duration) Stats {
 	for op, ss := range byOp {
 		st.ByOp[op] = latency(ss)
 	}
-	st.MaxStall = maxStall(all, elapsed)
+	st.MaxStall, st.MaxStallEnd = maxStall(all, elapsed)
 	st.Errors = measure.TopErrors(errs, 10)
 	return st
 }
@@ -134,8 +138,8 @@ func latency(ss []sample) Latency {
 }
 
 // maxStall is the longest gap between successive successful completions, counting the start and
-// the end of the run as boundaries.
-func maxStall(ss []sample, elapsed time.Duration) time.Duration {
+// the end of the run as boundaries, and when it ended.
+func maxStall(ss []sample, elapsed time.Duration) (stall, end time.Duration) {
 	ends := make([]time.Duration, 0, len(ss)+2)
 	ends = append(ends, 0)
 	for _, s := range ss {
@@ -145,11 +149,12 @@ func maxStall(ss []sample, elapsed time.Duration) time.Duration {
 	}
 	ends = append(ends, elapsed)
 	slices.Sort(ends)
-	var stall time.Duration
 	for i := 1; i < len(ends); i++ {
-		stall = max(stall, ends[i]-ends[i-1])
+		if gap := ends[i] - ends[i-1]; gap > stall {
+			stall, end = gap, ends[i]
+		}
 	}
-	return stall
+	return stall, end
 }
 
 // Anomaly is something a tracked writer saw that contradicts its model: a row it expected was

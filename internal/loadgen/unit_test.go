@@ -20,15 +20,18 @@ func TestMaxStall(t *testing.T) {
 		samples []sample
 		elapsed time.Duration
 		want    time.Duration
+		end     time.Duration
 	}{
-		{"nothing succeeded", nil, time.Second, time.Second},
-		{"gap in the middle", []sample{s(10, false), s(20, false), s(520, false), s(530, false)}, 600 * time.Millisecond, 500 * time.Millisecond},
-		{"errors do not end a stall", []sample{s(10, false), s(300, true), s(700, false)}, 710 * time.Millisecond, 690 * time.Millisecond},
-		{"tail counts", []sample{s(10, false)}, 900 * time.Millisecond, 890 * time.Millisecond},
+		{"nothing succeeded", nil, time.Second, time.Second, time.Second},
+		{"gap in the middle", []sample{s(10, false), s(20, false), s(520, false), s(530, false)}, 600 * time.Millisecond, 500 * time.Millisecond, 520 * time.Millisecond},
+		{"errors do not end a stall", []sample{s(10, false), s(300, true), s(700, false)}, 710 * time.Millisecond, 690 * time.Millisecond, 700 * time.Millisecond},
+		{"tail counts", []sample{s(10, false)}, 900 * time.Millisecond, 890 * time.Millisecond, 900 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, maxStall(tt.samples, tt.elapsed))
+			stall, end := maxStall(tt.samples, tt.elapsed)
+			require.Equal(t, tt.want, stall)
+			require.Equal(t, tt.end, end)
 		})
 	}
 }

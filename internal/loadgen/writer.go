@@ -94,6 +94,7 @@ type Writer struct {
 	startOnce sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
+	began     time.Time // set by run before the workers start; read by collect after they end
 	result    Result
 	err       error
 }
@@ -166,6 +167,7 @@ func (w *Writer) run(ctx context.Context, workers []*worker) {
 	defer close(w.done)
 	defer w.cancel()
 	began := time.Now()
+	w.began = began
 	var ops atomic.Int64
 	var wg sync.WaitGroup
 	for _, wk := range workers {
@@ -197,6 +199,7 @@ func (w *Writer) collect(workers []*worker, elapsed time.Duration) (Result, erro
 		}
 	}
 	res.Stats = summarize(recs, elapsed)
+	res.Stats.Began = w.began
 	if unsettled > 0 {
 		return res, fmt.Errorf("%w: %d rows", ErrUnsettled, unsettled)
 	}
