@@ -96,6 +96,13 @@ func (g *gatekeeper) await(ctx context.Context) error {
 	}
 }
 
+// remaining is how long the current permit is still valid; zero or less when none is.
+func (g *gatekeeper) remaining() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Until(g.deadline)
+}
+
 // state is a race-safe copy of the counters.
 func (g *gatekeeper) state() (granted, attempts int) {
 	g.mu.Lock()
@@ -118,6 +125,9 @@ type hooks struct {
 	// permitted runs once the gate let gh-ost go: the cut-over phase is reported at once, not at
 	// the next progress poll, which a cut-over of a few tens of milliseconds can finish before.
 	permitted func()
+	// drain waits, bounded, for gh-ost's apply queue to run nearly empty (drain.go); nil when
+	// the queue is out of reach.
+	drain func(ctx context.Context, within time.Duration)
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -152,8 +162,20 @@ func (h *hooks) OnBeforeCutOver() error {
 	if h.awake != nil {
 		h.awake(h.ctx)
 	}
-	if err := h.gate.await(h.ctx); err != nil {
-		return err
+	for {
+		if err := h.gate.await(h.ctx); err != nil {
+			return err
+		}
+		if h.drain == nil {
+			break
+		}
+		// gh-ost holds the table locked until it has applied every event up to the lock: what
+		// is queued now is applied under the lock unless it is applied first (drain.go).
+		h.drain(h.ctx, h.gate.remaining()/2) // half the permit at most: the attempt starts within it
+		if h.gate.remaining() > 0 {
+			break
+		}
+		// The permit ran out while the queue drained: the gate is asked again (await notifies).
 	}
 	if h.permitted != nil {
 		h.permitted()

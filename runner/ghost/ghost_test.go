@@ -2,6 +2,10 @@ package ghost
 
 import (
 	"database/sql"
+	"errors"
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -67,6 +71,7 @@ func testMigrationUnderLoad(t *testing.T, noFilter bool) {
 	require.NotEmpty(t, res.OldTable)
 	requireNoRace(t, w)
 	requirePhases(t, events.all())
+	requireDrained(t, w)
 	if noFilter {
 		require.Nil(t, res.BinlogFilter)
 		return
@@ -77,6 +82,26 @@ func testMigrationUnderLoad(t *testing.T, noFilter bool) {
 	t.Logf("%v", *res.BinlogFilter)
 	require.GreaterOrEqual(t, res.BinlogFilter.Dropped, int64(2*seeded/500))
 	require.Positive(t, res.BinlogFilter.Forwarded)
+}
+
+var drainedRE = regexp.MustCompile(`cut-over: apply backlog (\d+) event\(s\) at the permit, (\d+) after (\S+) \(drained to at most (\d+), for at most (\S+)\)`)
+
+// requireDrained checks that the worker let gh-ost's apply queue run down before the cut-over
+// (drain.go): the worker log says so, and the queue was at most the bound when gh-ost went, or
+// the wait reached its limit.
+func requireDrained(t *testing.T, w *Worker) {
+	t.Helper()
+	log, err := os.ReadFile(w.Spec().LogFile())
+	require.NoError(t, err)
+	m := drainedRE.FindSubmatch(log)
+	require.NotNil(t, m, "no drain before the cut-over in the worker log")
+	t.Logf("%s", m[0])
+	after, _ := strconv.Atoi(string(m[2]))
+	below, _ := strconv.Atoi(string(m[4]))
+	waited, err1 := time.ParseDuration(string(m[3]))
+	limit, err2 := time.ParseDuration(string(m[5]))
+	require.NoError(t, errors.Join(err1, err2))
+	require.True(t, after <= below || waited >= limit, "%s", m[0])
 }
 
 // requirePhases checks the event stream: phases only move forward, the ratio stays in [0,1], and

@@ -112,6 +112,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	}
 	if queue, qerr := eventQueue(migrator); qerr == nil {
 		go w.tuneBatch(queue, stopWaker)
+		hk.drain = drainer(queue, &w.noops, w.mc.Log)
 	} else {
 		w.batch.fix("gh-ost's event queue is out of reach")
 		w.mc.Log.Warningf("%v: the apply batch stays at %d events", qerr, spec.DMLBatchSize)
