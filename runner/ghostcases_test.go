@@ -16,6 +16,7 @@ import (
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
 )
 
 // dupWriter inserts rows into items whose k repeats a seeded row's k (seeded k = id for ids up to
@@ -70,7 +71,12 @@ func (w *dupWriter) stop() {
 // original table keeps every row and gh-ost's tables are gone.
 func TestRunGhostUniqueKeyDuplicatesFailNamed(t *testing.T) {
 	const rows = 20_000
-	f := newFixture(t, sandboxtest.Env(t), rows, func(c *runner.Config) { c.Ghost.ChunkSize = 100 })
+	// 200 fixed chunks with gh-ost sleeping five times each chunk's time after it: the copy lasts
+	// seconds, so the writer's duplicates arrive while it runs (sized by time, the chunks grew to
+	// the whole table in a few steps and the copy was over before the first report showed it).
+	f := newFixture(t, sandboxtest.Env(t), rows, func(c *runner.Config) {
+		c.Ghost.ChunkSize, c.Ghost.NiceRatio, c.Chunk = 100, 5, chunk.Config{Fixed: true}
+	})
 	// MODIFY k forces a table copy (gh-ost); the planner's pre-count sees no duplicate yet.
 	plan := f.plan(t, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0, ADD UNIQUE KEY uk_k (k)")
 	require.Equal(t, planner.StrategyGhost, plan.Strategy, plan.Reason)

@@ -12,6 +12,7 @@ import (
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/planner"
 	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/chunk"
 	"github.com/ghostgate/ghostgate/runner/native"
 	"github.com/ghostgate/ghostgate/store"
 )
@@ -117,7 +118,9 @@ func TestRunRefusesSecondMigrationOnTable(t *testing.T) {
 
 // Cancelling mid-copy leaves the original table exactly as it was and drops gh-ost's tables.
 func TestRunCancelMidCopy(t *testing.T) {
-	f := newFixture(t, sandboxtest.Env(t), 100_000, func(c *runner.Config) { c.Ghost.ChunkSize = 100 })
+	// Fixed 100-row chunks: sized by time they grow fourfold a step, and the copy can end before
+	// the cancel lands.
+	f := newFixture(t, sandboxtest.Env(t), 100_000, func(c *runner.Config) { c.Ghost.ChunkSize, c.Chunk = 100, chunk.Config{Fixed: true} })
 	before := f.d.Tables(t)
 	var checksum, after string
 	require.NoError(t, f.d.Primary.QueryRow("CHECKSUM TABLE items").Scan(new(string), &checksum))
