@@ -66,8 +66,7 @@ func startingChunk(ctx context.Context, st *store.Store, cluster string, cfg chu
 	if err != nil || r.Samples == 0 || r.RowsPerSecond <= 0 {
 		return 0, "", false
 	}
-	n := int64(r.RowsPerSecond * cfg.Target.Seconds() / 4)
-	n = min(max(n, ghost.DefaultChunkSize, cfg.Min), cfg.Max)
+	n := min(int64(r.RowsPerSecond*cfg.Target.Seconds()/4), cfg.Max)
 	if n <= ghost.DefaultChunkSize {
 		return 0, "", false
 	}

@@ -49,33 +49,31 @@ func (w *worker) report(stop <-chan struct{}) {
 		} else if n != chunks {
 			chunks, chunkAt = n, now
 		}
-		{
-			phase := w.phase()
-			if final && phase == lastPhase {
-				return
+		phase := w.phase()
+		if final && phase == lastPhase {
+			return
+		}
+		if !final && phase == lastPhase && now.Sub(lastSent) < reportInterval {
+			continue
+		}
+		p := w.snapshot(now)
+		p.ChunksCopied, p.LastChunkAt = chunks, chunkAt
+		// Each status request makes gh-ost write a changelog row: ask once a second only.
+		if p.Phase != migration.PhaseStarting && now.Sub(lastBacklog) >= time.Second {
+			if b, ok := w.backlog(); ok {
+				backlog = b
 			}
-			if !final && phase == lastPhase && now.Sub(lastSent) < reportInterval {
-				continue
-			}
-			p := w.snapshot(now)
-			p.ChunksCopied, p.LastChunkAt = chunks, chunkAt
-			// Each status request makes gh-ost write a changelog row: ask once a second only.
-			if p.Phase != migration.PhaseStarting && now.Sub(lastBacklog) >= time.Second {
-				if b, ok := w.backlog(); ok {
-					backlog = b
-				}
-				lastBacklog = now
-			}
-			p.BacklogEvents = backlog
-			samples = appendSample(samples, sample{at: now, rows: p.RowsCopied})
-			p.RowsPerSecond = rate(samples)
-			fillETA(&p)
-			w.out.send(event{Type: evProgress, Progress: &p})
-			w.lastSent.Store(&p)
-			lastSent, lastPhase = now, p.Phase
-			if final {
-				return
-			}
+			lastBacklog = now
+		}
+		p.BacklogEvents = backlog
+		samples = appendSample(samples, sample{at: now, rows: p.RowsCopied})
+		p.RowsPerSecond = rate(samples)
+		fillETA(&p)
+		w.out.send(event{Type: evProgress, Progress: &p})
+		w.lastSent.Store(&p)
+		lastSent, lastPhase = now, p.Phase
+		if final {
+			return
 		}
 	}
 }
