@@ -39,6 +39,14 @@ import (
 //     the original table before the lock goes, which gh-ost itself checks only through
 //     performance_schema.
 //
+//  4. The copy's tail. gh-ost asks for a chunk's end with "… limit 1 offset <chunk-1>" and, only
+//     when that finds no row (less than a chunk is left before the table's end), again with its
+//     temptable form, "… ) select_osc_chunk order by … limit 1" (go/logic/applier.go
+//     CalculateNextIterationRangeEndValues, go/sql/builder.go …ViaTemptable). Nothing is
+//     rewritten there either; the hook is told, before the query is written, that the copy is
+//     at its last chunk (the worker keeps gh-ost's apply loop out of its one-second sleep across
+//     the copy's end, copytail.go).
+//
 // The MySQL wire protocol frames each packet as a 3-byte little-endian payload length, a 1-byte
 // sequence id and the payload. The server speaks first: its handshake packet (protocol 10) starts
 // with the NUL-terminated server version. A command (COM_QUERY = 0x03 followed by the query text)
@@ -63,7 +71,10 @@ var (
 	versionQuery  = []byte("select @@global.version")
 	versionAnswer = []byte("select concat('5.5.5-', @@global.version)")
 	// unlockQuery is gh-ost's exact text (go/logic/applier.go AtomicCutOverMagicLock, UnlockTables).
-	unlockQuery   = []byte("unlock /* gh-ost */ tables")
+	unlockQuery = []byte("unlock /* gh-ost */ tables")
+	// ghostMarker and tailMarker are in gh-ost's temptable range-end query (item 4).
+	ghostMarker   = []byte("/* gh-ost ")
+	tailMarker    = []byte(") select_osc_chunk")
 	mariaDBMarker = "MariaDB"
 	handshakeV10  = byte(0x0a)
 )
@@ -109,19 +120,25 @@ func mariaDBVersion(v string) (major, minor int, ok bool) {
 	return major, minor, err1 == nil && err2 == nil
 }
 
+// CompatHooks are what a compat connection tells its registrant; a nil hook is not called. Both
+// run on the goroutine that writes the query, before any byte of it is written.
+type CompatHooks struct {
+	BeforeUnlock func() // gh-ost's UNLOCK TABLES (item 3)
+	CopyTail     func() // gh-ost's temptable range-end query (item 4)
+}
+
 // RegisterMariaDBCompat registers, for go-sql-driver DSNs that use network, a dialer whose
 // connections apply the MariaDB rewrites above when, and only when, the server's handshake says
-// MariaDB. beforeUnlock, when not nil, runs before gh-ost's UNLOCK TABLES goes to a MariaDB
-// server (item 3). The worker registers it for "tcp"; tests use a private network name. Not for
-// use in the controller process.
-func RegisterMariaDBCompat(network string, beforeUnlock func()) {
+// MariaDB, and call hooks there. The worker registers it for "tcp"; tests use a private network
+// name. Not for use in the controller process.
+func RegisterMariaDBCompat(network string, hooks CompatHooks) {
 	mysql.RegisterDialContext(network, func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{KeepAlive: 30 * time.Second}
 		conn, err := d.DialContext(ctx, "tcp", redirectTarget(addr)) // past the binlog filter's relay
 		if err != nil {
 			return nil, err
 		}
-		return &compatConn{Conn: conn, beforeUnlock: beforeUnlock}, nil
+		return &compatConn{Conn: conn, beforeUnlock: hooks.BeforeUnlock, copyTail: hooks.CopyTail}, nil
 	})
 }
 
@@ -132,6 +149,7 @@ type compatConn struct {
 	// beforeUnlock runs, under mu, before gh-ost's UNLOCK TABLES is written. Holding mu is safe:
 	// go-sql-driver never reads a connection while it writes a command on it.
 	beforeUnlock func()
+	copyTail     func() // runs, under mu, before gh-ost's temptable range-end query is written
 
 	mu           sync.Mutex
 	greeting     []byte // the server's first packet, until it is complete
@@ -223,6 +241,9 @@ func (c *compatConn) feed(p []byte) ([]byte, error) {
 		if c.beforeUnlock != nil && isQuery(c.pending, unlockQuery) {
 			c.beforeUnlock() // nothing of this command has been written yet: out holds it all
 		}
+		if c.copyTail != nil && isTailQuery(c.pending) {
+			c.copyTail()
+		}
 		out = append(out, rewritePacket(c.pending, c.server)...)
 		c.pending = c.pending[:0]
 	}
@@ -232,6 +253,16 @@ func (c *compatConn) feed(p []byte) ([]byte, error) {
 // isQuery reports whether pkt (header and payload) is the COM_QUERY q, exactly.
 func isQuery(pkt, q []byte) bool {
 	return len(pkt) == packetHeaderLen+1+len(q) && pkt[packetHeaderLen] == comQuery && bytes.Equal(pkt[packetHeaderLen+1:], q)
+}
+
+// isTailQuery reports whether pkt (header and payload) is a COM_QUERY of gh-ost's temptable
+// range-end query (item 4).
+func isTailQuery(pkt []byte) bool {
+	if len(pkt) <= packetHeaderLen || pkt[packetHeaderLen] != comQuery {
+		return false
+	}
+	q := pkt[packetHeaderLen+1:]
+	return bytes.Contains(q, ghostMarker) && bytes.Contains(q, tailMarker)
 }
 
 func payloadLen(header []byte) int {

@@ -202,7 +202,7 @@ func TestCompatDSNAgainstMariaDB(t *testing.T) {
 	require.True(t, errors.As(err, &myErr), "stock gh-ost DSN should fail on MariaDB < 11.1, got %v", err)
 	require.EqualValues(t, 1193, myErr.Number)
 
-	RegisterMariaDBCompat("ggcompat", nil)
+	RegisterMariaDBCompat("ggcompat", CompatHooks{})
 	t.Cleanup(func() { mysql.DeregisterDialContext("ggcompat") })
 	compat, err := sql.Open("mysql", strings.Replace(uri, "@tcp(", "@ggcompat(", 1))
 	require.NoError(t, err)
@@ -225,6 +225,37 @@ func TestCompatDSNAgainstMariaDB(t *testing.T) {
 	require.Equal(t, "Slave_IO_Running", gmysql.ReplicaTermFor(answered, "Slave_IO_Running"))
 	_, err = db.Primary.Exec("show binary log status")
 	require.Error(t, err, "MariaDB 10.11 rejects MySQL 8.4's statement")
+}
+
+// The copy-tail hook fires on gh-ost's temptable range-end query (one and two key columns) and on
+// nothing else: not the offset form gh-ost asks first, not a query that merely names the alias.
+func TestCompatConnSeesCopyTail(t *testing.T) {
+	tail := "select /* gh-ost `d`.`t` iteration:7 */ `id` from ( select `id` from `d`.`t` where ((`id` > _binary'5')) and ((`id` < _binary'9') or ((`id` = _binary'9'))) order by `id` asc limit 1000 ) select_osc_chunk order by `id` desc limit 1"
+	offset := "select /* gh-ost `d`.`t` iteration:7 */ `id` from `d`.`t` where ((`id` > _binary'5')) and ((`id` < _binary'9') or ((`id` = _binary'9'))) order by `id` asc limit 1 offset 999"
+	for _, tt := range []struct {
+		name   string
+		server serverInfo
+		stream []byte
+		calls  int
+	}{
+		{"the temptable range end", mariaDB1011, packet(0, query(tail)), 1},
+		{"the offset range end", mariaDB1011, packet(0, query(offset)), 0},
+		{"not gh-ost's", mariaDB1011, packet(0, query("select 1 from (select 1) select_osc_chunk")), 0},
+		{"MySQL: not looked at", mysql84, packet(0, query(tail)), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			calls := 0
+			c := &compatConn{Conn: rec, greeted: true, server: tt.server, copyTail: func() {
+				calls++
+				require.Zero(t, rec.buf.Len(), "the hook runs before any byte of the query is written")
+			}}
+			_, err := c.Write(tt.stream)
+			require.NoError(t, err)
+			require.Equal(t, tt.calls, calls)
+			require.Equal(t, tt.stream, rec.buf.Bytes(), "the query passes unchanged")
+		})
+	}
 }
 
 func TestCompatConnHoldsUnlock(t *testing.T) {

@@ -19,6 +19,14 @@ import (
 // permit (the attempt must start within it), and then lets gh-ost go.
 // Nothing is locked meanwhile and the application's writes go on; the wait only moves the
 // applying out of the lock.
+//
+// The marker also has to reach gh-ost through its binlog source, the replica, which may still be
+// applying the copy's last chunks: with the apply loop kept awake across the copy's end
+// (copytail.go) the cut-over came 10 ms after the last chunk and the lock waited 216 ms for the
+// replica on an idle table. So the drain also waits, within the same bounds, until gh-ost has read
+// a changelog heartbeat written after the drain began (gh-ost writes one every heartbeat
+// interval, DefaultHeartbeatInterval): everything the primary wrote before that moment has come
+// through the stream, and only the writes of the last few milliseconds are left to the lock.
 const (
 	drainBelow = 20
 	drainMax   = time.Second
@@ -26,24 +34,29 @@ const (
 )
 
 // drainer returns the hooks' drain for queue, gh-ost's applyEventsQueue (eventQueue); count is
-// the waker's share of the queue, which is no backlog.
-func drainer(queue reflect.Value, count *noops, logger base.Logger) func(context.Context, time.Duration) {
+// the waker's share of the queue, which is no backlog; streamed is when the newest changelog
+// heartbeat gh-ost has read was written (MigrationContext.GetLastHeartbeatOnChangelogTime).
+func drainer(queue reflect.Value, count *noops, logger base.Logger, streamed func() time.Time) func(context.Context, time.Duration) {
 	backlog := func() int64 { return max(int64(queue.Len())-count.pending(), 0) }
 	return func(ctx context.Context, within time.Duration) {
 		start, first := time.Now(), backlog()
 		limit := min(drainMax, within)
-		n := first
+		n, current := first, !streamed().Before(start)
 		t := time.NewTicker(drainPoll)
 		defer t.Stop()
-		for n > drainBelow && time.Since(start) < limit {
+		for (n > drainBelow || !current) && time.Since(start) < limit {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			n = backlog()
+			n, current = backlog(), !streamed().Before(start)
 		}
-		logger.Infof("cut-over: apply backlog %d event(s) at the permit, %d after %s (drained to at most %d, for at most %s)",
-			first, n, time.Since(start).Round(time.Millisecond), drainBelow, limit.Round(time.Millisecond))
+		stream := "the stream caught up"
+		if !current {
+			stream = "the stream not caught up"
+		}
+		logger.Infof("cut-over: apply backlog %d event(s) at the permit, %d after %s, %s (drained to at most %d and a heartbeat written after the permit, for at most %s)",
+			first, n, time.Since(start).Round(time.Millisecond), stream, drainBelow, limit.Round(time.Millisecond))
 	}
 }

@@ -72,6 +72,7 @@ func testMigrationUnderLoad(t *testing.T, noFilter bool) {
 	requireNoRace(t, w)
 	requirePhases(t, events.all())
 	requireDrained(t, w)
+	requireCopyTail(t, w)
 	if noFilter {
 		require.Nil(t, res.BinlogFilter)
 		return
@@ -84,11 +85,11 @@ func testMigrationUnderLoad(t *testing.T, noFilter bool) {
 	require.Positive(t, res.BinlogFilter.Forwarded)
 }
 
-var drainedRE = regexp.MustCompile(`cut-over: apply backlog (\d+) event\(s\) at the permit, (\d+) after (\S+) \(drained to at most (\d+), for at most (\S+)\)`)
+var drainedRE = regexp.MustCompile(`cut-over: apply backlog (\d+) event\(s\) at the permit, (\d+) after (\S+), the stream (caught up|not caught up) \(drained to at most (\d+) and a heartbeat written after the permit, for at most (\S+)\)`)
 
 // requireDrained checks that the worker let gh-ost's apply queue run down before the cut-over
-// (drain.go): the worker log says so, and the queue was at most the bound when gh-ost went, or
-// the wait reached its limit.
+// (drain.go): the worker log says so, and the queue was at most the bound and the stream caught
+// up with the permit when gh-ost went, or the wait reached its limit.
 func requireDrained(t *testing.T, w *Worker) {
 	t.Helper()
 	log, err := os.ReadFile(w.Spec().LogFile())
@@ -97,11 +98,20 @@ func requireDrained(t *testing.T, w *Worker) {
 	require.NotNil(t, m, "no drain before the cut-over in the worker log")
 	t.Logf("%s", m[0])
 	after, _ := strconv.Atoi(string(m[2]))
-	below, _ := strconv.Atoi(string(m[4]))
+	below, _ := strconv.Atoi(string(m[5]))
 	waited, err1 := time.ParseDuration(string(m[3]))
-	limit, err2 := time.ParseDuration(string(m[5]))
+	limit, err2 := time.ParseDuration(string(m[6]))
 	require.NoError(t, errors.Join(err1, err2))
-	require.True(t, after <= below || waited >= limit, "%s", m[0])
+	require.True(t, (after <= below && string(m[4]) == "caught up") || waited >= limit, "%s", m[0])
+}
+
+// requireCopyTail checks that gh-ost's apply loop was kept out of its one-second sleep across the
+// copy's end (copytail.go): the worker log says so.
+func requireCopyTail(t *testing.T, w *Worker) {
+	t.Helper()
+	log, err := os.ReadFile(w.Spec().LogFile())
+	require.NoError(t, err)
+	require.Contains(t, string(log), "copy tail: the apply loop kept awake past the copy's end", logTail(w.Spec().LogFile(), 40))
 }
 
 // requirePhases checks the event stream: phases only move forward, the ratio stays in [0,1], and

@@ -40,8 +40,8 @@ func runWorker(in io.Reader, events io.Writer) int {
 		out.send(event{Type: evDone, Error: err.Error()})
 		return 2
 	}
-	guard := &renameGuard{}
-	RegisterMariaDBCompat("tcp", guard.beforeUnlock)
+	guard, tail := &renameGuard{}, &copyTail{}
+	RegisterMariaDBCompat("tcp", CompatHooks{BeforeUnlock: guard.beforeUnlock, CopyTail: tail.seen})
 	w := &worker{spec: spec, out: out, batch: newBatcher(spec.withDefaults())}
 	w.gate = newGatekeeper(func(attempt int) {
 		// The phase first: whoever reacts to the gate event has already seen the run postponing.
@@ -104,6 +104,9 @@ func runWorker(in io.Reader, events io.Writer) int {
 	stopWaker := make(chan struct{})
 	if queue, noop, qerr := wakerQueue(migrator, &w.noops); qerr == nil {
 		go wake(queue, noop, &w.noops, w.copyDone.Load, stopWaker)
+		if terr := tail.arm(queue, noop, &w.noops, w.mc, &w.copyDone); terr != nil {
+			w.mc.Log.Warningf("%v: the cut-over may wait for the apply loop's one-second sleep after the copy", terr)
+		}
 		if !spec.Revert { // a revert copies nothing: its apply loop (executeDMLWriteFuncs) never sleeps a second
 			hk.awake = w.awaitApplyLoop
 		}
@@ -112,7 +115,7 @@ func runWorker(in io.Reader, events io.Writer) int {
 	}
 	if queue, qerr := eventQueue(migrator); qerr == nil {
 		go w.tuneBatch(queue, stopWaker)
-		hk.drain = drainer(queue, &w.noops, w.mc.Log)
+		hk.drain = drainer(queue, &w.noops, w.mc.Log, w.mc.GetLastHeartbeatOnChangelogTime)
 	} else {
 		w.batch.fix("gh-ost's event queue is out of reach")
 		w.mc.Log.Warningf("%v: the apply batch stays at %d events", qerr, spec.DMLBatchSize)

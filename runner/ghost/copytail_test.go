@@ -1,0 +1,90 @@
+package ghost
+
+import (
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/github/gh-ost/go/base"
+	"github.com/github/gh-ost/go/logic"
+	"github.com/stretchr/testify/require"
+)
+
+// runEntry takes one entry off gh-ost's event queue and runs it as the apply loop would (the
+// writeFunc of an applyEventStruct), reporting false when the queue was empty.
+func runEntry(t *testing.T, queue reflect.Value) bool {
+	t.Helper()
+	ev, ok := queue.TryRecv()
+	if !ok {
+		return false
+	}
+	wf := ev.Elem().FieldByName("writeFunc")
+	wf = reflect.NewAt(wf.Type(), unsafe.Pointer(wf.UnsafeAddr())).Elem()
+	require.False(t, wf.IsNil())
+	out := wf.Elem().Call(nil)
+	require.Len(t, out, 1)
+	require.True(t, out[0].IsNil(), "the entry failed: %v", out[0])
+	return true
+}
+
+// The copy tail's entry against gh-ost's real queue: after a function that copied a chunk it
+// returns at once and starts nothing; after the copy's last function it waits for the copy's end
+// and starts the waker's chain of no-ops, once; without an end it gives up after tailWait; it does
+// nothing once the copy is done or before it is armed.
+func TestCopyTail(t *testing.T) {
+	mc := base.NewMigrationContext()
+	m := logic.NewMigrator(mc, "test")
+	var count noops
+	queue, noop, err := wakerQueue(m, &count)
+	require.NoError(t, err)
+	var done atomic.Bool
+	tail := &copyTail{}
+
+	tail.seen() // not armed: nothing
+	require.Equal(t, 0, queue.Len())
+	require.NoError(t, tail.arm(queue, noop, &count, mc, &done))
+
+	// A chunk was copied after the tail query: the copy goes on.
+	tail.seen()
+	tail.seen() // one entry is enough
+	require.Equal(t, 1, queue.Len())
+	require.EqualValues(t, 1, count.pending(), "the entry is no backlog")
+	atomic.AddInt64(&mc.Iteration, 1)
+	start := time.Now()
+	require.True(t, runEntry(t, queue))
+	require.Less(t, time.Since(start), tailWait/2, "waited although the copy went on")
+	require.Equal(t, 0, queue.Len(), "started a chain during the copy")
+	require.Zero(t, count.pending())
+
+	// The copy's last function: nothing copied after the query; the copy ends 20ms later.
+	tail.seen()
+	go func() { time.Sleep(20 * time.Millisecond); done.Store(true) }()
+	require.True(t, runEntry(t, queue))
+	require.Equal(t, 1, queue.Len(), "no chain of no-ops after the copy's end")
+	require.EqualValues(t, 1, count.queued.Load())
+	require.Zero(t, count.tail.Load())
+	ran := count.ran.Load()
+	require.True(t, runEntry(t, queue)) // the waker's no-op queues its successor: the chain goes on
+	require.Equal(t, 1, queue.Len())
+	require.Equal(t, ran+1, count.ran.Load())
+
+	tail.seen() // the copy is done: nothing more
+	require.Equal(t, 1, queue.Len())
+	require.True(t, runEntry(t, queue))
+	count.off.Store(true) // the waker stopped: the chain ends with the next no-op
+	require.True(t, runEntry(t, queue))
+	require.False(t, runEntry(t, queue))
+
+	// A copy that does not end: the entry gives up after tailWait and starts nothing.
+	count.off.Store(false)
+	done.Store(false)
+	tail.seen()
+	start = time.Now()
+	require.True(t, runEntry(t, queue))
+	require.GreaterOrEqual(t, time.Since(start), tailWait)
+	require.Less(t, time.Since(start), tailWait+time.Second)
+	require.Equal(t, 0, queue.Len())
+	require.Zero(t, count.pending())
+}
