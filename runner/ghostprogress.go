@@ -63,6 +63,13 @@ func (h *Handle) throttleSource(p *migration.Progress) {
 	}
 	if d := h.monitor.Decision(); d.Throttle {
 		p.ThrottleSource, p.ThrottleReason = string(d.Source), d.Reason
+		// gh-ost writes no changelog heartbeat while it is throttled by a command
+		// (go/logic/applier.go InitiateHeartbeat), so the lag it reports then grows with the
+		// pause (a paused copy showed "lag 21s" on a replica 0 s behind); our own heartbeat's
+		// reading is the truth.
+		if lag, ok := h.monitor.Lag(); ok {
+			p.ReplicaLag = lag
+		}
 	}
 }
 

@@ -88,6 +88,21 @@ func (m *Monitor) Decision() Decision {
 	return m.cur
 }
 
+// Lag is the worst replica lag our heartbeat measures, and whether every replica has one (a
+// replica our heartbeat has not reached, or that cannot be read, leaves it unknown).
+func (m *Monitor) Lag() (time.Duration, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var worst time.Duration
+	for _, r := range m.in.replicas {
+		if r.err != nil || !r.heartbeat {
+			return 0, false
+		}
+		worst = max(worst, r.lag)
+	}
+	return worst, len(m.in.replicas) > 0
+}
+
 // Subscribe returns a channel of decision changes. It holds at most one pending decision: a slow
 // reader gets the latest, never a stale backlog.
 func (m *Monitor) Subscribe() (<-chan Decision, func()) {
