@@ -45,6 +45,14 @@ type Config struct {
 	// chunk's statement: with random keys a chunk of c rows of an n-row table is hit by c/n of
 	// the writes, which a p99 sees once c/n passes 1%. Default 50ms a second.
 	MaxLockWait time.Duration
+	// Floor is as far as a throttle, a slow chunk or lock waits shrink the size (a chunk already
+	// smaller, as configured, stays as it is). Default 1000, gh-ost's own chunk size: below it a
+	// chunk's time is its statements' fixed cost and the box's contention, not its rows, and the
+	// lock waits are the application's own (1500 random-key writes a second meet a 1000-row
+	// chunk of a 2M-row table less than once a second). Without it a busy box halved the chunks
+	// of a 2M-row copy under 1500 writes/s down to 34 rows, 35 times in one run, and the copy
+	// took 107 s against pt-osc's 25 s (BENCHMARKS.md, run 5).
+	Floor int64
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -64,6 +72,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxLockWait == 0 {
 		c.MaxLockWait = 50 * time.Millisecond
 	}
+	if c.Floor == 0 {
+		c.Floor = 1000
+	}
 	return c
 }
 
@@ -78,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.Quiet < 0 {
 		errs = append(errs, fmt.Errorf("quiet %v: must not be negative", c.Quiet))
+	}
+	if c.Floor < 0 {
+		errs = append(errs, fmt.Errorf("floor %d: must not be negative", c.Floor))
 	}
 	if c.Min < MinSize || c.Max > MaxSize || c.Min > c.Max {
 		errs = append(errs, fmt.Errorf("bounds %d..%d: must lie within gh-ost's %d..%d", c.Min, c.Max, MinSize, MaxSize))
@@ -132,20 +146,26 @@ type Observation struct {
 // Next returns the size after cur given o, and why.
 func Next(cfg Config, cur int64, o Observation) (int64, Reason) {
 	cur = clamp(cur, cfg.Min, cfg.Max)
+	floor := min(cur, max(cfg.Floor, cfg.Min)) // shrinking stops there
 	switch {
-	case o.ThrottleBegan:
-		n := clamp(cur/2, cfg.Min, cfg.Max)
+	case o.ThrottleBegan && cur > floor:
+		n := clamp(max(cur/2, floor), cfg.Min, cfg.Max)
 		return n, Reason{KindShrinkThrottle, fmt.Sprintf("halved on throttle (%s)", o.Throttle)}
-	case o.Throttled:
+	case o.Throttled || o.ThrottleBegan:
 		return cur, Reason{KindHold, "held by the throttler"}
-	case o.LockWait > cfg.MaxLockWait:
-		n := clamp(cur/2, cfg.Min, cfg.Max)
+	case o.LockWait > cfg.MaxLockWait && cur > floor:
+		n := clamp(max(cur/2, floor), cfg.Min, cfg.Max)
 		return n, Reason{KindShrinkLoad, fmt.Sprintf("row lock waits %v/s > %v/s", o.LockWait.Round(time.Millisecond), cfg.MaxLockWait)}
+	case o.LockWait > cfg.MaxLockWait:
+		return cur, Reason{KindHold, fmt.Sprintf("row lock waits %v/s > %v/s at the floor of %d rows", o.LockWait.Round(time.Millisecond), cfg.MaxLockWait, floor)}
 	case o.ChunkTime <= 0:
 		return cur, Reason{KindHold, fmt.Sprintf("measuring %d-row chunks", cur)}
 	case o.ChunkTime > cfg.Target*3/2:
 		// Proportionally, at once: the chunk that ran long held its row locks that long.
-		n := clamp(int64(float64(cur)*float64(cfg.Target)/float64(o.ChunkTime)), cfg.Min, cfg.Max)
+		n := clamp(max(int64(float64(cur)*float64(cfg.Target)/float64(o.ChunkTime)), floor), cfg.Min, cfg.Max)
+		if n >= cur {
+			return cur, Reason{KindHold, fmt.Sprintf("%d rows took %v > %v target, at the floor of %d rows", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target, floor)}
+		}
 		return n, Reason{KindShrinkSlow, fmt.Sprintf("%d rows took %v > %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
 	case o.ChunkTime < cfg.Target*4/5 && o.SinceThrottle >= cfg.Quiet && cur < cfg.Max && o.LockWait < cfg.MaxLockWait/4:
 		n := clamp(int64(float64(cur)*Growth(cfg.Target, o.ChunkTime)), cfg.Min, cfg.Max)

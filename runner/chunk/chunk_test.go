@@ -34,8 +34,13 @@ func TestNext(t *testing.T) {
 		{"no growth soon after a throttle", 1000, Observation{ChunkTime: 50 * ms, SinceThrottle: 2 * time.Second}, 1000, KindHold, ""},
 		{"growth stops at gh-ost's maximum", 80_000, Observation{ChunkTime: 50 * ms, SinceThrottle: quiet}, 100_000, KindGrow, ""},
 		{"at the maximum holds", 100_000, Observation{ChunkTime: 50 * ms, SinceThrottle: quiet}, 100_000, KindHold, ""},
-		{"shrink stops at gh-ost's minimum", 15, Observation{ThrottleBegan: true, Throttle: "max_load"}, 10, KindShrinkThrottle, ""},
-		{"a very slow chunk at the minimum stays there", 10, Observation{ChunkTime: time.Minute, SinceThrottle: quiet}, 10, KindShrinkSlow, ""},
+		{"a throttle halves no lower than the floor", 1500, Observation{ThrottleBegan: true, Throttle: "max_load"}, 1000, KindShrinkThrottle, ""},
+		{"at the floor a throttle holds", 1000, Observation{ThrottleBegan: true, Throttle: "max_load"}, 1000, KindHold, "held by the throttler"},
+		{"below the floor, as configured, nothing shrinks", 15, Observation{ThrottleBegan: true, Throttle: "max_load"}, 15, KindHold, ""},
+		{"a slow chunk shrinks to the floor at most", 4000, Observation{ChunkTime: 10 * time.Second, SinceThrottle: quiet}, 1000, KindShrinkSlow, "4000 rows took 10s"},
+		{"a very slow chunk at the floor stays there", 1000, Observation{ChunkTime: time.Minute, SinceThrottle: quiet}, 1000, KindHold, "at the floor of 1000 rows"},
+		{"lock waits halve no lower than the floor", 1500, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 1000, KindShrinkLoad, ""},
+		{"lock waits at the floor hold", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 1000, KindHold, "row lock waits 80ms/s > 50ms/s at the floor of 1000 rows"},
 		{"out-of-bounds size is clamped first", 500_000, Observation{SinceThrottle: quiet}, 100_000, KindHold, ""},
 		{"lock waits halve", 8000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 4000, KindShrinkLoad, "row lock waits 80ms/s > 50ms/s"},
 		{"some lock waiting: no growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 20 * ms}, 1000, KindHold, ""},
@@ -50,6 +55,15 @@ func TestNext(t *testing.T) {
 			assert.True(t, strings.Contains(r.Detail, tt.detail), "detail %q lacks %q", r.Detail, tt.detail)
 		})
 	}
+
+	// With the floor at gh-ost's minimum, shrinking stops there.
+	low := Config{Floor: MinSize}.WithDefaults()
+	n, r := Next(low, 15, Observation{ThrottleBegan: true, Throttle: "max_load"})
+	assert.Equal(t, MinSize, n)
+	assert.Equal(t, KindShrinkThrottle, r.Kind)
+	n, r = Next(low, MinSize, Observation{ChunkTime: time.Minute, SinceThrottle: quiet})
+	assert.Equal(t, MinSize, n)
+	assert.Equal(t, KindHold, r.Kind)
 }
 
 // Growth converges: with a chunk cost of a fixed 20ms plus 0.05ms a row, the size settles where a
@@ -69,7 +83,7 @@ func TestNextConverges(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Config{}.WithDefaults().Validate())
-	for _, c := range []Config{{Target: -1}, {Min: 5}, {Max: 200_000}, {Min: 500, Max: 100}, {Quiet: -1}, {MaxLockWait: -1}} {
+	for _, c := range []Config{{Target: -1}, {Min: 5}, {Max: 200_000}, {Min: 500, Max: 100}, {Quiet: -1}, {MaxLockWait: -1}, {Floor: -1}} {
 		assert.Error(t, c.WithDefaults().Validate(), "%+v", c)
 	}
 }
