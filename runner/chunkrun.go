@@ -30,6 +30,10 @@ type chunker struct {
 	clearAt  time.Time // when the last throttle ended; zero while none has
 	lockAt   time.Time // when lockTime was read; zero before
 	lockTime time.Duration
+	// waitedAt is the size that last shrank on the application's lock waits, and when
+	// (chunk.Observation.Ceiling); zero before any.
+	waitedAt   int64
+	waitedTime time.Time
 }
 
 // newChunker steers from size; start, when not empty, says where that size came from.
@@ -109,7 +113,15 @@ func (c *chunker) step(p migration.Progress, lockTime time.Duration, lockOK bool
 	if c.cfg.Fixed || c.operator {
 		return c.size, c.reason, false
 	}
+	if c.waitedAt > 0 {
+		if o.Ceiling = chunk.LoadCeiling(c.waitedAt, p.Time.Sub(c.waitedTime), c.cfg.Max); o.Ceiling == 0 {
+			c.waitedAt = 0 // relaxed past the largest size: forgotten
+		}
+	}
 	n, r := chunk.Next(c.cfg, c.size, o)
+	if r.Kind == chunk.KindShrinkLoad {
+		c.waitedAt, c.waitedTime = c.size, p.Time
+	}
 	if n == c.size {
 		if o.ChunkTime > 0 || o.Throttled {
 			c.reason = r // a new measurement; otherwise the last reason still holds

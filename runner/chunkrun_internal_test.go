@@ -43,3 +43,39 @@ func TestChunkerSignals(t *testing.T) {
 	assert.Equal(t, int64(500), n)
 	assert.Equal(t, chunk.KindOperator, r.Kind)
 }
+
+// After a shrink on the application's lock waits, the chunker grows back only to three quarters
+// of the size that made them wait, and that ceiling rises by a quarter every 10 s without another.
+func TestChunkerLockWaitCeiling(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	chunks := int64(0)
+	rep := func(s float64) migration.Progress { // one 100ms chunk ending at each report
+		chunks++
+		at := t0.Add(time.Duration(s * float64(time.Second)))
+		return migration.Progress{Time: at, Phase: migration.PhaseCopying, ChunksCopied: chunks, LastChunkAt: at}
+	}
+	c := newChunker(chunk.Config{Quiet: time.Nanosecond}, 40_000, 0, "")
+	c.step(rep(0), 0, true)
+	n, r, _ := c.step(rep(0.1), 20*time.Millisecond, true) // 200ms/s of waiting
+	assert.Equal(t, int64(20_000), n)
+	assert.Equal(t, chunk.KindShrinkLoad, r.Kind, r.Detail)
+
+	// No more waiting from here on; a 100ms chunk every 100ms, for 15s.
+	var before, after int64 // the largest size within 10s of the shrink, and in the 5s after
+	var held chunk.Reason
+	for i := 2; i <= 150; i++ {
+		s := float64(i) / 10
+		n, r, _ := c.step(rep(s), 20*time.Millisecond, true)
+		if s < 10 {
+			before = max(before, n)
+			if r.Kind == chunk.KindHold && n == before {
+				held = r
+			}
+		} else {
+			after = max(after, n)
+		}
+	}
+	assert.Equal(t, int64(30_000), before, "grown back to 3/4 of the 40000 that made the application wait, not doubled")
+	assert.Contains(t, held.Detail, "below the 40000 rows at which the application waited on row locks")
+	assert.Equal(t, int64(37_500), after, "10s later the ceiling is a quarter higher")
+}

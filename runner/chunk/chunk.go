@@ -141,7 +141,33 @@ type Observation struct {
 	// LockWait is the row-lock waiting on the primary per second of the last interval
 	// (Innodb_row_lock_time's increase over the interval's length); negative when not read.
 	LockWait time.Duration
+	// Ceiling, when positive, is a size at which the application's lock waits went over
+	// MaxLockWait not long ago (the runner relaxes it with time, LoadCeiling): growth stops at
+	// three quarters of it, so that the size settles below the waits instead of doubling back
+	// into them and halving again (under 400 and 1500 writes a second the size swung between
+	// 24k and 48k rows, halved 6–10 times a run).
+	Ceiling int64
 }
+
+// LoadCeiling is the Ceiling after a shrink on lock waits at size, since ago: a quarter higher
+// for every ceilingRelax that passed without another, none once that reaches max.
+func LoadCeiling(size int64, ago time.Duration, max int64) int64 {
+	if size <= 0 {
+		return 0
+	}
+	c := float64(size)
+	for t := ago; t >= ceilingRelax; t -= ceilingRelax {
+		c *= 1.25
+		if c >= float64(max) {
+			return 0
+		}
+	}
+	return int64(c)
+}
+
+// ceilingRelax is how long a Ceiling stays as it is: the application's writes change, and a size
+// that made them wait may not a little later.
+const ceilingRelax = 10 * time.Second
 
 // Next returns the size after cur given o, and why.
 func Next(cfg Config, cur int64, o Observation) (int64, Reason) {
@@ -169,6 +195,11 @@ func Next(cfg Config, cur int64, o Observation) (int64, Reason) {
 		return n, Reason{KindShrinkSlow, fmt.Sprintf("%d rows took %v > %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
 	case o.ChunkTime < cfg.Target*4/5 && o.SinceThrottle >= cfg.Quiet && cur < cfg.Max && o.LockWait < cfg.MaxLockWait/4:
 		n := clamp(int64(float64(cur)*Growth(cfg.Target, o.ChunkTime)), cfg.Min, cfg.Max)
+		if o.Ceiling > 0 && n > o.Ceiling*3/4 {
+			if n = max(o.Ceiling*3/4, cur); n == cur {
+				return cur, Reason{KindHold, fmt.Sprintf("%d rows take %v, below the %d rows at which the application waited on row locks", cur, o.ChunkTime.Round(time.Millisecond), o.Ceiling)}
+			}
+		}
 		if n > cur {
 			return n, Reason{KindGrow, fmt.Sprintf("%d rows took %v < %v target", cur, o.ChunkTime.Round(time.Millisecond), cfg.Target)}
 		}

@@ -45,6 +45,9 @@ func TestNext(t *testing.T) {
 		{"lock waits halve", 8000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 80 * ms}, 4000, KindShrinkLoad, "row lock waits 80ms/s > 50ms/s"},
 		{"some lock waiting: no growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 20 * ms}, 1000, KindHold, ""},
 		{"little lock waiting: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: 5 * ms}, 4000, KindGrow, ""},
+		{"growth stops at 3/4 of a lock-wait ceiling", 20_000, Observation{ChunkTime: 100 * ms, SinceThrottle: quiet, Ceiling: 40_000}, 30_000, KindGrow, ""},
+		{"at 3/4 of the ceiling holds", 30_000, Observation{ChunkTime: 100 * ms, SinceThrottle: quiet, Ceiling: 40_000}, 30_000, KindHold, "below the 40000 rows at which the application waited"},
+		{"a ceiling far above does not slow growth", 1000, Observation{ChunkTime: 100 * ms, SinceThrottle: quiet, Ceiling: 40_000}, 2000, KindGrow, ""},
 		{"lock waits not read: growth", 1000, Observation{ChunkTime: 10 * ms, SinceThrottle: quiet, LockWait: -1}, 4000, KindGrow, ""},
 	}
 	for _, tt := range tests {
@@ -64,6 +67,14 @@ func TestNext(t *testing.T) {
 	n, r = Next(low, MinSize, Observation{ChunkTime: time.Minute, SinceThrottle: quiet})
 	assert.Equal(t, MinSize, n)
 	assert.Equal(t, KindHold, r.Kind)
+}
+
+func TestLoadCeiling(t *testing.T) {
+	assert.Equal(t, int64(40_000), LoadCeiling(40_000, 9*time.Second, MaxSize))
+	assert.Equal(t, int64(50_000), LoadCeiling(40_000, 10*time.Second, MaxSize))
+	assert.Equal(t, int64(62_500), LoadCeiling(40_000, 25*time.Second, MaxSize))
+	assert.Zero(t, LoadCeiling(40_000, time.Minute, MaxSize), "relaxed past the largest size: no ceiling")
+	assert.Zero(t, LoadCeiling(0, 0, MaxSize))
 }
 
 // Growth converges: with a chunk cost of a fixed 20ms plus 0.05ms a row, the size settles where a

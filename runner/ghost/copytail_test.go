@@ -1,6 +1,7 @@
 package ghost
 
 import (
+	"errors"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -87,4 +88,50 @@ func TestCopyTail(t *testing.T) {
 	require.Less(t, time.Since(start), tailWait+time.Second)
 	require.Equal(t, 0, queue.Len())
 	require.Zero(t, count.pending())
+}
+
+// The copy start's entry against gh-ost's real queues: it runs the first chunk's function as soon
+// as the iterator offers it (with the nice-ratio sleep) and returns its error to the loop; with
+// no chunk it returns once the copy is done.
+func TestCopyStart(t *testing.T) {
+	mc := base.NewMigrationContext()
+	m := logic.NewMigrator(mc, "test")
+	var count noops
+	queue, _, err := wakerQueue(m, &count)
+	require.NoError(t, err)
+	var done atomic.Bool
+	s, err := newCopyStart(m, queue, &count, mc, &done)
+	require.NoError(t, err)
+	offer := func(f func() error) { // what gh-ost's iterateChunks does
+		fn := reflect.New(s.copies.Type().Elem()).Elem()
+		fn.Set(reflect.ValueOf(f).Convert(s.copies.Type().Elem()))
+		s.copies.Send(fn)
+	}
+
+	s.queueFirst()
+	require.EqualValues(t, 1, count.pending(), "the entry is no backlog")
+	ran := make(chan struct{})
+	go func() { time.Sleep(20 * time.Millisecond); offer(func() error { close(ran); return nil }) }()
+	require.True(t, runEntry(t, queue))
+	select {
+	case <-ran:
+	default:
+		t.Fatal("the first chunk did not run in the entry")
+	}
+	require.Zero(t, count.pending())
+
+	s.queueFirst()
+	go offer(func() error { return errors.New("chunk failed") })
+	ev, ok := queue.TryRecv()
+	require.True(t, ok)
+	wf := ev.Elem().FieldByName("writeFunc")
+	wf = reflect.NewAt(wf.Type(), unsafe.Pointer(wf.UnsafeAddr())).Elem()
+	out := wf.Elem().Call(nil)
+	require.EqualError(t, out[0].Interface().(error), "chunk failed", "the chunk's error goes to the loop")
+
+	s.queueFirst()
+	go func() { time.Sleep(20 * time.Millisecond); done.Store(true) }() // an empty table: no chunk
+	start := time.Now()
+	require.True(t, runEntry(t, queue))
+	require.Less(t, time.Since(start), startWait/2)
 }

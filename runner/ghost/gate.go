@@ -128,6 +128,8 @@ type hooks struct {
 	// drain waits, bounded, for gh-ost's apply queue to run nearly empty (drain.go); nil when
 	// the queue is out of reach.
 	drain func(ctx context.Context, within time.Duration)
+	// start queues the copy's first entry (copytail.go); nil when gh-ost's queues are out of reach.
+	start func()
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -137,9 +139,15 @@ func (h *hooks) OnValidated() error        { return nil }
 func (h *hooks) OnRowCountComplete() error { return nil }
 
 // OnBeforeRowCopy comes after gh-ost added its binlog listener: a resume replays the stream gap.
+// Then the apply loop is given its first entry (copytail.go, copyStart).
 func (h *hooks) OnBeforeRowCopy() error {
 	if h.gap != nil && !h.gapRevert {
-		return h.gap.run(h.ctx)
+		if err := h.gap.run(h.ctx); err != nil {
+			return err
+		}
+	}
+	if h.start != nil {
+		h.start()
 	}
 	return nil
 }

@@ -105,12 +105,13 @@ func requireDrained(t *testing.T, w *Worker) {
 	require.True(t, (after <= below && string(m[4]) == "caught up") || waited >= limit, "%s", m[0])
 }
 
-// requireCopyTail checks that gh-ost's apply loop was kept out of its one-second sleep across the
-// copy's end (copytail.go): the worker log says so.
+// requireCopyTail checks that gh-ost's apply loop was kept out of its one-second sleep at the
+// copy's start and across its end (copytail.go): the worker log says so.
 func requireCopyTail(t *testing.T, w *Worker) {
 	t.Helper()
 	log, err := os.ReadFile(w.Spec().LogFile())
 	require.NoError(t, err)
+	require.Contains(t, string(log), "copy start: the apply loop took the first chunk", logTail(w.Spec().LogFile(), 40))
 	require.Contains(t, string(log), "copy tail: the apply loop kept awake past the copy's end", logTail(w.Spec().LogFile(), 40))
 }
 

@@ -107,6 +107,11 @@ func runWorker(in io.Reader, events io.Writer) int {
 		if terr := tail.arm(queue, noop, &w.noops, w.mc, &w.copyDone); terr != nil {
 			w.mc.Log.Warningf("%v: the cut-over may wait for the apply loop's one-second sleep after the copy", terr)
 		}
+		if cs, serr := newCopyStart(migrator, queue, &w.noops, w.mc, &w.copyDone); serr == nil {
+			hk.start = cs.queueFirst
+		} else {
+			w.mc.Log.Warningf("%v: the copy may start after the apply loop's one-second sleep", serr)
+		}
 		if !spec.Revert { // a revert copies nothing: its apply loop (executeDMLWriteFuncs) never sleeps a second
 			hk.awake = w.awaitApplyLoop
 		}
