@@ -45,8 +45,10 @@ type Config struct {
 	ChunkWarmup time.Duration
 	// CutOverTail is the expected time from the end of the copy to the end of the cut-over
 	// (gh-ost's binlog catch-up, the changelog handshake and the rename), not counting a gate
-	// that waits for approval. Default 2s: the sandbox's runs took 1.0–1.1s at 300k rows on a
-	// quiet box and 2.3–5.1s at 2M rows on a busy one (bench.BenchmarkETA, BENCHMARKS.md).
+	// that waits for approval. Default 500ms: 300–400ms in four idle 2M-row runs of
+	// bench.BenchmarkETA once the apply loop no longer slept its second after the copy
+	// (runner/ghost/copytail.go; 1.0–5.1s before it), 200–350ms under 400 and 1500 writes/s
+	// (BENCHMARKS.md, run 5).
 	CutOverTail time.Duration
 	// Ramp projects the rest of the copy, while the chunks still grow toward ChunkTarget and
 	// ChunkMax (the chunk sizer's target time and largest size; runner/chunk's defaults 500ms,
@@ -72,7 +74,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.RestartWindow, 500*time.Millisecond)
 	def(&c.Warmup, 2*time.Second)
 	def(&c.ChunkWarmup, 500*time.Millisecond)
-	def(&c.CutOverTail, 2*time.Second)
+	def(&c.CutOverTail, 500*time.Millisecond)
 	def(&c.ChunkTarget, 500*time.Millisecond)
 	if c.ChunkMax == 0 {
 		c.ChunkMax = 100_000

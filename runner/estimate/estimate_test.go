@@ -46,7 +46,7 @@ func TestSteadyCopy(t *testing.T) {
 	require.Equal(t, migration.ETAKnown, est.State)
 	assert.InDelta(t, 1000, est.Rate, 1)
 	assert.InDelta(t, float64(100_000-rows)/1000, est.ETA.Seconds(), 0.1)
-	assert.Equal(t, est.ETA+2*time.Second, est.CutOverETA)
+	assert.Equal(t, est.ETA+500*time.Millisecond, est.CutOverETA)
 }
 
 // A slow second (the box's other load) barely moves the ETA once the window has filled.
