@@ -101,11 +101,12 @@ func strategies(b *testing.B) []strategy {
 	all := []strategy{
 		{name: "ALGORITHM=COPY", key: "copy", run: nativeCopy},
 		{name: "pt-online-schema-change", key: "pt-osc", run: ptOSC},
-		{name: "ghostgate, before issue 12 (chunk 1000 fixed, binlog unfiltered)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true}, unfiltered)},
+		{name: "ghostgate, before issue 12 (chunk 1000 fixed, binlog unfiltered)", key: "ghostgate-fixed", run: ghostgateRun(chunk.Config{Fixed: true}, unfiltered, exactRowCount)},
 		{name: "ghostgate, binlog unfiltered", key: "ghostgate-unfiltered", run: ghostgateRun(chunk.Config{}, unfiltered)},
 		{name: "ghostgate, apply batch by backlog", key: "ghostgate-adaptive-batch", run: ghostgateRun(chunk.Config{}, adaptiveBatch)},
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
 		{name: "ghostgate, --chunk-max-lock-wait 200ms", key: "ghostgate-lockwait-200ms", run: ghostgateRun(chunk.Config{MaxLockWait: 200 * time.Millisecond})},
+		{name: "ghostgate, --exact-rowcount", key: "ghostgate-exact-rowcount", run: ghostgateRun(chunk.Config{}, exactRowCount)},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
 	if want == "" {
@@ -119,7 +120,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate, ghostgate-lockwait-200ms)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate, ghostgate-lockwait-200ms, ghostgate-exact-rowcount)", k)
 	}
 	return out
 }

@@ -36,6 +36,9 @@ func unfiltered(g *runner.GhostTuning) { g.NoBinlogFilter = true }
 // gh-ost's 10 events).
 func adaptiveBatch(g *runner.GhostTuning) { g.AdaptiveDMLBatch = true }
 
+// exactRowCount has gh-ost count the table's rows as the copy starts (runner.GhostTuning.ExactRowCount).
+func exactRowCount(g *runner.GhostTuning) { g.ExactRowCount = true }
+
 func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(context.Context, *sandboxtest.DB, string) (string, error) {
 	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 		var mu sync.Mutex

@@ -74,6 +74,15 @@ type GhostTuning struct {
 	PprofAddr string
 	// NoBinlogFilter makes each gh-ost worker read the binlog unfiltered (ghost.Spec.NoBinlogFilter).
 	NoBinlogFilter bool
+	// ExactRowCount makes gh-ost count the table's rows (SELECT COUNT(*) on the server it
+	// inspects, while the copy starts) for the progress and the ETA, instead of the server's
+	// statistics estimate, which gh-ost and pt-online-schema-change use by default. Off by
+	// default: on the sandbox the count competed with the copy's first seconds and made a 2M-row
+	// copy 25–30% slower, and its depressed early rate made the ETA at 10% 5–83% too long
+	// (−9 … +10% without it; BENCHMARKS.md, run 5). A table whose statistics are far off (after
+	// a bulk load, before ANALYZE) shows its progress held at 99% once the copy passes the
+	// estimate, and no ETA from then on.
+	ExactRowCount bool
 }
 
 // ErrInvalidConfig is wrapped by every error of Config.Validate.

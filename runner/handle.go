@@ -487,6 +487,7 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
 		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings, PprofAddr: c.Ghost.PprofAddr,
 		NoBinlogFilter:     c.Ghost.NoBinlogFilter,
+		EstimateRowsOnly:   !c.Ghost.ExactRowCount,
 		CheckpointInterval: c.Ghost.CheckpointInterval,
 		MaxLagMillis:       c.Throttle.WithDefaults().MaxLag.Milliseconds(),
 		WorkDir:            filepath.Join(c.WorkDir, h.id),

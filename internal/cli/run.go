@@ -56,6 +56,7 @@ type RunOptions struct {
 	CheckpointInterval time.Duration
 	WorkerPprofAddr    string
 	NoBinlogFilter     bool
+	ExactRowCount      bool
 
 	LockWaitTimeout time.Duration
 	LockDeadline    time.Duration
@@ -162,6 +163,7 @@ func addRunnerFlags(fs *pflag.FlagSet, o *RunOptions) {
 	fs.Float64Var(&o.NiceRatio, "nice-ratio", 0, "gh-ost: sleep this many times each chunk's copy time after it (0: none; 1 halves the copy rate)")
 	fs.DurationVar(&o.CheckpointInterval, "checkpoint-interval", ghost.DefaultCheckpointInterval, "gh-ost: how often the copy is checkpointed, so that a killed run resumes (--resume) and a completed one can be reverted (at least 10s)")
 	fs.BoolVar(&o.NoBinlogFilter, "no-binlog-filter", false, "gh-ost: read the binlog unfiltered, decoding the row events of every table (by default the worker hands gh-ost only those of the migrated table and its changelog: less CPU); for comparison or if the filter is suspected")
+	fs.BoolVar(&o.ExactRowCount, "exact-rowcount", false, "gh-ost: count the table's rows (SELECT COUNT(*) on the replica while the copy starts) for an exact progress and ETA; by default the server's statistics estimate, as gh-ost and pt-osc use (the count made a 2M-row copy 25-30% slower on the sandbox, BENCHMARKS.md run 5)")
 	fs.StringVar(&o.WorkerPprofAddr, "worker-pprof-addr", "", "gh-ost: each worker serves Go's profiles on this address (port 0: kernel-chosen; the address is in the migration's event log and worker log); off by default")
 	fs.BoolVar(&o.DropOldTable, "drop-old-table", false, "gh-ost: drop the original table after the rename (default: keep it as _<table>_<time>_del, so the change can be reverted: migrate revert)")
 	fs.DurationVar(&o.LockWaitTimeout, "lock-wait-timeout", 2*time.Second, "native ALTER: how long one attempt waits for the metadata lock (whole seconds)")
@@ -210,7 +212,7 @@ func runConfig(opts *RunOptions, cfg *mysql.Config, replicas []string) (runner.C
 	rc.Ghost = runner.GhostTuning{ChunkSize: opts.ChunkSize, DMLBatchSize: opts.DMLBatchSize, AdaptiveDMLBatch: opts.AdaptiveDMLBatch,
 		CutOverLockTimeout: opts.CutOverLockTimeout, DropOldTable: opts.DropOldTable,
 		NiceRatio: opts.NiceRatio, CheckpointInterval: opts.CheckpointInterval, PprofAddr: opts.WorkerPprofAddr,
-		NoBinlogFilter: opts.NoBinlogFilter}
+		NoBinlogFilter: opts.NoBinlogFilter, ExactRowCount: opts.ExactRowCount}
 	if err := rc.Validate(); err != nil {
 		return runner.Config{}, &UsageError{Err: err}
 	}
