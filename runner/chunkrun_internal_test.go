@@ -56,16 +56,17 @@ func TestChunkerLockWaitCeiling(t *testing.T) {
 	}
 	c := newChunker(chunk.Config{Quiet: time.Nanosecond}, 40_000, 0, "")
 	c.step(rep(0), 0, true)
-	n, r, _ := c.step(rep(0.1), 20*time.Millisecond, true) // 200ms/s of waiting
+	c.step(rep(0.5), 100*time.Millisecond, true)
+	n, r, _ := c.step(rep(1), 200*time.Millisecond, true) // 200ms/s of waiting, over a second
 	assert.Equal(t, int64(20_000), n)
 	assert.Equal(t, chunk.KindShrinkLoad, r.Kind, r.Detail)
 
 	// No more waiting from here on; a 100ms chunk every 100ms, for 15s.
 	var before, after int64 // the largest size within 10s of the shrink, and in the 5s after
 	var held chunk.Reason
-	for i := 2; i <= 150; i++ {
+	for i := 11; i <= 150; i++ {
 		s := float64(i) / 10
-		n, r, _ := c.step(rep(s), 20*time.Millisecond, true)
+		n, r, _ := c.step(rep(s), 200*time.Millisecond, true)
 		if s < 10 {
 			before = max(before, n)
 			if r.Kind == chunk.KindHold && n == before {
@@ -78,4 +79,34 @@ func TestChunkerLockWaitCeiling(t *testing.T) {
 	assert.Equal(t, int64(30_000), before, "grown back to 3/4 of the 40000 that made the application wait, not doubled")
 	assert.Contains(t, held.Detail, "below the 40000 rows at which the application waited on row locks")
 	assert.Equal(t, int64(37_500), after, "10s later the ceiling is a quarter higher")
+}
+
+// The application's lock waiting is averaged over up to 2 s (at least 1 s): one 60 ms wait in one
+// half-second report is no reason to halve, waiting that goes on is.
+func TestChunkerLockWaitWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	chunks := int64(0)
+	rep := func(s float64) migration.Progress {
+		chunks++
+		at := t0.Add(time.Duration(s * float64(time.Second)))
+		return migration.Progress{Time: at, Phase: migration.PhaseCopying, ChunksCopied: chunks, LastChunkAt: at}
+	}
+	c := newChunker(chunk.Config{Quiet: time.Hour}, 8000, 0, "")
+	for i, lock := range []time.Duration{0, 0, 0, 60 * time.Millisecond, 60 * time.Millisecond, 60 * time.Millisecond} {
+		_, r, changed := c.step(rep(float64(i)/2), lock, true)
+		assert.False(t, changed, "one wait of 60ms at %.1fs halved the chunks: %s", float64(i)/2, r.Detail)
+	}
+	var shrunk bool
+	lock := 60 * time.Millisecond
+	for i := 6; i < 12 && !shrunk; i++ { // 40ms every half second: 80ms/s
+		lock += 40 * time.Millisecond
+		n, r, changed := c.step(rep(float64(i)/2), lock, true)
+		if changed {
+			shrunk = true
+			assert.Equal(t, int64(4000), n)
+			assert.Equal(t, chunk.KindShrinkLoad, r.Kind, r.Detail)
+			assert.LessOrEqual(t, i, 8, "the waiting showed only after %.1fs", float64(i-6)/2)
+		}
+	}
+	assert.True(t, shrunk, "waiting that went on never halved the chunks")
 }
