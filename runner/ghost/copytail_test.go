@@ -14,20 +14,40 @@ import (
 )
 
 // runEntry takes one entry off gh-ost's event queue and runs it as the apply loop would (the
-// writeFunc of an applyEventStruct), reporting false when the queue was empty.
+// writeFunc of an applyEventStruct), reporting false when the queue was empty; the entry must
+// not fail.
 func runEntry(t *testing.T, queue reflect.Value) bool {
+	t.Helper()
+	ran, err := callEntry(t, queue)
+	require.NoError(t, err, "the entry failed")
+	return ran
+}
+
+// callEntry is runEntry returning the entry's error.
+func callEntry(t *testing.T, queue reflect.Value) (bool, error) {
 	t.Helper()
 	ev, ok := queue.TryRecv()
 	if !ok {
-		return false
+		return false, nil
 	}
 	wf := ev.Elem().FieldByName("writeFunc")
 	wf = reflect.NewAt(wf.Type(), unsafe.Pointer(wf.UnsafeAddr())).Elem()
 	require.False(t, wf.IsNil())
 	out := wf.Elem().Call(nil)
 	require.Len(t, out, 1)
-	require.True(t, out[0].IsNil(), "the entry failed: %v", out[0])
-	return true
+	err, _ := out[0].Interface().(error)
+	return true, err
+}
+
+// newQueues is a gh-ost Migrator of its own with the waker's reach into its event queue.
+func newQueues(t *testing.T) (*base.MigrationContext, *logic.Migrator, *noops, reflect.Value, reflect.Value) {
+	t.Helper()
+	mc := base.NewMigrationContext()
+	m := logic.NewMigrator(mc, "test")
+	count := &noops{}
+	queue, noop, err := wakerQueue(m, count)
+	require.NoError(t, err)
+	return mc, m, count, queue, noop
 }
 
 // The copy tail's entry against gh-ost's real queue: after a function that copied a chunk it
@@ -35,17 +55,13 @@ func runEntry(t *testing.T, queue reflect.Value) bool {
 // and starts the waker's chain of no-ops, once; without an end it gives up after tailWait; it does
 // nothing once the copy is done or before it is armed.
 func TestCopyTail(t *testing.T) {
-	mc := base.NewMigrationContext()
-	m := logic.NewMigrator(mc, "test")
-	var count noops
-	queue, noop, err := wakerQueue(m, &count)
-	require.NoError(t, err)
+	mc, _, count, queue, noop := newQueues(t)
 	var done atomic.Bool
 	tail := &copyTail{}
 
 	tail.seen() // not armed: nothing
 	require.Equal(t, 0, queue.Len())
-	require.NoError(t, tail.arm(queue, noop, &count, mc, &done))
+	require.NoError(t, tail.arm(queue, noop, count, mc, &done))
 
 	// A chunk was copied after the tail query: the copy goes on.
 	tail.seen()
@@ -94,13 +110,9 @@ func TestCopyTail(t *testing.T) {
 // as the iterator offers it (with the nice-ratio sleep) and returns its error to the loop; with
 // no chunk it returns once the copy is done.
 func TestCopyStart(t *testing.T) {
-	mc := base.NewMigrationContext()
-	m := logic.NewMigrator(mc, "test")
-	var count noops
-	queue, _, err := wakerQueue(m, &count)
-	require.NoError(t, err)
+	mc, m, count, queue, _ := newQueues(t)
 	var done atomic.Bool
-	s, err := newCopyStart(m, queue, &count, mc, &done)
+	s, err := newCopyStart(m, queue, count, mc, &done)
 	require.NoError(t, err)
 	offer := func(f func() error) { // what gh-ost's iterateChunks does
 		fn := reflect.New(s.copies.Type().Elem()).Elem()
@@ -122,12 +134,9 @@ func TestCopyStart(t *testing.T) {
 
 	s.queueFirst()
 	go offer(func() error { return errors.New("chunk failed") })
-	ev, ok := queue.TryRecv()
-	require.True(t, ok)
-	wf := ev.Elem().FieldByName("writeFunc")
-	wf = reflect.NewAt(wf.Type(), unsafe.Pointer(wf.UnsafeAddr())).Elem()
-	out := wf.Elem().Call(nil)
-	require.EqualError(t, out[0].Interface().(error), "chunk failed", "the chunk's error goes to the loop")
+	took, err := callEntry(t, queue)
+	require.True(t, took)
+	require.EqualError(t, err, "chunk failed", "the chunk's error goes to the loop")
 
 	s.queueFirst()
 	go func() { time.Sleep(20 * time.Millisecond); done.Store(true) }() // an empty table: no chunk
