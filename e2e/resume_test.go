@@ -92,8 +92,11 @@ func TestRunResumeAfterKill(t *testing.T) {
 	change := "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"
 	migrate := func(extra ...string) *exec.Cmd {
 		args := append([]string{"run", "--yes", "-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User, "-d", d.Name,
-			"--replica", d.Env.Replica.Addr(), "--work-dir", work, "--nice-ratio", "1",
-			// A fixed, small chunk: the copy must still run at gh-ost's first checkpoint (10 s).
+			"--replica", d.Env.Replica.Addr(), "--work-dir", work, "--nice-ratio", "4",
+			// A fixed, small chunk and a nice ratio of 4 (the copy runs a fifth of the time): the
+			// copy must still run at gh-ost's first checkpoint (10 s). With nice ratio 1 a quiet
+			// box copied the 500k rows in 8 s once the apply loop no longer slept a second at the
+			// start, and no checkpoint came.
 			"--chunk-time", "0", "--chunk-size", "500"}, extra...)
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)

@@ -68,8 +68,8 @@ func TestServeResumesAfterKill(t *testing.T) {
 		cmd := exec.Command(bin, "serve", "--listen", addr, "--token-file", tokenFile, "--approval", "auto",
 			"-P", strconv.Itoa(d.Env.Primary.Port), "-u", d.Env.Primary.User, "-d", d.Name, "--replica", d.Env.Replica.Addr(),
 			"--work-dir", work, "--state-database", stateDB, "--nice-ratio", "1",
-			// A fixed, small chunk: the copy must still run when gh-ost first checkpoints (10 s),
-			// whatever the machine's speed; chunks sized by time would finish it first.
+			// A fixed, small chunk (chunks sized by time would finish it first); from 40% on the
+			// test crawls with 10-row chunks until gh-ost's first checkpoint.
 			"--chunk-time", "0", "--chunk-size", "500")
 		cmd.Env = append(os.Environ(), "GHOSTGATE_PASSWORD="+d.Env.Primary.Password)
 		out := &lockedBuffer{}
@@ -96,11 +96,16 @@ func TestServeResumesAfterKill(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, views, 1)
 	id := views[0].ID
+	// Crawl from 40% on until gh-ost's first checkpoint (at least 10 s in), the resume point:
+	// whatever the machine's speed, the copy is still running then.
+	require.Eventually(t, func() bool { return ghostRows() >= rows*2/5 }, 3*time.Minute, 50*time.Millisecond, "%s", firstOut)
+	_, err = c.SetChunkSize(ctx, id, 10)
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		var n int
 		_ = d.Primary.QueryRow("SELECT COUNT(*) FROM " + ghost.CheckpointTable("items")).Scan(&n)
-		return ghostRows() >= rows*2/5 && n > 0
-	}, 3*time.Minute, 50*time.Millisecond, "no checkpoint at 40%%: %s", firstOut)
+		return n > 0
+	}, 3*time.Minute, 50*time.Millisecond, "no checkpoint: %s", firstOut)
 	atKill := ghostRows()
 	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
 	_ = first.Wait()
