@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"sync/atomic"
 	"time"
-
 	"unsafe"
 
 	"github.com/github/gh-ost/go/base"
