@@ -130,6 +130,8 @@ type hooks struct {
 	drain func(ctx context.Context, within time.Duration)
 	// start queues the copy's first entry (copytail.go); nil when gh-ost's queues are out of reach.
 	start func()
+	// armCount hands the row counter what it needs from gh-ost (rowcount.go); nil without one.
+	armCount func()
 }
 
 var _ base.Hooks = (*hooks)(nil)
@@ -145,6 +147,9 @@ func (h *hooks) OnBeforeRowCopy() error {
 		if err := h.gap.run(h.ctx); err != nil {
 			return err
 		}
+	}
+	if h.armCount != nil {
+		h.armCount()
 	}
 	if h.start != nil {
 		h.start()

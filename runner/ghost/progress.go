@@ -105,6 +105,9 @@ func (w *worker) snapshot(now time.Time) migration.Progress {
 	// The estimate is written without atomics before the copy starts; once ElapsedRowCopyTime
 	// (mutex-guarded) reports a start, those writes happened before and reading is safe.
 	p.RowsEstimated = atomic.LoadInt64(&mc.RowsEstimate) + atomic.LoadInt64(&mc.RowsDeltaEstimate)
+	if rc := w.rows.Load(); rc != nil && !w.copyDone.Load() {
+		p.RowsEstimated = rc.estimate(p.RowsCopied, p.RowsEstimated)
+	}
 	if w.copyDone.Load() || p.RowsEstimated < p.RowsCopied {
 		// A statistics estimate can be far below the truth; the copied count is the floor.
 		p.RowsEstimated = p.RowsCopied

@@ -121,6 +121,15 @@ func runWorker(in io.Reader, events io.Writer) int {
 	if queue, qerr := eventQueue(migrator); qerr == nil {
 		go w.tuneBatch(queue, stopWaker)
 		hk.drain = drainer(queue, &w.noops, w.mc.Log, w.mc.GetLastHeartbeatOnChangelogTime)
+		if spec.EstimateRowsOnly && !spec.Revert {
+			if rc, rerr := newRowCounter(spec.inspector(), spec.Schema, queue, w.mc.Log); rerr == nil {
+				defer rc.Close()
+				hk.armCount = func() { rc.arm(migrator, w.mc) }
+				w.rows.Store(rc)
+			} else {
+				w.mc.Log.Warningf("row count: %v; the progress stays on the statistics estimate", rerr)
+			}
+		}
 	} else {
 		w.batch.fix("gh-ost's event queue is out of reach")
 		w.mc.Log.Warningf("%v: the apply batch stays at %d events", qerr, spec.DMLBatchSize)
@@ -277,6 +286,7 @@ type worker struct {
 	noops    noops // the waker's entries in gh-ost's event queue
 	gate     *gatekeeper
 	lastSent atomic.Pointer[migration.Progress] // the report loop's last progress event
+	rows     atomic.Pointer[rowCounter]         // counts the rows left when the estimate proved short (rowcount.go); nil: gh-ost's figures only
 
 	mu             sync.Mutex
 	throttleReason string // the controller's reason for its throttle command
