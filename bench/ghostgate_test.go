@@ -100,7 +100,13 @@ func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chun
 	if err != nil {
 		return runner.Result{}, err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if os.Getenv("GG_BENCH_KEEP_LOGS") == "" {
+			_ = os.RemoveAll(work)
+		} else {
+			fmt.Fprintf(os.Stderr, "%s: worker log in %s\n", table, work)
+		}
+	}()
 	r, err := runner.New(runner.Config{
 		Primary: ghost.Endpoint(d.Env.Primary), Replicas: []ghost.Endpoint{ghost.Endpoint(d.Env.Replica)},
 		WorkDir: work, Chunk: chunks, Ghost: ghostTuning,
