@@ -92,7 +92,7 @@ func ghostgateMigrate(ctx context.Context, d *sandboxtest.DB, table string, chun
 	if err != nil {
 		return runner.Result{}, err
 	}
-	ghostTuning := runner.GhostTuning{DropOldTable: true}
+	ghostTuning := runner.GhostTuning{DropOldTable: true, PprofAddr: os.Getenv("GG_BENCH_WORKER_PPROF")}
 	for _, f := range tune {
 		f(&ghostTuning)
 	}

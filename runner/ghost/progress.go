@@ -106,7 +106,7 @@ func (w *worker) snapshot(now time.Time) migration.Progress {
 	// (mutex-guarded) reports a start, those writes happened before and reading is safe.
 	p.RowsEstimated = atomic.LoadInt64(&mc.RowsEstimate) + atomic.LoadInt64(&mc.RowsDeltaEstimate)
 	if rc := w.rows.Load(); rc != nil && !w.copyDone.Load() {
-		p.RowsEstimated = rc.estimate(p.RowsCopied, p.RowsEstimated)
+		p.RowsEstimated = rc.estimate(p.RowsCopied, p.RowsEstimated, p.Throttled)
 	}
 	if w.copyDone.Load() || p.RowsEstimated < p.RowsCopied {
 		// A statistics estimate can be far below the truth; the copied count is the floor.

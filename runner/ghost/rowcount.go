@@ -103,13 +103,14 @@ func (c *rowCounter) arm(m *logic.Migrator, mc *base.MigrationContext) {
 
 // estimate is the copy's total for a report: the count when there is one, gh-ost's estimate
 // otherwise. It starts a count in the background when the copy reached countTrigger of the
-// total it would report, or passed a counted floor.
-func (c *rowCounter) estimate(copied, ghost int64) int64 {
+// total it would report, or passed a counted floor, and is not held (a held apply loop would not
+// run the count's entry).
+func (c *rowCounter) estimate(copied, ghost int64, held bool) int64 {
 	est := ghost
 	if t := c.total.Load(); t > 0 {
 		est = t
 	}
-	if !c.armed.Load() || !due(copied, est, c.total.Load() > 0, c.floor.Load()) || !c.running.CompareAndSwap(false, true) {
+	if held || !c.armed.Load() || !due(copied, est, c.total.Load() > 0, c.floor.Load()) || !c.running.CompareAndSwap(false, true) {
 		return est
 	}
 	c.mu.Lock()
