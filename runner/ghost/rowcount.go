@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,8 +70,7 @@ type rowCounter struct {
 	total   atomic.Int64 // the copy's rows as counted; 0: not counted
 	floor   atomic.Bool  // total is a lower bound (the count ran out of time)
 	running atomic.Bool
-	mu      sync.Mutex
-	last    time.Time // when the last count ended
+	last    atomic.Int64 // when the last count ended, Unix nanoseconds; 0: none yet
 }
 
 // newRowCounter opens the inspected server for counts; queue is gh-ost's event queue (the count
@@ -113,10 +111,7 @@ func (c *rowCounter) estimate(copied, ghost int64, held bool) int64 {
 	if held || !c.armed.Load() || !due(copied, est, c.total.Load() > 0, c.floor.Load()) || !c.running.CompareAndSwap(false, true) {
 		return est
 	}
-	c.mu.Lock()
-	recent := !c.last.IsZero() && time.Since(c.last) < countEvery
-	c.mu.Unlock()
-	if recent {
+	if last := c.last.Load(); last != 0 && time.Since(time.Unix(0, last)) < countEvery {
 		c.running.Store(false)
 		return est
 	}
@@ -125,9 +120,7 @@ func (c *rowCounter) estimate(copied, ghost int64, held bool) int64 {
 		if err := c.count(ghost); err != nil {
 			c.log.Warningf("row count: %v; the progress stays on the estimate of %d rows", err, est)
 		}
-		c.mu.Lock()
-		c.last = time.Now()
-		c.mu.Unlock()
+		c.last.Store(time.Now().UnixNano())
 	}()
 	return est
 }

@@ -64,6 +64,21 @@ func TestCountAfter(t *testing.T) {
 		}
 		require.NoError(t, rc.Close())
 	}
+
+	// Out of time before the first statement: no count and no error (the estimate stays).
+	rc, err := newRowCounter(ins, db.Name, reflect.Value{}, base.NewMigrationContext().Log)
+	require.NoError(t, err)
+	rc.mc, rc.key, rc.keyName, rc.end = mc, gosql.NewColumnList([]string{"a", "b"}), "PRIMARY", []any{90, "05"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	left, complete, err := rc.countAfter(ctx, []any{0, "00"})
+	require.NoError(t, err)
+	require.False(t, complete, "a count that ran out of time is a floor")
+	require.Zero(t, left)
+	// The server gone (here: the connection closed): an error that names the count.
+	require.NoError(t, rc.Close())
+	_, _, err = rc.countAfter(context.Background(), []any{0, "00"})
+	require.ErrorContains(t, err, "count the rows left")
 }
 
 // TestRowCountWhenStatisticsAreStale migrates a table whose statistics say a tenth of its rows
