@@ -29,7 +29,7 @@ test: ## the whole suite: gofmt, vet, race-enabled tests against the sandbox (le
 	scripts/test.sh
 
 bench: build sandbox-up ## benchmarks that print figures (see BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./...
 
 FUZZTIME ?= 1m
 fuzz: ## fuzz offline planning for FUZZTIME each (default 1m; `make test` runs the seed corpus)

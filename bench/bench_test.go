@@ -107,6 +107,8 @@ func strategies(b *testing.B) []strategy {
 		{name: "ghostgate, defaults (chunks by time)", key: "ghostgate", run: ghostgateRun(chunk.Config{})},
 		{name: "ghostgate, --chunk-max-lock-wait 200ms", key: "ghostgate-lockwait-200ms", run: ghostgateRun(chunk.Config{MaxLockWait: 200 * time.Millisecond})},
 		{name: "ghostgate, --exact-rowcount", key: "ghostgate-exact-rowcount", run: ghostgateRun(chunk.Config{}, exactRowCount)},
+		{name: "ghostgate, --nice-ratio 1", key: "ghostgate-nice-1", run: ghostgateRun(chunk.Config{}, niceRatio(1))},
+		{name: "ghostgate, --nice-ratio 4", key: "ghostgate-nice-4", run: ghostgateRun(chunk.Config{}, niceRatio(4))},
 	}
 	want := os.Getenv("GG_BENCH_TOOLS")
 	if want == "" {
@@ -120,7 +122,7 @@ func strategies(b *testing.B) []strategy {
 				out, found = append(out, s), true
 			}
 		}
-		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate, ghostgate-lockwait-200ms, ghostgate-exact-rowcount)", k)
+		require.True(b, found, "GG_BENCH_TOOLS: unknown tool %q (copy, pt-osc, ghostgate-fixed, ghostgate-unfiltered, ghostgate-adaptive-batch, ghostgate, ghostgate-lockwait-200ms, ghostgate-exact-rowcount, ghostgate-nice-1, ghostgate-nice-4)", k)
 	}
 	return out
 }
@@ -244,9 +246,21 @@ func measure(ctx context.Context, b *testing.B, d *sandboxtest.DB, meter cpuMete
 		at := fgStats.Began.Add(fgStats.MaxStallEnd - fgStats.MaxStall).Sub(start)
 		stallAt = fmt.Sprintf(" (began at %+.1fs)", at.Seconds())
 	}
-	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s%s %s", s.name, table,
-		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats, stallAt, note)
+	b.Logf("%s: %s in %s (replica caught up %s later); CPU %s; foreground %s%s%s %s", s.name, table,
+		wall.Round(time.Millisecond), catchUp.Round(time.Millisecond), o.cpu, fgStats, stallAt, byOp(fgStats), note)
 	return o
+}
+
+// byOp is the foreground's p99 and p99.9 per kind of operation: reads wait only for the CPU,
+// updates also for the copy's row locks, so the two apart say which of them a p99 is made of.
+func byOp(st loadgen.Stats) string {
+	var b strings.Builder
+	for _, op := range []loadgen.Op{loadgen.OpRead, loadgen.OpUpdate, loadgen.OpInsert, loadgen.OpDelete} {
+		if l, ok := st.ByOp[op]; ok && l.Count > 0 {
+			fmt.Fprintf(&b, "; %s p99 %s p99.9 %s max %s (%d)", op, l.P99, l.P999, l.Max, l.Count)
+		}
+	}
+	return b.String()
 }
 
 // checkAltered makes sure a strategy that reported success really changed the table and kept

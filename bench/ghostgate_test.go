@@ -39,6 +39,12 @@ func adaptiveBatch(g *runner.GhostTuning) { g.AdaptiveDMLBatch = true }
 // exactRowCount has gh-ost count the table's rows as the copy starts (runner.GhostTuning.ExactRowCount).
 func exactRowCount(g *runner.GhostTuning) { g.ExactRowCount = true }
 
+// niceRatio has gh-ost sleep r times each chunk's copy time after it: the copy's speed traded for
+// the foreground's latency, measured side by side with the defaults.
+func niceRatio(r float64) func(*runner.GhostTuning) {
+	return func(g *runner.GhostTuning) { g.NiceRatio = r }
+}
+
 func ghostgateRun(chunks chunk.Config, tune ...func(*runner.GhostTuning)) func(context.Context, *sandboxtest.DB, string) (string, error) {
 	return func(ctx context.Context, d *sandboxtest.DB, table string) (string, error) {
 		var mu sync.Mutex
