@@ -97,11 +97,12 @@ func TestFormatTable(t *testing.T) {
 		{name: "pt-online-schema-change", rows: 1000, wall: 8 * time.Second, cpu: cpu(16 * time.Second), fg: stats(5*time.Millisecond, 500*time.Millisecond, 3)},
 		{name: "gh-ost (ghostgate)", err: fmt.Errorf("boom\ndetails")},
 	}
+	results[1].fg.ByOp[loadgen.OpRead] = loadgen.Latency{Count: 2000, P99: 2 * time.Millisecond} // reads 2× their base, updates 4×
 	got := formatTable(results, true)
 	lines := strings.Split(strings.TrimRight(got, "\n"), "\n")
 	require.Len(t, lines, 5, got)
 	require.Regexp(t, `no migration(\s+-){9}\s+0.0\s+4000\s+0\s+1.00 ms\s+2.00 ms\s+4.00 ms\s+1.00×\s+1.00×\s+1.00×\s+20.00 ms`, lines[1])
-	require.Regexp(t, `ALGORITHM=COPY\s+4s\s+1.00×\s+3s\s+4.0\s+2.0\s+1.0\s+1.0\s+8.0\s+1.00×\s+1.0\s+4000\s+0\s+1.00 ms\s+8.00 ms\s+16.00 ms\s+4.00×\s+4.00×\s+4.00×\s+3000.00 ms`, lines[2])
+	require.Regexp(t, `ALGORITHM=COPY\s+4s\s+1.00×\s+3s\s+4.0\s+2.0\s+1.0\s+1.0\s+8.0\s+1.00×\s+1.0\s+4000\s+0\s+1.00 ms\s+8.00 ms\s+16.00 ms\s+4.00×\s+2.00×\s+4.00×\s+3000.00 ms`, lines[2])
 	require.Regexp(t, `pt-online-schema-change\s+8s\s+2.00×\s+0s\s+8.0\s+4.0\s+2.0\s+2.0\s+16.0\s+2.00×\s+1.0\s+4000\s+3\s+.*2.50×`, lines[3])
 	require.Contains(t, lines[4], "FAILED: boom")
 	require.NotContains(t, got, "details")
