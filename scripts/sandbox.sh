@@ -14,8 +14,8 @@
 #
 # The servers run with ROW binlogs, a full row image, log-slave-updates and classic
 # position-based replication (binlogs rotate at 256 MB and expire after an hour: a sandbox that
-# stayed up across many suites once filled the disk with them), and have a user with every
-# privilege gh-ost needs. `up` is idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
+# stayed up across many suites once filled the disk with them; the expiry is switched on only once
+# the replica has caught up, see enable_expiry), and have a user with every privilege gh-ost needs. `up` is idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
 # second), a missing one is created. It writes $GG_SANDBOX_DIR/env, which tests and the demo read.
 set -euo pipefail
 
@@ -31,7 +31,8 @@ RUN_AS=$(id -un)
 # only race-free on MariaDB with it on (its metadata-lock check, gh-ost PR #1536).
 PERFORMANCE_SCHEMA=${GG_SANDBOX_PERFORMANCE_SCHEMA:-ON}
 case "$PERFORMANCE_SCHEMA" in ON|OFF) ;; *) echo "sandbox: GG_SANDBOX_PERFORMANCE_SCHEMA must be ON or OFF" >&2; exit 2 ;; esac
-SETTINGS=3-performance-schema-${PERFORMANCE_SCHEMA,,} # lower case, as the stamp always was
+SETTINGS=4-performance-schema-${PERFORMANCE_SCHEMA,,} # lower case, as the stamp always was
+EXPIRE_SECONDS=3600
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
@@ -87,7 +88,7 @@ start_node() {
     --port="$NPORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PIDF" \
     --log-error="$NDIR/error.log" --server-id="$SID" \
     --log-bin="$NDIR/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --log-slave-updates \
-    --max-binlog-size=256M --binlog-expire-logs-seconds=3600 \
+    --max-binlog-size=256M --binlog-expire-logs-seconds=0 \
     --relay-log="$NDIR/data/relay" --report-host=127.0.0.1 --report-port="$NPORT" \
     --skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
@@ -146,16 +147,35 @@ START SLAVE;
 SQL
 }
 
+# wait_replication: 0 once both replica threads run; 1 (status printed) if they did not within
+# ten seconds. IO_ERRNO is left set to the replica's Last_IO_Errno.
 wait_replication() {
   local i io sql
+  IO_ERRNO=0
   for i in $(seq 1 100); do
-    read -r io sql < <(client replica -e "SHOW SLAVE STATUS\G" |
-      awk '/ Slave_IO_Running:/{io=$2} / Slave_SQL_Running:/{sql=$2} END{print io, sql}')
-    if [ "$io" = Yes ] && [ "$sql" = Yes ]; then return; fi
+    read -r io sql IO_ERRNO < <(client replica -e "SHOW SLAVE STATUS\G" |
+      awk '/ Slave_IO_Running:/{io=$2} / Slave_SQL_Running:/{sql=$2} / Last_IO_Errno:/{e=$2}
+           END{print io, sql, e+0}')
+    if [ "$io" = Yes ] && [ "$sql" = Yes ]; then return 0; fi
+    # 1236: the primary no longer has the binlog the replica stopped in. Waiting will not help.
+    [ "$IO_ERRNO" = 1236 ] && break
     sleep 0.1
   done
   client replica -e "SHOW SLAVE STATUS\G" >&2 || true
-  die "replication did not start"
+  return 1
+}
+
+# enable_expiry: binlogs older than an hour are purged, but only from now on. A server purges
+# expired binlogs when it starts; with the expiry set at startup, a pair that had been down for
+# over an hour lost the binlog its replica had stopped in, and the replica could never resume
+# (error 1236, "Could not find first log file name in binary log index file"). So the servers
+# start with no expiry and get it here, once the replica reads the primary's current binlog: a
+# later purge happens at rotation, and a server keeps the binlog a connected replica is reading.
+enable_expiry() {
+  local name
+  for name in primary replica; do
+    client "$name" -e "SET GLOBAL binlog_expire_logs_seconds = $EXPIRE_SECONDS"
+  done
 }
 
 write_env() {
@@ -175,16 +195,39 @@ ENV
 cmd_up() {
   ensure_installed
   mkdir -p "$DIR"
-  local fresh=0
   if [ ! -d "$DIR/primary/data/mysql" ] || [ ! -d "$DIR/replica/data/mysql" ] || [ ! -f "$DIR/.ready" ]; then
-    stop_node primary; stop_node replica
-    rm -rf "$DIR/primary" "$DIR/replica" "$DIR/.ready"
-    log "creating a new primary and replica in $DIR"
-    init_node primary & local p1=$!
-    init_node replica & local p2=$!
-    wait $p1; wait $p2
-    fresh=1
+    create_pair
+    return
   fi
+  start_pair
+  if ! wait_replication; then
+    [ "$IO_ERRNO" = 1236 ] || die "replication did not start"
+    # The replica missed events it can no longer get: it is no copy of the primary any more, and
+    # only a new pair is. The sandbox holds test data only; say so loudly and rebuild it.
+    log "the replica cannot resume: the primary no longer has the binlog it stopped in (error 1236)"
+    log "recreating the sandbox in $DIR (its databases are lost; they were test data)"
+    create_pair
+    return
+  fi
+  finish_up
+}
+
+create_pair() {
+  stop_node primary; stop_node replica
+  rm -rf "$DIR/primary" "$DIR/replica" "$DIR/.ready"
+  log "creating a new primary and replica in $DIR"
+  init_node primary & local p1=$!
+  init_node replica & local p2=$!
+  wait $p1; wait $p2
+  start_pair
+  create_users
+  start_replication
+  touch "$DIR/.ready"
+  wait_replication || die "replication did not start"
+  finish_up
+}
+
+start_pair() {
   local name
   for name in primary replica; do
     node_vars "$name"
@@ -195,12 +238,10 @@ cmd_up() {
   done
   alive primary || start_node primary
   alive replica || start_node replica
-  if [ $fresh = 1 ]; then
-    create_users
-    start_replication
-    touch "$DIR/.ready"
-  fi
-  wait_replication
+}
+
+finish_up() {
+  enable_expiry
   write_env
   log "primary 127.0.0.1:$PORT, replica 127.0.0.1:$RPORT (user $USER_NAME/$USER_PASS); settings in $DIR/env"
   log "connect: mariadb -h127.0.0.1 -P$PORT -u$USER_NAME -p$USER_PASS"

@@ -80,18 +80,29 @@ func UpAt(ctx context.Context, dir string, port int, env ...string) (Env, error)
 	return Load(filepath.Join(dir, "env"))
 }
 
+// Down stops the pair in dir (only processes started from that directory) and keeps its data:
+// a later UpAt restarts it from there.
+func Down(ctx context.Context, dir string) error { return runScript(ctx, dir, "down") }
+
 // Destroy stops the pair in dir (only processes started from that directory) and deletes it.
 func Destroy(ctx context.Context, dir string) error {
+	if err := runScript(ctx, dir, "destroy"); err != nil {
+		return err
+	}
+	_ = os.Remove(dir + ".lock")
+	return nil
+}
+
+func runScript(ctx context.Context, dir, verb string) error {
 	script, err := findScript()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "bash", script, "destroy")
+	cmd := exec.CommandContext(ctx, "bash", script, verb)
 	cmd.Env = append(os.Environ(), "GG_SANDBOX_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("sandbox: %s destroy: %w\n%s", script, err, out)
+		return fmt.Errorf("sandbox: %s %s: %w\n%s", script, verb, err, out)
 	}
-	_ = os.Remove(dir + ".lock")
 	return nil
 }
 
