@@ -248,6 +248,12 @@ func (c *Client) SetChunkSize(ctx context.Context, id string, n int64) (Migratio
 	return c.action(ctx, id, "chunk-size", ChunkSizeRequest{ChunkSize: n})
 }
 
+// SetNiceRatio changes gh-ost's sleep after each copy chunk of a running migration, in multiples
+// of the chunk's time (0-100; 0: none, 1 halves the copy rate).
+func (c *Client) SetNiceRatio(ctx context.Context, id string, r float64) (MigrationView, error) {
+	return c.action(ctx, id, "nice-ratio", NiceRatioRequest{NiceRatio: &r})
+}
+
 // Checklist returns the gate's latest checklist of a migration.
 func (c *Client) Checklist(ctx context.Context, id string) (cutover.Checklist, error) {
 	var cl cutover.Checklist

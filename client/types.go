@@ -103,6 +103,9 @@ type MigrationView struct {
 	Paused bool `json:"paused,omitempty"`
 	// ChunkSize is gh-ost's copy chunk size as last set, while it runs (0: not a gh-ost run).
 	ChunkSize int64 `json:"chunk_size,omitempty"`
+	// NiceRatio is gh-ost's sleep after each copy chunk, in multiples of the chunk's time, as
+	// last set, while a gh-ost run is live (nil otherwise; 0: no sleep).
+	NiceRatio *float64 `json:"nice_ratio,omitempty"`
 	// Approval is the gate's approval setting ("" for native migrations, which have no gate).
 	Approval string             `json:"approval,omitempty"`
 	Throttle *throttle.Decision `json:"throttle,omitempty"`
@@ -168,6 +171,12 @@ type ParticipantsResponse struct {
 // ChunkSizeRequest is the body of POST /v1/migrations/{id}/chunk-size.
 type ChunkSizeRequest struct {
 	ChunkSize int64 `json:"chunk_size"`
+}
+
+// NiceRatioRequest is the body of POST /v1/migrations/{id}/nice-ratio. NiceRatio is required
+// (0 is a ratio: no sleep).
+type NiceRatioRequest struct {
+	NiceRatio *float64 `json:"nice_ratio"`
 }
 
 // EventsResponse is the body of GET /v1/migrations/{id}/events: the store's event log after

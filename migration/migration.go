@@ -127,6 +127,9 @@ type Progress struct {
 	// ChunkSize is the copy's current rows per chunk (gh-ost), ChunkReason why it is that size.
 	ChunkSize   int64  `json:"chunk_size,omitempty"`
 	ChunkReason string `json:"chunk_reason,omitempty"`
+	// NiceRatio is gh-ost's sleep after each chunk in multiples of the chunk's time, as the
+	// worker's gh-ost has it (0: none).
+	NiceRatio float64 `json:"nice_ratio,omitempty"`
 	// ChunksCopied is how many chunks gh-ost has copied (its iteration counter), LastChunkAt when
 	// the last of them was seen done (to 50ms): what a chunk's time is measured from (runner/chunk).
 	ChunksCopied int64     `json:"chunks_copied,omitempty"`

@@ -3,10 +3,12 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/ghostgate/ghostgate/internal/sandbox/sandboxtest"
 	"github.com/ghostgate/ghostgate/migration"
 	"github.com/ghostgate/ghostgate/runner"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 // waitProgress waits for a progress event matching pred and returns it.
@@ -142,4 +145,69 @@ func TestRunStartsChunksFromThisServersRate(t *testing.T) {
 	assert.InDelta(t, float64(min(want, 100_000)), float64(second.ChunkSize), 1, "the second copy's first size")
 	assert.Contains(t, second.ChunkReason, "started at a quarter of the")
 	require.Equal(t, "int(11)", f.d.ColumnType(t, "items", "k"))
+}
+
+// The nice ratio changes while gh-ost copies: gh-ost itself reports the new ratio, the copy slows
+// by about its factor, a worker resumed after a kill -9 keeps it, and 0 gives the full speed
+// back. Out-of-range ratios are refused before anything is sent.
+func TestRunNiceRatioAtRuntime(t *testing.T) {
+	f := newFixture(t, sandboxtest.Env(t), 300_000, func(c *runner.Config) {
+		c.Chunk.Fixed = true
+		c.Ghost.ChunkSize = 100 // many short chunks: the rate is measured in chunks
+	})
+	var evs events
+	h, err := f.runner.Start(context.Background(), f.plan(t, "ALTER TABLE items MODIFY k BIGINT NOT NULL DEFAULT 0"),
+		runner.RunOptions{OnEvent: evs.add})
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Cancel(); _, _ = h.Wait() })
+
+	// chunksPerSecond measures gh-ost's chunks over d from the progress reports.
+	chunksPerSecond := func(d time.Duration) float64 {
+		t.Helper()
+		from, _ := lastProgress(&evs)
+		time.Sleep(d)
+		to, _ := lastProgress(&evs)
+		require.Equal(t, migration.PhaseCopying, to.Phase, "the copy ended while measured; use more rows")
+		return float64(to.ChunksCopied-from.ChunksCopied) / to.Time.Sub(from.Time).Seconds()
+	}
+	waitProgress(t, &evs, 60*time.Second, "copying", func(p migration.Progress) bool {
+		return p.Phase == migration.PhaseCopying && p.ChunksCopied > 0
+	})
+	assert.Zero(t, h.NiceRatio(), "the configured ratio before any change")
+	full := chunksPerSecond(time.Second)
+
+	for _, bad := range []float64{-1, 101, math.NaN()} {
+		require.Error(t, h.SetNiceRatio(bad), "ratio %v", bad)
+	}
+	require.NoError(t, h.SetNiceRatio(9))
+	assert.Equal(t, 9.0, h.NiceRatio())
+	set := time.Now()
+	waitProgress(t, &evs, 10*time.Second, "gh-ost reporting ratio 9", func(p migration.Progress) bool {
+		return p.NiceRatio == 9 && p.Time.After(set)
+	})
+	slowed := chunksPerSecond(3 * time.Second)
+	t.Logf("chunks/s: %.1f at nice 0, %.1f at nice 9", full, slowed)
+	// Each chunk is followed by nine times its own time asleep: a tenth of the rate in theory; a
+	// third leaves room for a box whose load moves the chunk's time between the two windows.
+	assert.Less(t, slowed, full/3, "the copy did not slow down with the ratio")
+
+	// A worker killed after its first checkpoint is resumed with the ratio set, not the configured one.
+	require.Eventually(t, func() bool {
+		var n int
+		return f.d.Primary.QueryRow("SELECT COUNT(*) FROM "+ghost.CheckpointTable("items")).Scan(&n) == nil && n > 0
+	}, time.Minute, 100*time.Millisecond, "gh-ost never checkpointed")
+	pid := workerPid(t)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool { p := workerPidOrZero(); return p != 0 && p != pid }, time.Minute, 50*time.Millisecond, "no new worker after the kill")
+	killed := time.Now()
+	waitProgress(t, &evs, time.Minute, "the resumed worker copying at ratio 9", func(p migration.Progress) bool {
+		return p.Time.After(killed) && p.Phase == migration.PhaseCopying && p.NiceRatio == 9
+	})
+
+	require.NoError(t, h.SetNiceRatio(0))
+	res, err := h.Wait()
+	require.NoError(t, err)
+	require.Equal(t, migration.StatusComplete, res.Status)
+	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
+	require.Error(t, h.SetNiceRatio(1), "no worker runs any more")
 }

@@ -25,10 +25,12 @@ type chunker struct {
 	meter    *chunk.Meter
 	size     int64
 	reason   chunk.Reason
-	operator bool          // an operator set the size: it stays as set
-	held     bool          // the last report was held by a throttle
-	clearAt  time.Time     // when the last throttle ended; zero while none has
-	locks    []lockReading // Innodb_row_lock_time read with the reports of the last lockWindow
+	operator bool // an operator set the size: it stays as set
+	held     bool // the last report was held by a throttle
+	// niceChanged: an operator changed gh-ost's nice ratio since the last report.
+	niceChanged bool
+	clearAt     time.Time     // when the last throttle ended; zero while none has
+	locks       []lockReading // Innodb_row_lock_time read with the reports of the last lockWindow
 	// waitedAt is the size that last shrank on the application's lock waits, and when
 	// (chunk.Observation.Ceiling); zero before any.
 	waitedAt   int64
@@ -168,6 +170,24 @@ func (c *chunker) setByOperator(n int64) {
 	c.operator, c.size = true, n
 	c.reason = chunk.Reason{Kind: chunk.KindOperator, Detail: "set by an operator; no longer sized by time"}
 	c.meter.Resize(time.Now())
+}
+
+// setNice tells the chunk timing gh-ost's new nice ratio (Handle.SetNiceRatio).
+func (c *chunker) setNice(r float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.meter.SetNice(r, time.Now())
+	c.niceChanged = true
+}
+
+// takeNiceChanged says, once, that the nice ratio changed since it was last asked: the copy rate
+// changes with it, and the run's estimator restarts its window (ghostProgress).
+func (c *chunker) takeNiceChanged() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.niceChanged
+	c.niceChanged = false
+	return ch
 }
 
 // current is the size in force and why.

@@ -18,6 +18,9 @@ import (
 // The chunk size is steered from the same reports (see chunker).
 func (h *Handle) ghostProgress(ctx context.Context, w chunkSetter, est *estimate.Estimator, ch *chunker, p migration.Progress) {
 	h.throttleSource(&p) // before the estimator: a held report is one the throttler holds
+	if ch.takeNiceChanged() {
+		est.Restart() // the rate changes with the sleep after each chunk
+	}
 	e := est.Observe(p)
 	p.RowsPerSecond, p.ETA, p.CutOverETA, p.ETAState = e.Rate, e.ETA, e.CutOverETA, e.State
 	p.ETALow, p.ETAHigh = e.ETALow, e.ETAHigh

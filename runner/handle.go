@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -67,7 +68,9 @@ type Handle struct {
 	throttled time.Time         // when the current throttle began; zero when not throttled
 	recorded  throttle.Decision // the last decision recorded by throttleChanged
 	last      migration.Progress
-	chunk     int64 // gh-ost's chunk size as last set (0 until a worker runs)
+	chunk     int64   // gh-ost's chunk size as last set (0 until a worker runs)
+	nice      float64 // gh-ost's nice ratio as an operator last set it, when niceSet
+	niceSet   bool
 	result    Result
 	lastSaved time.Time
 
@@ -115,6 +118,43 @@ func (h *Handle) SetChunkSize(n int64) error {
 	}
 	h.r.metrics.ChunkResized(h.labels, string(chunk.KindOperator))
 	return nil
+}
+
+// SetNiceRatio changes gh-ost's sleep after each copy chunk while it runs, in multiples of the
+// chunk's time (0..ghost.MaxNiceRatio): the lever for an application that suffers from the copy
+// more than its figures or the throttler show (BENCHMARKS.md, run 7). A worker resumed after a
+// crash in this run starts with it too.
+func (h *Handle) SetNiceRatio(r float64) error {
+	if math.IsNaN(r) || r < 0 || r > ghost.MaxNiceRatio {
+		return fmt.Errorf("runner: nice ratio %v: must be 0-%d", r, ghost.MaxNiceRatio)
+	}
+	h.mu.Lock()
+	w := h.worker
+	h.mu.Unlock()
+	if w == nil {
+		return errors.New("runner: nice ratio applies to a running gh-ost migration only")
+	}
+	if err := w.SetNiceRatio(r); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.nice, h.niceSet = r, true
+	ch := h.chunks
+	h.mu.Unlock()
+	if ch != nil {
+		ch.setNice(r) // a chunk's time is measured without gh-ost's sleep
+	}
+	return nil
+}
+
+// NiceRatio is gh-ost's nice ratio now: as an operator last set it, else the configured one.
+func (h *Handle) NiceRatio() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.niceSet {
+		return h.nice
+	}
+	return h.r.cfg.Ghost.NiceRatio
 }
 
 // ErrNoGhostWorker: AwaitApplied was called on a migration that runs no gh-ost worker (a native
@@ -484,7 +524,7 @@ func (h *Handle) ghostSpec() ghost.Spec {
 		MigrationID: h.id, Schema: h.plan.Schema, Table: h.plan.Table, Alter: h.plan.GhostAlter,
 		Primary: c.Primary, OnPrimary: c.OnPrimary,
 		ChunkSize: c.Ghost.ChunkSize, DMLBatchSize: c.Ghost.DMLBatchSize, AdaptiveDMLBatch: c.Ghost.AdaptiveDMLBatch,
-		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: c.Ghost.NiceRatio,
+		CutOverLockTimeout: c.Ghost.CutOverLockTimeout, NiceRatio: h.NiceRatio(),
 		DropOldTable: c.Ghost.DropOldTable, IgnoreWarnings: c.Ghost.IgnoreWarnings, PprofAddr: c.Ghost.PprofAddr,
 		NoBinlogFilter:     c.Ghost.NoBinlogFilter,
 		EstimateRowsOnly:   !c.Ghost.ExactRowCount,

@@ -115,6 +115,17 @@ func TestPauseResumeCancel(t *testing.T) {
 	resized, err := f.api.SetChunkSize(ctx, v.ID, 500)
 	require.NoError(t, err)
 	require.EqualValues(t, 500, resized.ChunkSize, "the view shows the size set")
+	require.NotNil(t, resized.NiceRatio, "a live gh-ost run shows its nice ratio")
+	require.Zero(t, *resized.NiceRatio, "the configured one: none")
+	niced, err := f.api.SetNiceRatio(ctx, v.ID, 1.5)
+	require.NoError(t, err)
+	require.NotNil(t, niced.NiceRatio)
+	require.Equal(t, 1.5, *niced.NiceRatio, "the view shows the ratio set")
+	_, err = f.api.SetNiceRatio(ctx, v.ID, -1)
+	require.ErrorIs(t, err, client.ErrBadRequest)
+	code, msg := f.raw(t, http.MethodPost, "/v1/migrations/"+v.ID+"/nice-ratio", "Bearer "+token, `{}`)
+	require.Equal(t, http.StatusBadRequest, code, msg)
+	require.Contains(t, msg, "nice_ratio missing")
 	time.Sleep(time.Second) // a chunk already under way when the throttle came may still land
 	held, err := f.api.Get(ctx, v.ID)
 	require.NoError(t, err)
@@ -152,9 +163,10 @@ func TestPauseResumeCancel(t *testing.T) {
 			notes = append(notes, e.Message)
 		}
 	}
-	require.Len(t, notes, 5, "submit, pause, chunk size, resume and cancel are recorded: %v", notes)
+	require.Len(t, notes, 6, "submit, pause, chunk size, nice ratio, resume and cancel are recorded: %v", notes)
 	require.Equal(t, "submitted by token api (127.0.0.1)", notes[0])
-	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[4])
+	require.Equal(t, "nice ratio set to 1.5 by token api (127.0.0.1)", notes[3])
+	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[5])
 }
 
 // TestAuthAndErrors: 401 without or with a wrong token and nothing created; 400 on malformed

@@ -107,10 +107,15 @@ const (
 	opApprove   = "approve"
 	opCancel    = "cancel"
 	opChunkSize = "chunk_size"
+	opNiceRatio = "nice_ratio"
 )
 
 type chunkArgs struct {
 	N int64 `json:"n"`
+}
+
+type niceArgs struct {
+	Ratio float64 `json:"ratio"`
 }
 
 // Background runs the controller's fleet loops until ctx ends: claiming migrations whose owner
@@ -226,6 +231,11 @@ func (c *Controller) execute(ctx context.Context, cmd store.Command) error {
 		var a chunkArgs
 		if err = json.Unmarshal(cmd.Args, &a); err == nil {
 			_, err = c.SetChunkSize(ctx, cmd.MigrationID, a.N, by)
+		}
+	case opNiceRatio:
+		var a niceArgs
+		if err = json.Unmarshal(cmd.Args, &a); err == nil {
+			_, err = c.SetNiceRatio(ctx, cmd.MigrationID, a.Ratio, by)
 		}
 	default:
 		err = fmt.Errorf("unknown command %q", cmd.Op)

@@ -99,6 +99,14 @@ func TestCommandsHandedToOwner(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.api.SetChunkSize(ctx, v.ID, 5)
 	require.ErrorIs(t, err, client.ErrBadRequest, "checked where it was received")
+	_, err = b.api.SetNiceRatio(ctx, v.ID, 101)
+	require.ErrorIs(t, err, client.ErrBadRequest, "checked where it was received")
+	_, err = b.api.SetNiceRatio(ctx, v.ID, 0.5)
+	require.NoError(t, err)
+	got, err = f.api.Get(ctx, v.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.NiceRatio, "a live gh-ost run shows its nice ratio")
+	assert.Equal(t, 0.5, *got.NiceRatio, "carried out by the owner")
 
 	_, err = b.api.Approve(ctx, v.ID)
 	require.NoError(t, err)
@@ -118,12 +126,12 @@ func TestCommandsHandedToOwner(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, cutovers, "exactly one cut-over")
-	assert.GreaterOrEqual(t, via, 3, "pause, resume and approval recorded with the controller they came through")
+	assert.GreaterOrEqual(t, via, 4, "pause, resume, nice ratio and approval recorded with the controller they came through")
 	var commands, consumed int
 	require.NoError(t, f.admin.QueryRow("SELECT COUNT(*), COUNT(consumed_at) FROM `"+f.stName+"`.commands WHERE migration_id = ?", v.ID).
 		Scan(&commands, &consumed))
-	assert.Equal(t, 3, commands)
-	assert.Equal(t, 3, consumed, "each carried out once")
+	assert.Equal(t, 4, commands)
+	assert.Equal(t, 4, consumed, "each carried out once")
 }
 
 // TestQueueAcrossControllers: six migrations over three tables submitted through two

@@ -12,6 +12,7 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
@@ -201,6 +202,28 @@ func (a *api) log(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set(client.HeaderNextOffset, strconv.FormatInt(next, 10))
 	_, _ = w.Write(text)
+}
+
+func (a *api) niceRatio(w http.ResponseWriter, r *http.Request) {
+	var req client.NiceRatioRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.NiceRatio == nil {
+		writeError(w, badRequest("nice_ratio missing: want a number, 0-%d", ghost.MaxNiceRatio))
+		return
+	}
+	id, ok := a.id(w, r)
+	if !ok {
+		return
+	}
+	v, err := a.c.SetNiceRatio(r.Context(), id, *req.NiceRatio, a.caller(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *api) chunkSize(w http.ResponseWriter, r *http.Request) {

@@ -78,6 +78,7 @@ func NewHandler(c *Controller, opts HandlerOptions) (http.Handler, error) {
 		mux.Handle("POST "+client.PathMigration+"/"+verb, a.write(a.act(do)))
 	}
 	mux.Handle("POST "+client.PathMigration+"/chunk-size", a.write(a.chunkSize))
+	mux.Handle("POST "+client.PathMigration+"/nice-ratio", a.write(a.niceRatio))
 	parts := a.participants()
 	mux.Handle(wire.PathParticipants, parts)
 	mux.Handle(wire.PathParticipants+"/", parts)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
+	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -104,6 +107,10 @@ func (c *Controller) view(m store.Migration, parts func(table string) []wire.Par
 	if v.Live {
 		v.Paused = r.isPaused()
 		v.ChunkSize = r.h.ChunkSize()
+		if v.ChunkSize != 0 { // a gh-ost run
+			n := r.h.NiceRatio()
+			v.NiceRatio = &n
+		}
 		d := r.h.Throttle()
 		v.Throttle = &d
 		if p := r.h.Progress(); !p.Time.IsZero() {
@@ -329,6 +336,25 @@ func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by st
 		return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
 	}
 	c.note(ctx, id, fmt.Sprintf("chunk size set to %d by %s", n, by))
+	return c.Get(ctx, id)
+}
+
+// SetNiceRatio changes gh-ost's sleep after each copy chunk of a running gh-ost migration.
+func (c *Controller) SetNiceRatio(ctx context.Context, id string, ratio float64, by string) (client.MigrationView, error) {
+	if math.IsNaN(ratio) || ratio < 0 || ratio > ghost.MaxNiceRatio {
+		return client.MigrationView{}, badRequest("nice_ratio %v: must be 0-%d", ratio, ghost.MaxNiceRatio)
+	}
+	r, err := c.live(ctx, id)
+	if e, ok := elsewhere(err); ok {
+		return c.handOff(ctx, e, opNiceRatio, niceArgs{Ratio: ratio}, by)
+	}
+	if err != nil {
+		return client.MigrationView{}, err
+	}
+	if err := r.h.SetNiceRatio(ratio); err != nil {
+		return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
+	}
+	c.note(ctx, id, fmt.Sprintf("nice ratio set to %s by %s", strconv.FormatFloat(ratio, 'g', -1, 64), by))
 	return c.Get(ctx, id)
 }
 

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -37,12 +38,13 @@ type actionMsg struct {
 
 // action is one change the user asked for: a verb and its target.
 type action struct {
-	verb     string // verbPause, …
-	id       string // the migration
-	label    string // schema.table, for messages
-	instance string // the participant, for verbEvict
-	chunk    int64  // for verbChunkSize
-	quit     bool   // quit once it is done (cancel on quit)
+	verb     string  // verbPause, …
+	id       string  // the migration
+	label    string  // schema.table, for messages
+	instance string  // the participant, for verbEvict
+	chunk    int64   // for verbChunkSize
+	nice     float64 // for verbNiceRatio
+	quit     bool    // quit once it is done (cancel on quit)
 }
 
 // Action verbs, as the API names them.
@@ -53,6 +55,7 @@ const (
 	verbCancel    = "cancel"
 	verbRevert    = "revert"
 	verbChunkSize = "chunk-size"
+	verbNiceRatio = "nice-ratio"
 	verbEvict     = "evict"
 )
 
@@ -113,6 +116,8 @@ func (a action) run(api API, timeout time.Duration) tea.Cmd {
 			v, err = api.Revert(ctx, a.id)
 		case verbChunkSize:
 			v, err = api.SetChunkSize(ctx, a.id, a.chunk)
+		case verbNiceRatio:
+			v, err = api.SetNiceRatio(ctx, a.id, a.nice)
 		case verbEvict:
 			err = api.Evict(ctx, a.instance)
 		}
@@ -133,6 +138,8 @@ func (a action) done() string {
 		return a.label + " cancelled; the original table is unchanged"
 	case verbChunkSize:
 		return "chunk size of " + a.label + " set"
+	case verbNiceRatio:
+		return "nice ratio of " + a.label + " set to " + strconv.FormatFloat(a.nice, 'g', -1, 64)
 	case verbRevert:
 		return "revert of " + a.label + " started as a migration of its own; it waits at the gate like a cut-over"
 	case verbEvict:

@@ -3,6 +3,7 @@ package tui
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,7 +138,11 @@ func (d detailView) progress(s Styles) []string {
 	lines := []string{line, strings.Join(figs, " · ")}
 	if p.ChunkSize > 0 && d.view.Status == migration.StatusRunning {
 		// The copy's chunk size and why (sized by time, issue 12).
-		lines = append(lines, s.Dim.Render(fmt.Sprintf("chunk %s rows · %s", count(p.ChunkSize), clean(p.ChunkReason))))
+		chunkLine := fmt.Sprintf("chunk %s rows · %s", count(p.ChunkSize), clean(p.ChunkReason))
+		if p.NiceRatio > 0 { // gh-ost sleeps after each chunk (--nice-ratio, migrate nice-ratio)
+			chunkLine += " · nice " + strconv.FormatFloat(p.NiceRatio, 'g', -1, 64)
+		}
+		lines = append(lines, s.Dim.Render(chunkLine))
 	}
 	if p.DMLBatchSize > 0 && d.view.Status == migration.StatusRunning {
 		// The binlog apply batch and why (it grows with the backlog, issue 12).

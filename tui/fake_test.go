@@ -122,6 +122,10 @@ func (f *fakeAPI) Revert(_ context.Context, id string) (client.MigrationView, er
 	return f.act("revert", id)
 }
 
+func (f *fakeAPI) SetNiceRatio(_ context.Context, id string, r float64) (client.MigrationView, error) {
+	return f.act(fmt.Sprintf("nice-ratio %g", r), id)
+}
+
 func (f *fakeAPI) SetChunkSize(_ context.Context, id string, n int64) (client.MigrationView, error) {
 	return f.act(fmt.Sprintf("chunk-size %d", n), id)
 }

@@ -44,6 +44,7 @@ func TestActionKeys(t *testing.T) {
 		{"pause", copyingView(), nil, "p", "pause " + ordersID},
 		{"resume", paused, nil, "p", "resume " + ordersID},
 		{"chunk size", copyingView(), []string{"s", "5", "0", "x", "0", "backspace", "0"}, "enter", "chunk-size 500 " + ordersID},
+		{"nice ratio", copyingView(), []string{"n", "2", "x", ".", "5"}, "enter", "nice-ratio 2.5 " + ordersID},
 		{"approve", gateView(), []string{"a"}, "y", "approve " + ordersID},
 		{"cancel", copyingView(), []string{"x"}, "y", "cancel " + ordersID},
 		{"revert", doneView(), []string{"r"}, "y", "revert " + ordersID},
@@ -112,6 +113,49 @@ func TestChunkSizeInput(t *testing.T) {
 		assert.True(t, m.ask.active())
 		assert.True(t, m.status.err)
 		assert.Empty(t, f.actions())
+	})
+}
+
+func TestNiceRatioInput(t *testing.T) {
+	t.Run("out of range is refused and the input stays", func(t *testing.T) {
+		m, f := detailModel(t, copyingView(), testOptions(ordersID))
+		m, cmd := press(t, m, "n", "1", "0", "1", "enter")
+		assert.Nil(t, cmd)
+		assert.True(t, m.ask.active())
+		assert.True(t, m.status.err)
+		assert.Equal(t, "nice ratio: want a number from 0 to 100", m.status.text)
+		assert.Empty(t, f.actions())
+	})
+	t.Run("esc keeps it", func(t *testing.T) {
+		m, f := detailModel(t, copyingView(), testOptions(ordersID))
+		m, _ = press(t, m, "n", "3", "esc")
+		assert.False(t, m.ask.active())
+		assert.Equal(t, "nice ratio unchanged", m.status.text)
+		assert.Empty(t, f.actions())
+	})
+	t.Run("the prompt says the current ratio", func(t *testing.T) {
+		v := copyingView()
+		r := 1.5
+		v.NiceRatio = &r
+		m, _ := detailModel(t, v, testOptions(ordersID))
+		m, _ = press(t, m, "n")
+		assert.Contains(t, m.View(), "now 1.5")
+	})
+	t.Run("not on a native migration", func(t *testing.T) {
+		v := copyingView()
+		v.Strategy, v.Approval = "inplace", ""
+		m, f := detailModel(t, v, testOptions(ordersID))
+		m, cmd := press(t, m, "n")
+		assert.Nil(t, cmd)
+		assert.False(t, m.ask.active())
+		assert.Equal(t, "nice-ratio shop.orders: the nice ratio applies to a gh-ost copy while it runs", m.status.text)
+		assert.Empty(t, f.actions())
+	})
+	t.Run("the detail view shows a ratio in force", func(t *testing.T) {
+		v := copyingView()
+		v.Progress.NiceRatio = 4
+		m, _ := detailModel(t, v, testOptions(ordersID))
+		assert.Contains(t, m.View(), "· nice 4")
 	})
 }
 

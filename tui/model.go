@@ -333,6 +333,8 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 		}
 	case key.Matches(k, m.keys.ChunkSize):
 		a.verb = verbChunkSize
+	case key.Matches(k, m.keys.NiceRatio):
+		a.verb = verbNiceRatio
 	case key.Matches(k, m.keys.Approve):
 		a.verb = verbApprove
 	case key.Matches(k, m.keys.Cancel):
@@ -352,6 +354,8 @@ func (m Model) act(k tea.KeyMsg, v client.MigrationView) (tea.Model, tea.Cmd) {
 		return m, a.run(m.api, m.opts.ActionTimeout)
 	case verbChunkSize:
 		m.ask = chunkQuestion(a, v.ChunkSize)
+	case verbNiceRatio:
+		m.ask = niceQuestion(a, v.NiceRatio)
 	case verbApprove:
 		m.ask = confirmQuestion(fmt.Sprintf("Approve the cut-over of %s? The tables swap once every condition holds.", a.label), a)
 	case verbCancel:

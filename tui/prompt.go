@@ -41,7 +41,7 @@ func (n lineInput) view() string { return n.value + "▏" }
 func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 
 // question is what the status line asks while it waits for the user: a yes/no before a
-// destructive action, or a number for the chunk size. The zero value asks nothing.
+// destructive action, or a number for the chunk size or the nice ratio. The zero value asks nothing.
 type question struct {
 	text  string
 	act   action
@@ -65,6 +65,16 @@ func chunkQuestion(a action, current int64) question {
 		input: &lineInput{limit: 7, accept: isDigit}}
 }
 
+// niceQuestion asks for a new nice ratio, saying the current one when it is known (nil: not).
+func niceQuestion(a action, current *float64) question {
+	now := ""
+	if current != nil {
+		now = ", now " + strconv.FormatFloat(*current, 'g', -1, 64)
+	}
+	return question{text: "nice ratio of " + a.label + " (sleep per chunk time, 0-100" + now + "; enter applies, esc keeps):", act: a,
+		input: &lineInput{limit: 6, accept: func(r rune) bool { return isDigit(r) || r == '.' }}}
+}
+
 // answer handles a key while a question is open. It returns the question that stays open
 // (zero when it closed), the action to run (nil when none) and what the status line says.
 func (q question) answer(k tea.KeyMsg, keys KeyMap) (question, *action, status) {
@@ -75,15 +85,27 @@ func (q question) answer(k tea.KeyMsg, keys KeyMap) (question, *action, status) 
 		}
 		return question{}, nil, info("nothing done")
 	}
+	what := "chunk size"
+	if q.act.verb == verbNiceRatio {
+		what = "nice ratio"
+	}
 	switch k.Type {
 	case tea.KeyEsc, tea.KeyCtrlC:
-		return question{}, nil, info("chunk size unchanged")
+		return question{}, nil, info(what + " unchanged")
 	case tea.KeyEnter:
+		a := q.act
+		if a.verb == verbNiceRatio {
+			r, err := strconv.ParseFloat(q.input.value, 64)
+			if err != nil || r < 0 || r > 100 {
+				return q, nil, failure("nice ratio: want a number from 0 to 100")
+			}
+			a.nice = r
+			return question{}, &a, status{}
+		}
 		n, err := strconv.ParseInt(q.input.value, 10, 64)
 		if err != nil || n <= 0 {
 			return q, nil, failure("chunk size: want a positive number of rows")
 		}
-		a := q.act
 		a.chunk = n
 		return question{}, &a, status{}
 	}

@@ -32,6 +32,7 @@ type API interface {
 	Cancel(ctx context.Context, id string) (client.MigrationView, error)
 	Revert(ctx context.Context, id string) (client.MigrationView, error)
 	SetChunkSize(ctx context.Context, id string, n int64) (client.MigrationView, error)
+	SetNiceRatio(ctx context.Context, id string, r float64) (client.MigrationView, error)
 	Evict(ctx context.Context, instanceID string) error
 }
 

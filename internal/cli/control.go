@@ -45,16 +45,16 @@ var controlVerbs = []controlVerb{
 		}},
 }
 
-// newControlCmds builds approve, pause, resume, cancel, chunk-size and evict.
+// newControlCmds builds approve, pause, resume, cancel, chunk-size, nice-ratio and evict.
 func newControlCmds(streams IO) []*cobra.Command {
 	var cmds []*cobra.Command
 	for _, v := range controlVerbs {
 		cmds = append(cmds, newControlCmd(streams, v))
 	}
-	return append(cmds, newChunkSizeCmd(streams), newEvictCmd(streams))
+	return append(cmds, newChunkSizeCmd(streams), newNiceRatioCmd(streams), newEvictCmd(streams))
 }
 
-// ControlOptions are the flags of approve, pause, resume, cancel, chunk-size and evict.
+// ControlOptions are the flags of approve, pause, resume, cancel, chunk-size, nice-ratio and evict.
 type ControlOptions struct {
 	IO     IO
 	Client ClientOptions

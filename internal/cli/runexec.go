@@ -214,6 +214,9 @@ func progressLine(p migration.Progress) string {
 	}
 	if p.ChunkSize > 0 && p.Phase == migration.PhaseCopying {
 		s += fmt.Sprintf("  chunk %d", p.ChunkSize)
+		if p.NiceRatio > 0 {
+			s += fmt.Sprintf(" nice %g", p.NiceRatio) // gh-ost sleeps that many chunk times after each
+		}
 	}
 	if p.BacklogEvents > 0 {
 		s += fmt.Sprintf("  backlog %d", p.BacklogEvents)

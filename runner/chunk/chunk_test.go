@@ -156,4 +156,13 @@ func TestMeter(t *testing.T) {
 	m.Resize(at(2.5))
 	got := []time.Duration{m.Observe(obs(3, 5, 1.7)), m.Observe(obs(3.5, 5, 1.7)), m.Observe(obs(4, 5, 1.7))}
 	assert.Equal(t, []time.Duration{0, time.Second, 0}, got)
+
+	// A new nice ratio: the window open at the change slept the old one, so the next opens at the
+	// next chunk's end and takes the new sleep out (cycles of 400ms at nice 3 are 100ms chunks).
+	m = NewMeter(0, time.Second)
+	m.Observe(obs(0, 1, 0))
+	assert.Equal(t, 100*ms, m.Observe(obs(0.5, 6, 0.5)))
+	m.SetNice(3, at(0.5))
+	assert.Zero(t, m.Observe(obs(1, 7, 0.9)), "the chunk in flight slept the old ratio")
+	assert.Equal(t, 100*ms, m.Observe(obs(1.7, 9, 1.7)))
 }

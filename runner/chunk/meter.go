@@ -39,6 +39,13 @@ func NewMeter(nice float64, slow time.Duration) *Meter {
 	return &Meter{nice: max(nice, 0), slow: slow, min: 400 * time.Millisecond}
 }
 
+// SetNice says gh-ost's nice ratio changed at now (an operator's): the chunks in the open window
+// slept the old ratio, so the next window opens at the next chunk's end, as after a resize.
+func (m *Meter) SetNice(nice float64, now time.Time) {
+	m.nice = max(nice, 0)
+	m.Resize(now)
+}
+
 // Resize says the chunk size changed at now. The chunk in flight is still of the old size: the
 // new size's window opens at the next chunk's end.
 func (m *Meter) Resize(now time.Time) { m.open, m.since = false, now }

@@ -60,6 +60,12 @@ func (w *Worker) Unthrottle() error { return w.send(command{Op: opUnthrottle}) }
 // SetChunkSize changes the rows per copy chunk (10..100000) from the next chunk on.
 func (w *Worker) SetChunkSize(n int64) error { return w.send(command{Op: opChunkSize, N: n}) }
 
+// SetNiceRatio changes gh-ost's sleep after each copy chunk, in multiples of the chunk's time
+// (0..MaxNiceRatio; 0 none, 1 halves the copy rate), from the next chunk on.
+func (w *Worker) SetNiceRatio(r float64) error {
+	return w.send(command{Op: opNiceRatio, Ratio: r})
+}
+
 // CutOver grants a cut-over permit: gh-ost may start cut-over attempts (the atomic rename) during
 // the next validFor (DefaultCutOverPermit when zero). This is the seam where the runner asks its
 // cut-over gate first; nothing else lets gh-ost rename. Called before Ready, a permit still valid

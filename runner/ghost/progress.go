@@ -85,6 +85,7 @@ func (w *worker) snapshot(now time.Time) migration.Progress {
 	p := migration.Progress{Time: now, Phase: w.phase()}
 	p.RowsCopied = mc.GetTotalRowsCopied()
 	p.ReplicaLag = mc.GetCurrentLagDuration()
+	p.NiceRatio = mc.GetNiceRatio()
 	throttled, reason, hint := mc.IsThrottled()
 	p.Throttled = throttled
 	if throttled {

@@ -26,6 +26,7 @@ const (
 	opThrottle   = "throttle"
 	opUnthrottle = "unthrottle"
 	opChunkSize  = "chunk_size"
+	opNiceRatio  = "nice_ratio"
 	opCutOver    = "cut_over"
 	// opAwaitApplied asks the worker to acknowledge once gh-ost's applier has applied the binlog
 	// of the server it reads through Coords (applied.go); N bounds the wait in milliseconds.
@@ -38,6 +39,8 @@ type command struct {
 	Reason string `json:"reason,omitempty"`
 	N      int64  `json:"n,omitempty"`      // chunk size; a cut-over permit's validity in ms; an await's bound in ms
 	Coords string `json:"coords,omitempty"` // await_applied: "file:position" in the binlog gh-ost reads
+	// Ratio is nice_ratio's: the sleep after each chunk, in multiples of the chunk's time.
+	Ratio float64 `json:"ratio,omitempty"`
 }
 
 // Events the worker sends.

@@ -339,6 +339,13 @@ func (w *worker) apply(c command) error {
 			return fmt.Errorf("chunk size %d outside 10..100000", c.N)
 		}
 		w.mc.SetChunkSize(c.N)
+	case opNiceRatio:
+		if c.Ratio < 0 || c.Ratio > MaxNiceRatio {
+			return fmt.Errorf("nice ratio %v outside 0..%d", c.Ratio, MaxNiceRatio)
+		}
+		// gh-ost reads it after every chunk (Migrator.iterateChunks' applyCopyRowsQueue) and in
+		// our copy tail (copytail.go): the next chunk's sleep is the new ratio's.
+		w.mc.SetNiceRatio(c.Ratio)
 	case opCutOver:
 		// A permit for cut-over attempts during the next N milliseconds (gate.go).
 		if c.N <= 0 {
