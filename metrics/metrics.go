@@ -100,6 +100,7 @@ type Metrics struct {
 	backlog         *prometheus.GaugeVec
 	throttled       *prometheus.GaugeVec
 	chunkSize       *prometheus.GaugeVec
+	niceRatio       *prometheus.GaugeVec
 	dmlBatchSize    *prometheus.GaugeVec
 	applyRate       *prometheus.GaugeVec
 	chunkResizes    *prometheus.CounterVec
@@ -136,6 +137,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		backlog:         gauge("binlog_backlog_events", "Binlog events not yet applied to the new table."),
 		throttled:       gauge("throttled", "1 while the migration is throttled, else 0."),
 		chunkSize:       gauge("chunk_size_rows", "gh-ost's current copy chunk size in rows."),
+		niceRatio:       gauge("nice_ratio", "gh-ost's sleep after each copy chunk, in multiples of the chunk's time (0: none)."),
 		dmlBatchSize:    gauge("dml_batch_size_events", "gh-ost's current binlog apply batch: events applied per transaction (grows with the backlog)."),
 		applyRate:       gauge("apply_capacity_events_per_second", "Binlog events per second gh-ost's apply loop applied while events waited for it (its measured capacity this run)."),
 		chunkResizes:    counter("chunk_resizes_total", "Chunk size changes, by kind (grow, shrink_slow, shrink_throttle, operator).", "kind"),
@@ -160,7 +162,7 @@ func fq(name string) string { return prometheus.BuildFQName(Namespace, "", name)
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.rowsCopied, m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled,
-		m.chunkSize, m.dmlBatchSize, m.applyRate, m.chunkResizes, m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
+		m.chunkSize, m.niceRatio, m.dmlBatchSize, m.applyRate, m.chunkResizes, m.throttleEvents, m.cutOverAttempts, m.cutOverLock, m.finished, m.active}
 }
 
 // Describe implements prometheus.Collector, so a Metrics built with New(nil) can be collected
@@ -223,8 +225,9 @@ func (m *Metrics) ObserveFrom(l Labels, p migration.Progress, source string) {
 	m.lag.WithLabelValues(v...).Set(nonNegative(p.ReplicaLag.Seconds()))
 	m.backlog.WithLabelValues(v...).Set(nonNegative(float64(p.BacklogEvents)))
 	m.throttled.WithLabelValues(v...).Set(boolValue(p.Throttled))
-	if p.ChunkSize > 0 {
+	if p.ChunkSize > 0 { // a gh-ost copy
 		m.chunkSize.WithLabelValues(v...).Set(float64(p.ChunkSize))
+		m.niceRatio.WithLabelValues(v...).Set(nonNegative(p.NiceRatio))
 	}
 	if p.DMLBatchSize > 0 {
 		m.dmlBatchSize.WithLabelValues(v...).Set(float64(p.DMLBatchSize))
@@ -279,7 +282,7 @@ func (m *Metrics) Finished(l Labels, status migration.Status) {
 	v := l.values()
 	m.finished.WithLabelValues(append(v, string(status))...).Inc()
 	m.active.WithLabelValues(v...).Set(0)
-	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled, m.chunkSize, m.dmlBatchSize, m.applyRate} {
+	for _, g := range []*prometheus.GaugeVec{m.copyRate, m.progress, m.eta, m.lag, m.backlog, m.throttled, m.chunkSize, m.niceRatio, m.dmlBatchSize, m.applyRate} {
 		g.DeleteLabelValues(v...)
 	}
 	delete(m.last, l)

@@ -58,6 +58,24 @@ ghostgate_migrations_active{schema="app",strategy="ghost",table="users"} 1
 		"ghostgate_throttled", "ghostgate_migrations_active"))
 }
 
+// The nice ratio is a gauge of gh-ost copies only (those report a chunk size), 0 included, and it
+// goes with the migration.
+func TestNiceRatioGauge(t *testing.T) {
+	m := New(nil)
+	m.Started(users)
+	g := m.niceRatio.WithLabelValues(users.values()...)
+	m.Observe(users, migration.Progress{ChunkSize: 1000, NiceRatio: 2.5})
+	assert.Equal(t, 2.5, testutil.ToFloat64(g))
+	m.Observe(users, migration.Progress{ChunkSize: 1000})
+	assert.Zero(t, testutil.ToFloat64(g), "back to none")
+	m.Finished(users, migration.StatusComplete)
+	assert.Zero(t, testutil.CollectAndCount(m.niceRatio), "gone with the migration")
+
+	native := Labels{Schema: "app", Table: "orders", Strategy: "inplace"}
+	m.Observe(native, migration.Progress{RowsCopied: 1})
+	assert.Zero(t, testutil.CollectAndCount(m.niceRatio), "no gh-ost, no nice ratio")
+}
+
 func TestMetricNamesFollowConventions(t *testing.T) {
 	m := New(nil)
 	m.Observe(users, migration.Progress{RowsCopied: 1, Throttled: true, ThrottleReason: "manual", ChunkSize: 1000, DMLBatchSize: 10, ApplyRate: 2000})
