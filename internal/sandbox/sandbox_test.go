@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -135,7 +136,9 @@ func ownPair(t *testing.T) (string, sandbox.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "sb")
+	// Beside the default pair's directory, as sandboxtest.Isolated's: a socket path under a long
+	// $TMPDIR could pass the 107 bytes a Unix socket's name may have.
+	dir := fmt.Sprintf("%s-own-%d-%d", sandbox.Dir(), os.Getpid(), port)
 	t.Cleanup(func() {
 		if err := sandbox.Destroy(context.Background(), dir); err != nil {
 			t.Error(err)
