@@ -13,10 +13,13 @@
 #   GG_SANDBOX_PERFORMANCE_SCHEMA  ON (default) or OFF, for tests of servers without it
 #
 # The servers run with ROW binlogs, a full row image, log-slave-updates and classic
-# position-based replication (binlogs rotate at 256 MB and expire after an hour: a sandbox that
-# stayed up across many suites once filled the disk with them; the expiry is switched on only once
-# the replica has caught up, see enable_expiry), and have a user with every privilege gh-ost needs. `up` is idempotent: a running pair is left alone, a stopped one is restarted from its data (about a
-# second), a missing one is created. It writes $GG_SANDBOX_DIR/env, which tests and the demo read.
+# position-based replication, and have a user with every privilege gh-ost needs. Binlogs rotate at
+# 256 MB and those older than an hour are purged at a rotation (a sandbox that stayed up across
+# many suites once filled the disk with them), never when a server starts: a pair left down for
+# days resumes replicating. `up` is idempotent: a running pair is left alone, a stopped one is
+# restarted from its data (about a second), a missing one is created, and one whose replica cannot
+# resume (error 1236) is rebuilt, saying so. It writes $GG_SANDBOX_DIR/env, which tests and the
+# demo read.
 set -euo pipefail
 
 DIR=${GG_SANDBOX_DIR:-/tmp/ghostgate-sandbox}
@@ -274,7 +277,7 @@ main() {
     status) cmd_status ;;
     env) [ -f "$DIR/env" ] || die "no sandbox in $DIR: run '$0 up' first"; cat "$DIR/env" ;;
     destroy) cmd_down; rm -rf "$DIR"; log "removed $DIR" ;;
-    -h|--help|help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;; # the header, whole
     *) die "unknown command '$cmd' (up, down, status, env, destroy)" ;;
   esac
 }
