@@ -85,8 +85,8 @@ func (r etaRun) judge(q float64) (copyETA, total, withRamp, old, warm etaErr) {
 }
 
 // shortChunkWarmup is the warm-up of the replayed column "warm-up": does an ETA promised sooner
-// than the default's 500ms of chunks hold? (A short copy passes 10% within the default's.)
-const shortChunkWarmup = 300 * time.Millisecond
+// than the default's 300ms of chunks hold? (A short copy may pass 10% within the default's.)
+const shortChunkWarmup = 200 * time.Millisecond
 
 // replayETA replays the reports up to p through an estimator with cfg (the ramp model, another
 // warm-up), as the runner feeds its own (the chunk size after each report, a restart when it

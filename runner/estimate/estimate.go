@@ -38,10 +38,12 @@ type Config struct {
 	Warmup time.Duration
 	// ChunkWarmup is the same when the reports carry chunk ends (the worker's do): the rate is
 	// then measured over whole chunks, and a few of them tell it as well as four reports did.
-	// Default 500ms: replayed over BenchmarkETA's 2M-row traces (copies of 11–13 s, 10% reached
+	// Default 300ms: replayed over BenchmarkETA's 2M-row traces (copies of 11–13 s, 10% reached
 	// within 1.6 s of the first chunk), 2s gave no ETA at 10% in 3 runs of 3, 500ms one within
 	// −8% and −16% in two and none in the third, and the same worst error after 10% (see
-	// BENCHMARKS.md, "Chunk timing").
+	// BENCHMARKS.md, "Chunk timing"); on the faster copies of 5–9 s since, 500ms gave no ETA at 10%
+	// in 8 runs of 22, 300ms one in 6 of those 8 (−17 … −2%), and every other estimate stayed the
+	// same (BENCHMARKS.md, runs 7 and 8).
 	ChunkWarmup time.Duration
 	// CutOverTail is the expected time from the end of the copy to the end of the cut-over
 	// (gh-ost's binlog catch-up, the changelog handshake and the rename), not counting a gate
@@ -73,7 +75,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.MinWindow, 500*time.Millisecond)
 	def(&c.RestartWindow, 500*time.Millisecond)
 	def(&c.Warmup, 2*time.Second)
-	def(&c.ChunkWarmup, 500*time.Millisecond)
+	def(&c.ChunkWarmup, 300*time.Millisecond)
 	def(&c.CutOverTail, 500*time.Millisecond)
 	def(&c.ChunkTarget, 500*time.Millisecond)
 	if c.ChunkMax == 0 {

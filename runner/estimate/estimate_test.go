@@ -388,4 +388,18 @@ func TestChunkWarmup(t *testing.T) {
 	}
 	assert.Equal(t, 1500*time.Millisecond, knownAt(true), "the first chunk ends at 0.6s, the second at 1.2s")
 	assert.Equal(t, 2500*time.Millisecond, knownAt(false))
+
+	// 300ms of chunks (BENCHMARKS.md, run 8): with chunks every 0.35s the report at 1s has seen
+	// two ends, 0.35s of copying between them, and promises the ETA; 500ms waited for the next.
+	at := func(cfg Config) time.Duration {
+		e, _ := New(cfg)
+		for _, p := range lumpy(35_000, 350*time.Millisecond, 5, 10_000_000, true) {
+			if e.Observe(p).State == migration.ETAKnown {
+				return p.Time.Sub(t0)
+			}
+		}
+		return -1
+	}
+	assert.Equal(t, time.Second, at(Config{}))
+	assert.Equal(t, 1500*time.Millisecond, at(Config{ChunkWarmup: 500 * time.Millisecond}))
 }
