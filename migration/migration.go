@@ -6,6 +6,7 @@ package migration
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -169,4 +170,17 @@ func ClampRatio(copied, estimated int64) float64 {
 		return 1
 	}
 	return r
+}
+
+// MaxNiceRatio bounds the nice ratio: gh-ost takes any, but at 100 a half-second chunk is
+// followed by almost a minute of sleep, and a larger one is a typo, not a plan.
+const MaxNiceRatio = 100
+
+// CheckNiceRatio says why r cannot be a nice ratio (nil when it can): every door that takes one
+// (gh-ost's spec, the worker's command, the runner, the API, the CLI, the TUI) asks here.
+func CheckNiceRatio(r float64) error {
+	if math.IsNaN(r) || r < 0 || r > MaxNiceRatio {
+		return fmt.Errorf("nice ratio %v: must be 0-%d", r, MaxNiceRatio)
+	}
+	return nil
 }

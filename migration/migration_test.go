@@ -2,6 +2,8 @@ package migration
 
 import (
 	"errors"
+	"math"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +51,19 @@ func TestClampRatio(t *testing.T) {
 	for _, c := range cases {
 		if got := ClampRatio(c.copied, c.est); got != c.want {
 			t.Errorf("ClampRatio(%d, %d) = %v, want %v", c.copied, c.est, got, c.want)
+		}
+	}
+}
+
+func TestCheckNiceRatio(t *testing.T) {
+	for _, r := range []float64{0, 0.5, 4, MaxNiceRatio} {
+		if err := CheckNiceRatio(r); err != nil {
+			t.Errorf("CheckNiceRatio(%v) = %v, want nil", r, err)
+		}
+	}
+	for _, r := range []float64{-0.1, MaxNiceRatio + 0.5, math.NaN(), math.Inf(1)} {
+		if err := CheckNiceRatio(r); err == nil || !strings.Contains(err.Error(), "must be 0-100") {
+			t.Errorf("CheckNiceRatio(%v) = %v, want the range named", r, err)
 		}
 	}
 }

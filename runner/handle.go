@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -121,12 +120,12 @@ func (h *Handle) SetChunkSize(n int64) error {
 }
 
 // SetNiceRatio changes gh-ost's sleep after each copy chunk while it runs, in multiples of the
-// chunk's time (0..ghost.MaxNiceRatio): the lever for an application that suffers from the copy
+// chunk's time (0..migration.MaxNiceRatio): the lever for an application that suffers from the copy
 // more than its figures or the throttler show (BENCHMARKS.md, run 7). A worker resumed after a
 // crash in this run starts with it too.
 func (h *Handle) SetNiceRatio(r float64) error {
-	if math.IsNaN(r) || r < 0 || r > ghost.MaxNiceRatio {
-		return fmt.Errorf("runner: nice ratio %v: must be 0-%d", r, ghost.MaxNiceRatio)
+	if err := migration.CheckNiceRatio(r); err != nil {
+		return fmt.Errorf("runner: %w", err)
 	}
 	h.mu.Lock()
 	w := h.worker

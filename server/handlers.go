@@ -12,7 +12,6 @@ import (
 	"github.com/ghostgate/ghostgate/client"
 	"github.com/ghostgate/ghostgate/internal/version"
 	"github.com/ghostgate/ghostgate/migration"
-	"github.com/ghostgate/ghostgate/runner/ghost"
 )
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
@@ -211,7 +210,7 @@ func (a *api) niceRatio(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.NiceRatio == nil {
-		writeError(w, badRequest("nice_ratio missing: want a number, 0-%d", ghost.MaxNiceRatio))
+		writeError(w, badRequest("nice_ratio missing: want a number, 0-%d", migration.MaxNiceRatio))
 		return
 	}
 	id, ok := a.id(w, r)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/ghostgate/ghostgate/cutover"
 	"github.com/ghostgate/ghostgate/graybox/wire"
 	"github.com/ghostgate/ghostgate/migration"
-	"github.com/ghostgate/ghostgate/runner/ghost"
 	"github.com/ghostgate/ghostgate/store"
 )
 
@@ -341,8 +339,8 @@ func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by st
 
 // SetNiceRatio changes gh-ost's sleep after each copy chunk of a running gh-ost migration.
 func (c *Controller) SetNiceRatio(ctx context.Context, id string, ratio float64, by string) (client.MigrationView, error) {
-	if math.IsNaN(ratio) || ratio < 0 || ratio > ghost.MaxNiceRatio {
-		return client.MigrationView{}, badRequest("nice_ratio %v: must be 0-%d", ratio, ghost.MaxNiceRatio)
+	if err := migration.CheckNiceRatio(ratio); err != nil {
+		return client.MigrationView{}, badRequest("%v", err)
 	}
 	r, err := c.live(ctx, id)
 	if e, ok := elsewhere(err); ok {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ghostgate/ghostgate/migration"
 )
 
 // lineInput is a one-line input of the runes accept lets through (digits for a chunk size,
@@ -96,8 +98,8 @@ func (q question) answer(k tea.KeyMsg, keys KeyMap) (question, *action, status) 
 		a := q.act
 		if a.verb == verbNiceRatio {
 			r, err := strconv.ParseFloat(q.input.value, 64)
-			if err != nil || r < 0 || r > 100 {
-				return q, nil, failure("nice ratio: want a number from 0 to 100")
+			if err != nil || migration.CheckNiceRatio(r) != nil {
+				return q, nil, failure(fmt.Sprintf("nice ratio: want a number from 0 to %d", migration.MaxNiceRatio))
 			}
 			a.nice = r
 			return question{}, &a, status{}

@@ -2,13 +2,12 @@ package cli
 
 import (
 	"context"
-	"math"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ghostgate/ghostgate/client"
-	"github.com/ghostgate/ghostgate/runner/ghost"
+	"github.com/ghostgate/ghostgate/migration"
 )
 
 func newChunkSizeCmd(streams IO) *cobra.Command {
@@ -28,18 +27,18 @@ func newChunkSizeCmd(streams IO) *cobra.Command {
 func newNiceRatioCmd(streams IO) *cobra.Command {
 	cmd := newSetCmd(streams, func(arg string) (float64, error) {
 		r, err := strconv.ParseFloat(arg, 64)
-		if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
-			return 0, usageErrorf("nice ratio %q: want a number, 0-%d", arg, ghost.MaxNiceRatio)
+		if err != nil {
+			return 0, usageErrorf("nice ratio %q: want a number, 0-%d", arg, migration.MaxNiceRatio)
 		}
-		if r < 0 || r > ghost.MaxNiceRatio {
-			return 0, usageErrorf("nice ratio %v: must be 0-%d", r, ghost.MaxNiceRatio)
+		if err := migration.CheckNiceRatio(r); err != nil {
+			return 0, usageErrorf("%v", err)
 		}
 		return r, nil
 	}, (*client.Client).SetNiceRatio, func(r float64) string { return "nice ratio set to " + strconv.FormatFloat(r, 'g', -1, 64) })
 	cmd.Use = "nice-ratio ID RATIO"
 	cmd.Short = "Change gh-ost's sleep after each copy chunk of a running migration"
 	cmd.Long = `nice-ratio sets how long gh-ost sleeps after each copy chunk, in multiples of the chunk's own
-time (0-` + strconv.Itoa(ghost.MaxNiceRatio) + `), from the next chunk on: 0 sleeps not at all, 1 halves the copy rate, 4 copies
+time (0-` + strconv.Itoa(migration.MaxNiceRatio) + `), from the next chunk on: 0 sleeps not at all, 1 halves the copy rate, 4 copies
 at a fifth of it. It is the lever for an application that suffers from the copy more than the
 throttler sees: on the sandbox under 1500 ops/s, 4 took the application's p99 from 4.2-4.6x its
 own to 2.1-2.3x, for a copy 3.6-3.9x as long (BENCHMARKS.md, run 7). The copy's chunk timing and

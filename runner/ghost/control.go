@@ -61,7 +61,7 @@ func (w *Worker) Unthrottle() error { return w.send(command{Op: opUnthrottle}) }
 func (w *Worker) SetChunkSize(n int64) error { return w.send(command{Op: opChunkSize, N: n}) }
 
 // SetNiceRatio changes gh-ost's sleep after each copy chunk, in multiples of the chunk's time
-// (0..MaxNiceRatio; 0 none, 1 halves the copy rate), from the next chunk on.
+// (0..migration.MaxNiceRatio; 0 none, 1 halves the copy rate), from the next chunk on.
 func (w *Worker) SetNiceRatio(r float64) error {
 	return w.send(command{Op: opNiceRatio, Ratio: r})
 }

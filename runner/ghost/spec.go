@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/github/gh-ost/go/base"
+
+	"github.com/ghostgate/ghostgate/migration"
 )
 
 // Endpoint is one MySQL/MariaDB server and the account used on it.
@@ -64,10 +66,6 @@ const (
 	DefaultHeartbeatInterval  = 100 * time.Millisecond
 	DefaultBackoffMaxInterval = 64 * time.Second
 )
-
-// MaxNiceRatio bounds the nice ratio: gh-ost takes any, but at 100 a half-second chunk is
-// followed by almost a minute of sleep, and a larger one is a typo, not a plan.
-const MaxNiceRatio = 100
 
 // Spec describes one gh-ost migration. It is an immutable value: build it, Validate it (Start does)
 // and hand it over; the zero value of each tuning field means gh-ost's default.
@@ -215,8 +213,8 @@ func (s Spec) Validate() error {
 		return bad("cut-over lock timeout %s: must be a whole, even number of seconds in 2s..20s (gh-ost waits twice its own timeout for the table lock)", s.CutOverLockTimeout)
 	case t.Retries < 1:
 		return bad("retries %d below 1", s.Retries)
-	case t.NiceRatio < 0 || t.NiceRatio > MaxNiceRatio:
-		return bad("nice ratio %v outside 0..%d", s.NiceRatio, MaxNiceRatio)
+	case migration.CheckNiceRatio(t.NiceRatio) != nil:
+		return bad("%v", migration.CheckNiceRatio(t.NiceRatio))
 	}
 	for name, v := range map[string]string{"max load": s.MaxLoad, "critical load": s.CriticalLoad} {
 		if _, err := base.ParseLoadMap(v); err != nil {

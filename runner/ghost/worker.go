@@ -340,8 +340,8 @@ func (w *worker) apply(c command) error {
 		}
 		w.mc.SetChunkSize(c.N)
 	case opNiceRatio:
-		if c.Ratio < 0 || c.Ratio > MaxNiceRatio {
-			return fmt.Errorf("nice ratio %v outside 0..%d", c.Ratio, MaxNiceRatio)
+		if err := migration.CheckNiceRatio(c.Ratio); err != nil {
+			return err
 		}
 		// gh-ost reads it after every chunk (Migrator.iterateChunks' applyCopyRowsQueue) and in
 		// our copy tail (copytail.go): the next chunk's sleep is the new ratio's.
