@@ -128,6 +128,7 @@ func TestFleetTakeoverAfterKill(t *testing.T) {
 	require.True(t, strings.HasPrefix(v.Lease.Owner, "ctl-b:") || strings.HasPrefix(v.Lease.Owner, "ctl-c:"), "%+v", v.Lease)
 	require.Equal(t, int64(2), v.Lease.Token)
 	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the takeover must not reset the ghost table (%d rows at the kill)", atKill)
+	require.Equal(t, int64(10), v.ChunkSize, "the size set through B before the kill goes on with the new owner: %+v", v)
 	require.Eventually(t, func() bool { // once the resumed worker runs
 		_, err = taker.api.SetChunkSize(ctx, id, 2000)
 		return err == nil
@@ -219,6 +220,7 @@ func TestFleetHandOverOnShutdown(t *testing.T) {
 	t.Logf("the other controller resumed the migration %v after the owner's SIGTERM (lease %v)", time.Since(stopped).Round(10*time.Millisecond), lease)
 	require.Equal(t, int64(2), v.Lease.Token)
 	require.GreaterOrEqual(t, ghostRows(), atStop-atStop/50, "the handover must not reset the ghost table")
+	require.Equal(t, int64(10), v.ChunkSize, "the size set on A goes on with B: %+v", v)
 	require.Eventually(t, func() bool { // once the resumed worker runs
 		_, err = b.api.SetChunkSize(ctx, id, 2000)
 		return err == nil

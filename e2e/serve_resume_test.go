@@ -117,6 +117,15 @@ func TestServeResumesAfterKill(t *testing.T) {
 	// table too, may take away a few rows between the two counts.
 	require.GreaterOrEqual(t, ghostRows(), atKill-atKill/50, "the resume must not reset the ghost table (%d rows at the kill)", atKill)
 	var v client.MigrationView
+	// The 10-row chunks set before the kill go on in the resumed run (in its event log, kept by the
+	// resume), until an operator sets another size.
+	v, err = c2.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, int64(10), v.ChunkSize, "%+v", v)
+	require.Eventually(t, func() bool { // once the resumed worker runs
+		_, err = c2.SetChunkSize(ctx, id, 2000)
+		return err == nil
+	}, time.Minute, 100*time.Millisecond, "chunk size: %v", lazy(func() string { return fmt.Sprint(err) }))
 	require.Eventually(t, func() bool {
 		v, err = c2.Get(ctx, id)
 		return err == nil && v.Status.Terminal()

@@ -75,7 +75,7 @@ func TestRunSizesChunksByTime(t *testing.T) {
 	assert.True(t, shrunk.Throttled)
 	unhealthy.Store(false)
 
-	require.NoError(t, h.SetChunkSize(700))
+	require.NoError(t, h.SetChunkSize(700, "dba"))
 	set := waitProgress(t, &evs, 10*time.Second, "set by the operator", func(p migration.Progress) bool {
 		return strings.HasPrefix(p.ChunkReason, "operator: ")
 	})
@@ -178,9 +178,9 @@ func TestRunNiceRatioAtRuntime(t *testing.T) {
 	full := chunksPerSecond(300 * time.Millisecond) // for the log: the copy is over in a second or two
 
 	for _, bad := range []float64{-1, 101, math.NaN()} {
-		require.Error(t, h.SetNiceRatio(bad), "ratio %v", bad)
+		require.Error(t, h.SetNiceRatio(bad, "dba"), "ratio %v", bad)
 	}
-	require.NoError(t, h.SetNiceRatio(100))
+	require.NoError(t, h.SetNiceRatio(100, "dba"))
 	assert.Equal(t, 100.0, h.NiceRatio())
 	set := time.Now()
 	waitProgress(t, &evs, 10*time.Second, "gh-ost reporting ratio 100", func(p migration.Progress) bool {
@@ -207,10 +207,10 @@ func TestRunNiceRatioAtRuntime(t *testing.T) {
 		return p.Time.After(killed) && p.Phase == migration.PhaseCopying && p.NiceRatio == 100
 	})
 
-	require.NoError(t, h.SetNiceRatio(0))
+	require.NoError(t, h.SetNiceRatio(0, "dba"))
 	res, err := h.Wait()
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusComplete, res.Status)
 	require.Equal(t, "bigint(20)", f.d.ColumnType(t, "items", "k"))
-	require.Error(t, h.SetNiceRatio(1), "no worker runs any more")
+	require.Error(t, h.SetNiceRatio(1, "dba"), "no worker runs any more")
 }

@@ -163,13 +163,26 @@ func (c *chunker) undo(size int64, why string) {
 	c.meter.Resize(time.Now())
 }
 
-// setByOperator records a size set by hand: the controller stops steering.
-func (c *chunker) setByOperator(n int64) {
+// setByOperator records a size set by hand (how: "set by an operator"): the controller stops
+// steering.
+func (c *chunker) setByOperator(n int64, how string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.operator, c.size = true, n
-	c.reason = chunk.Reason{Kind: chunk.KindOperator, Detail: "set by an operator; no longer sized by time"}
+	c.reason = chunk.Reason{Kind: chunk.KindOperator, Detail: how + "; no longer sized by time"}
 	c.meter.Resize(time.Now())
+}
+
+// restartAt is the size a worker resumed after a crash starts from: the size an operator set, if
+// one did, else start (the first worker's starting size, sized again from there).
+func (c *chunker) restartAt(start int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.operator {
+		c.size, c.reason = start, chunk.Reason{Kind: chunk.KindHold, Detail: "a resumed worker starts at the starting size"}
+	}
+	c.meter.Resize(time.Now())
+	return c.size
 }
 
 // setNice tells the chunk timing gh-ost's new nice ratio (Handle.SetNiceRatio).

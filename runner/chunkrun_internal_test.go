@@ -36,12 +36,29 @@ func TestChunkerSignals(t *testing.T) {
 	assert.Equal(t, int64(2000), n)
 	assert.Equal(t, chunk.KindShrinkThrottle, r.Kind, r.Detail)
 
-	c.setByOperator(500)
+	c.setByOperator(500, "set by an operator")
 	_, _, changed = c.step(rep(3, 95_000, false, ""), time.Second, true)
 	assert.False(t, changed, "an operator's size stays")
 	n, r = c.current()
 	assert.Equal(t, int64(500), n)
 	assert.Equal(t, chunk.KindOperator, r.Kind)
+	assert.Equal(t, int64(500), c.restartAt(8000), "a worker resumed after a crash starts at the operator's size")
+	n, r = c.current()
+	assert.Equal(t, int64(500), n)
+	assert.Equal(t, chunk.KindOperator, r.Kind)
+	assert.Equal(t, "set by an operator; no longer sized by time", r.Detail)
+}
+
+// Without an operator's size, a resumed worker starts at the first one's starting size and is
+// sized by time again from there.
+func TestChunkerRestartAt(t *testing.T) {
+	c := newChunker(chunk.Config{}, 36_000, 0, "")
+	c.size = 100_000 // grown since
+	assert.Equal(t, int64(36_000), c.restartAt(36_000))
+	n, r := c.current()
+	assert.Equal(t, int64(36_000), n)
+	assert.Equal(t, chunk.KindHold, r.Kind)
+	assert.False(t, c.operator)
 }
 
 // After a shrink on the application's lock waits, the chunker grows back only to three quarters

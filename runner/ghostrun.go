@@ -32,7 +32,13 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 		spec.Revert, spec.OldTable, spec.InspectorServerID, spec.Alter = true, h.revert.oldTable, h.revert.inspectorServerID, ""
 	}
 	var start string
-	if spec.ChunkSize == 0 && h.revert == nil {
+	h.mu.Lock()
+	kept := h.tuning // an operator's, set before this controller resumed the migration
+	h.mu.Unlock()
+	switch {
+	case kept.ChunkSize != 0:
+		spec.ChunkSize = kept.ChunkSize
+	case spec.ChunkSize == 0 && h.revert == nil:
 		if n, why, ok := startingChunk(ctx, h.r.store, h.r.cfg.Cluster, h.r.cfg.Chunk); ok {
 			spec.ChunkSize, start = n, why
 		}
@@ -66,6 +72,9 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	}
 	est.SetChunkSize(size)
 	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio, start)
+	if kept.ChunkSize != 0 {
+		ch.setByOperator(kept.ChunkSize, "set"+byWhom(kept.ChunkBy)+" before the migration was resumed")
+	}
 	h.mu.Lock()
 	h.chunks = ch
 	h.mu.Unlock()
@@ -191,7 +200,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 					re.Cause, re.Checkpoint.ID, re.Checkpoint.RowsCopied, re.Checkpoint.Coords, resumes, maxAutoResumes), re.Checkpoint)
 				spec := h.ghostSpec()
 				spec.Resume, spec.InspectorServerID = true, res.InspectorServerID
-				spec.ChunkSize = size // the size the first worker started from, which the chunker returns to
+				spec.ChunkSize = ch.restartAt(size)
 				if w, err = ghost.Start(ctx, spec); err != nil {
 					return err
 				}
@@ -200,7 +209,6 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 				h.worker = w
 				h.mu.Unlock()
 				events, ready, again = w.Events(), w.Ready(), w.GateAgain()
-				ch.undo(size, "a resumed worker starts at the starting size") // then sized again
 				est.Restart()
 				if err := h.relayThrottle(ctx, w, h.monitor.Decision(), false); err != nil {
 					return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,9 +68,7 @@ type Handle struct {
 	throttled time.Time         // when the current throttle began; zero when not throttled
 	recorded  throttle.Decision // the last decision recorded by throttleChanged
 	last      migration.Progress
-	chunk     int64   // gh-ost's chunk size as last set (0 until a worker runs)
-	nice      float64 // gh-ost's nice ratio as an operator last set it, when niceSet
-	niceSet   bool
+	tuning    tuning // what an operator set while it ran (or before a restart: Runner.Resume)
 	result    Result
 	lastSaved time.Time
 
@@ -97,8 +96,10 @@ func (h *Handle) Cancel() { h.cancel(nil) }
 // ErrLeaseLost. The caller then releases the lease (store.ReleaseLease) once Done is closed.
 func (h *Handle) Release(why string) { h.loseLease(errors.New(why)) }
 
-// SetChunkSize changes gh-ost's copy chunk size while it runs.
-func (h *Handle) SetChunkSize(n int64) error {
+// SetChunkSize changes gh-ost's copy chunk size while it runs; by (who asked) goes into the event
+// log with it. The size stays as set: no longer sized by time, and kept by a worker resumed after a
+// crash and by a controller that takes the migration over (Runner.Resume).
+func (h *Handle) SetChunkSize(n int64, by string) error {
 	h.mu.Lock()
 	w := h.worker
 	h.mu.Unlock()
@@ -109,21 +110,23 @@ func (h *Handle) SetChunkSize(n int64) error {
 		return err
 	}
 	h.mu.Lock()
-	h.chunk = n
+	h.tuning.ChunkSize, h.tuning.ChunkBy = n, by
 	ch := h.chunks
 	h.mu.Unlock()
 	if ch != nil {
-		ch.setByOperator(n) // the operator's size stays: no longer sized by time
+		ch.setByOperator(n, "set by an operator") // the operator's size stays: no longer sized by time
 	}
 	h.r.metrics.ChunkResized(h.labels, string(chunk.KindOperator))
+	h.recordTuning("chunk size set to "+strconv.FormatInt(n, 10)+byWhom(by), tuning{ChunkSize: n, ChunkBy: by})
 	return nil
 }
 
 // SetNiceRatio changes gh-ost's sleep after each copy chunk while it runs, in multiples of the
 // chunk's time (0..migration.MaxNiceRatio): the lever for an application that suffers from the copy
-// more than its figures or the throttler show (BENCHMARKS.md, run 7). A worker resumed after a
-// crash in this run starts with it too.
-func (h *Handle) SetNiceRatio(r float64) error {
+// more than its figures or the throttler show (BENCHMARKS.md, run 7). by (who asked) goes into the
+// event log with it. A worker resumed after a crash, and a controller that takes the migration
+// over (Runner.Resume), start with it too.
+func (h *Handle) SetNiceRatio(r float64, by string) error {
 	if err := migration.CheckNiceRatio(r); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
@@ -137,21 +140,32 @@ func (h *Handle) SetNiceRatio(r float64) error {
 		return err
 	}
 	h.mu.Lock()
-	h.nice, h.niceSet = r, true
+	h.tuning.NiceRatio, h.tuning.NiceBy = &r, by
 	ch := h.chunks
 	h.mu.Unlock()
 	if ch != nil {
 		ch.setNice(r) // a chunk's time is measured without gh-ost's sleep
 	}
+	h.recordTuning("nice ratio set to "+formatRatio(r)+byWhom(by), tuning{NiceRatio: &r, NiceBy: by})
 	return nil
+}
+
+// recordTuning writes an operator's change to the event log (store.EventTuning), with what a
+// resumed run needs to start from it (Runner.Resume reads it back). Best effort: the change is
+// made in the running worker already; a store that does not answer loses it for a later resume
+// only.
+func (h *Handle) recordTuning(msg string, t tuning) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.r.store.AddEvent(ctx, h.id, store.EventTuning, msg, t)
 }
 
 // NiceRatio is gh-ost's nice ratio now: as an operator last set it, else the configured one.
 func (h *Handle) NiceRatio() float64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.niceSet {
-		return h.nice
+	if h.tuning.NiceRatio != nil {
+		return *h.tuning.NiceRatio
 	}
 	return h.r.cfg.Ghost.NiceRatio
 }
@@ -187,8 +201,8 @@ func (h *Handle) ChunkSize() int64 {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.chunk != 0 || h.plan.Strategy != planner.StrategyGhost {
-		return h.chunk
+	if h.tuning.ChunkSize != 0 || h.plan.Strategy != planner.StrategyGhost {
+		return h.tuning.ChunkSize
 	}
 	if n := h.r.cfg.Ghost.ChunkSize; n > 0 {
 		return n

@@ -69,7 +69,8 @@ func TestPartitionedOwnerStopsBeforeItsLeaseExpires(t *testing.T) {
 	}
 	// Crawl once a third is copied, until gh-ost's first checkpoint: the resume point.
 	require.Eventually(t, func() bool { return ghostRows() >= rows/3 }, 2*time.Minute, 20*time.Millisecond)
-	require.NoError(t, h.SetChunkSize(10))
+	require.NoError(t, h.SetChunkSize(10, "dba"))
+	require.NoError(t, h.SetNiceRatio(2, "dba2"))
 	require.Eventually(t, func() bool {
 		var n int
 		return f.d.Primary.QueryRow("SELECT COUNT(*) FROM "+ghost.CheckpointTable("items")).Scan(&n) == nil && n > 0
@@ -92,19 +93,32 @@ func TestPartitionedOwnerStopsBeforeItsLeaseExpires(t *testing.T) {
 	var alive *store.OwnerAliveError
 	require.ErrorAs(t, err, &alive, "until the lease expires, nobody else may claim it")
 	var hb *runner.Handle
+	var evB events
 	require.Eventually(t, func() bool {
-		hb, err = b.Resume(ctx, m.ID, runner.RunOptions{})
+		hb, err = b.Resume(ctx, m.ID, runner.RunOptions{OnEvent: evB.add})
 		return err == nil
 	}, time.Minute, 100*time.Millisecond, "B never claimed the migration: %v", err)
 	require.Eventually(t, func() bool { return workerPidOrZero() != 0 }, time.Minute, 50*time.Millisecond)
 	require.GreaterOrEqual(t, ghostRows(), atStop, "the resume must not reset the ghost table")
+	// What A's operators set goes on with B: 10-row chunks, nice ratio 2, in B's worker.
+	require.Equal(t, int64(10), hb.ChunkSize())
+	require.Equal(t, 2.0, hb.NiceRatio())
+	require.Eventually(t, func() bool {
+		_, ok := evB.find(func(e runner.Event) bool {
+			p := e.Progress
+			return p != nil && p.Phase == migration.PhaseCopying && p.ChunkSize == 10 && p.NiceRatio == 2 &&
+				p.ChunkReason == "operator: set by dba before the migration was resumed; no longer sized by time"
+		})
+		return ok
+	}, time.Minute, 50*time.Millisecond, "B's worker copies as A's operators set it")
 
 	// The partition heals: whatever A still tries to write is refused.
 	proxy.Heal()
 	require.ErrorIs(t, stA.Transition(ctx, m.ID, migration.StatusReady, "late"), store.ErrFenced)
 	require.ErrorIs(t, stA.Heartbeat(ctx, m.ID), store.ErrFenced)
 
-	require.NoError(t, hb.SetChunkSize(2000))
+	require.NoError(t, hb.SetChunkSize(2000, "dba"))
+	require.NoError(t, hb.SetNiceRatio(0, "dba"))
 	resB, err := hb.Wait()
 	require.NoError(t, err)
 	require.Equal(t, migration.StatusComplete, resB.Status)
@@ -114,13 +128,17 @@ func TestPartitionedOwnerStopsBeforeItsLeaseExpires(t *testing.T) {
 	require.Equal(t, int64(rows), n)
 	evs, err := stB.Events(ctx, m.ID, 0, 0)
 	require.NoError(t, err)
-	takeovers := 0
+	takeovers, kept := 0, 0
 	for _, e := range evs {
 		if e.Kind == store.EventTakeOver {
 			takeovers++
 		}
+		if e.Message == "resumed from gh-ost's checkpoint; kept as set before: chunk size 10 (set by dba) and nice ratio 2 (set by dba2)" {
+			kept++
+		}
 	}
 	require.Equal(t, 1, takeovers)
+	require.Equal(t, 1, kept, "the resume says what it kept: %v", evs)
 }
 
 // TestRunnerRefusesLeaseTimings: a heartbeat too slow for the lease is a configuration error.

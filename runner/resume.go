@@ -30,6 +30,7 @@ type engineData struct {
 type resumeState struct {
 	inspectorServerID uint32
 	status            migration.Status // the status it had when its controller died
+	tuning            string           // what operators had set and the resume keeps (tuning.describe)
 }
 
 // Resume continues the gh-ost migration id whose controller died, from gh-ost's last checkpoint,
@@ -48,7 +49,11 @@ func (r *Runner) Resume(ctx context.Context, id string, opts RunOptions) (*Handl
 	if plan.Strategy != planner.StrategyGhost {
 		return nil, fmt.Errorf("%w: %s is a %s migration (only gh-ost migrations checkpoint)", ErrNotResumable, id, plan.Strategy)
 	}
-	from, err := r.lastEngine(ctx, id)
+	evs, err := r.store.EventsOf(ctx, id, store.EventEngine, store.EventTuning)
+	if err != nil {
+		return nil, err
+	}
+	from, err := engineOf(id, evs)
 	if err != nil {
 		return nil, err
 	}
@@ -56,17 +61,27 @@ func (r *Runner) Resume(ctx context.Context, id string, opts RunOptions) (*Handl
 	if m, err = r.store.TakeOver(ctx, id); err != nil {
 		return nil, err
 	}
+	// What operators set while the dead run copied stays set (issue 12): the copy an operator
+	// slowed down for a suffering application does not come back at full speed with a new owner.
+	kept := tuningOf(evs)
 	return r.launch(ctx, m.ID, &plan, opts, claimed, func(h *Handle) {
-		h.resume = &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status}
+		h.resume = &resumeState{inspectorServerID: from.InspectorServerID, status: m.Status, tuning: kept.describe()}
+		h.tuning = kept
 	})
 }
 
 // lastEngine reads what the last worker of migration id recorded when it started.
 func (r *Runner) lastEngine(ctx context.Context, id string) (engineData, error) {
-	evs, err := r.store.Events(ctx, id, 0, 10000)
+	evs, err := r.store.EventsOf(ctx, id, store.EventEngine)
 	if err != nil {
 		return engineData{}, err
 	}
+	return engineOf(id, evs)
+}
+
+// engineOf reads, from migration id's event log evs, what its last worker recorded when it
+// started.
+func engineOf(id string, evs []store.Event) (engineData, error) {
 	var d engineData
 	found := false
 	for _, e := range evs {
@@ -84,11 +99,15 @@ func (r *Runner) lastEngine(ctx context.Context, id string) (engineData, error) 
 // startResumed records, instead of the usual queued → planning → running steps, that a resumed
 // migration goes on: one waiting at the gate goes back to running until gh-ost is there again.
 func (h *Handle) startResumed(ctx context.Context) error {
+	kept := ""
+	if h.resume.tuning != "" {
+		kept = "; kept as set before: " + h.resume.tuning
+	}
 	if h.resume.status == migration.StatusReady {
-		return h.transition(ctx, migration.StatusRunning, "resumed from gh-ost's checkpoint; the gate is asked again")
+		return h.transition(ctx, migration.StatusRunning, "resumed from gh-ost's checkpoint; the gate is asked again"+kept)
 	}
 	h.mu.Lock()
 	h.status = h.resume.status
 	h.mu.Unlock()
-	return h.r.store.AddEvent(ctx, h.id, store.EventNote, "resumed from gh-ost's checkpoint", nil)
+	return h.r.store.AddEvent(ctx, h.id, store.EventNote, "resumed from gh-ost's checkpoint"+kept, nil)
 }

@@ -157,16 +157,19 @@ func TestPauseResumeCancel(t *testing.T) {
 
 	evs, err := f.api.Events(ctx, v.ID, 0, 0)
 	require.NoError(t, err)
-	var notes []string
+	var notes, tunings []string
 	for _, e := range evs.Events {
-		if e.Kind == store.EventNote {
+		switch e.Kind {
+		case store.EventNote:
 			notes = append(notes, e.Message)
+		case store.EventTuning: // what a resumed run starts from
+			tunings = append(tunings, e.Message)
 		}
 	}
-	require.Len(t, notes, 6, "submit, pause, chunk size, nice ratio, resume and cancel are recorded: %v", notes)
+	require.Len(t, notes, 4, "submit, pause, resume and cancel are recorded: %v", notes)
 	require.Equal(t, "submitted by token api (127.0.0.1)", notes[0])
-	require.Equal(t, "nice ratio set to 1.5 by token api (127.0.0.1)", notes[3])
-	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[5])
+	require.Equal(t, "cancel requested by token api (127.0.0.1)", notes[3])
+	require.Equal(t, []string{"chunk size set to 500 by token api (127.0.0.1)", "nice ratio set to 1.5 by token api (127.0.0.1)"}, tunings)
 }
 
 // TestAuthAndErrors: 401 without or with a wrong token and nothing created; 400 on malformed

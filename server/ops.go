@@ -330,10 +330,10 @@ func (c *Controller) SetChunkSize(ctx context.Context, id string, n int64, by st
 	if err != nil {
 		return client.MigrationView{}, err
 	}
-	if err := r.h.SetChunkSize(n); err != nil {
+	if err := r.h.SetChunkSize(n, by); err != nil { // in the event log as a tuning, which a resume keeps
 		return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
 	}
-	c.note(ctx, id, fmt.Sprintf("chunk size set to %d by %s", n, by))
+	c.opts.Log.Info(fmt.Sprintf("chunk size set to %d by %s", n, by), "migration", id)
 	return c.Get(ctx, id)
 }
 
@@ -349,10 +349,10 @@ func (c *Controller) SetNiceRatio(ctx context.Context, id string, ratio float64,
 	if err != nil {
 		return client.MigrationView{}, err
 	}
-	if err := r.h.SetNiceRatio(ratio); err != nil {
+	if err := r.h.SetNiceRatio(ratio, by); err != nil { // in the event log as a tuning, which a resume keeps
 		return client.MigrationView{}, fmt.Errorf("%w: %w", ErrNotLive, err)
 	}
-	c.note(ctx, id, fmt.Sprintf("nice ratio set to %s by %s", strconv.FormatFloat(ratio, 'g', -1, 64), by))
+	c.opts.Log.Info("nice ratio set to "+strconv.FormatFloat(ratio, 'g', -1, 64)+" by "+by, "migration", id)
 	return c.Get(ctx, id)
 }
 

@@ -120,7 +120,7 @@ func (c *Controller) keepApproval(ctx context.Context, r *run, id string) {
 	if r.gate == nil || r.gate.Config().Approval.Mode != cutover.ApprovalManual {
 		return
 	}
-	evs, err := c.opts.Store.Events(ctx, id, 0, 10000)
+	evs, err := c.opts.Store.EventsOf(ctx, id, store.EventKind(cutover.EventApproval), EventApprovalGiven)
 	if err != nil {
 		return
 	}

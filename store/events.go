@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,9 @@ const (
 	EventEngine EventKind = "engine"
 	// EventTakeOver: a controller took over a migration whose controller was gone, to resume it.
 	EventTakeOver EventKind = "takeover"
+	// EventTuning: an operator changed a running copy's chunk size or nice ratio; its data is what
+	// a resumed run starts from.
+	EventTuning EventKind = "tuning"
 )
 
 // Valid reports whether k can be stored: lower-case letters and underscores, 1..32 of them, so
@@ -102,8 +106,28 @@ func (s *Store) Events(ctx context.Context, id string, sinceID int64, limit int)
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT id, migration_id, at, kind, message, data FROM "+s.events+
+	return s.queryEvents(ctx, id, "SELECT id, migration_id, at, kind, message, data FROM "+s.events+
 		" WHERE migration_id = ? AND id > ? ORDER BY id LIMIT ?", id, sinceID, limit)
+}
+
+// EventsOf returns every event of migration id of one of kinds, oldest first, however long its
+// log: what a resume reads back (the engine's server, an operator's tuning, an approval) is a few
+// events among a migration's throttle and progress notes, which may number many thousands after
+// days of copying.
+func (s *Store) EventsOf(ctx context.Context, id string, kinds ...EventKind) ([]Event, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	args := []any{id}
+	for _, k := range kinds {
+		args = append(args, string(k))
+	}
+	return s.queryEvents(ctx, id, "SELECT id, migration_id, at, kind, message, data FROM "+s.events+
+		" WHERE migration_id = ? AND kind IN (?"+strings.Repeat(", ?", len(kinds)-1)+") ORDER BY id", args...)
+}
+
+func (s *Store) queryEvents(ctx context.Context, id, query string, args ...any) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events of %s: %w", id, err)
 	}

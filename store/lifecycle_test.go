@@ -163,6 +163,42 @@ func TestEventsAreOrderedAndPaged(t *testing.T) {
 	assert.ErrorIs(t, s.AddEvent(t.Context(), "01KAMZ5Q8D7W2C3V4B5N6M7P8Q", EventNote, "x", nil), ErrNotFound)
 }
 
+// EventsOf reads every event of the kinds asked for, in order, past the page size of Events: a
+// resume reads its engine and tuning events back from a log of thousands of throttle notes.
+func TestEventsOfKinds(t *testing.T) {
+	t.Parallel()
+	s, d := newStore(t, Options{})
+	m, err := s.Create(t.Context(), sample("users"))
+	require.NoError(t, err)
+	other, err := s.Create(t.Context(), sample("orders"))
+	require.NoError(t, err)
+	require.NoError(t, s.AddEvent(t.Context(), m.ID, EventEngine, "worker started", map[string]int{"inspector_server_id": 1}))
+	require.NoError(t, s.AddEvent(t.Context(), other.ID, EventTuning, "chunk size set to 7", map[string]int{"chunk_size": 7}))
+	// 1500 throttle notes in one statement (AddEvent would take a transaction each).
+	_, err = d.Primary.Exec("INSERT INTO "+s.events+" (migration_id, at, kind, message) "+
+		"SELECT ?, UTC_TIMESTAMP(6), 'throttle', CONCAT('throttle ', seq) FROM seq_1_to_1500", m.ID)
+	require.NoError(t, err)
+	require.NoError(t, s.AddEvent(t.Context(), m.ID, EventTuning, "chunk size set to 10", map[string]int{"chunk_size": 10}))
+	require.NoError(t, s.AddEvent(t.Context(), m.ID, EventTuning, "nice ratio set to 2", map[string]float64{"nice_ratio": 2}))
+
+	page, err := s.Events(t.Context(), m.ID, 0, 1000)
+	require.NoError(t, err)
+	require.Len(t, page, 1000, "a page ends before the tunings")
+
+	evs, err := s.EventsOf(t.Context(), m.ID, EventEngine, EventTuning)
+	require.NoError(t, err)
+	var msgs []string
+	for _, e := range evs {
+		assert.Equal(t, m.ID, e.MigrationID)
+		msgs = append(msgs, e.Message)
+	}
+	assert.Equal(t, []string{"worker started", "chunk size set to 10", "nice ratio set to 2"}, msgs)
+	assert.JSONEq(t, `{"nice_ratio":2}`, string(evs[2].Data))
+	none, err := s.EventsOf(t.Context(), m.ID)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}
+
 func TestSaveProgressAndHeartbeat(t *testing.T) {
 	t.Parallel()
 	s, d := newStore(t, Options{})

@@ -20,7 +20,7 @@ func newChunkSizeCmd(streams IO) *cobra.Command {
 	}, (*client.Client).SetChunkSize, func(n int64) string { return "chunk size set to " + strconv.FormatInt(n, 10) })
 	cmd.Use = "chunk-size ID N"
 	cmd.Short = "Change gh-ost's copy chunk size of a running migration"
-	cmd.Long = "chunk-size sets the rows gh-ost copies per chunk (10-100000) while it runs: smaller chunks\nhold row locks for less time, larger ones copy faster. It needs the API token."
+	cmd.Long = "chunk-size sets the rows gh-ost copies per chunk (10-100000) while it runs: smaller chunks\nhold row locks for less time, larger ones copy faster. The size stays as set (no longer sized\nby time) for the rest of the migration, through a worker resumed after a crash and a controller\nthat takes the migration over. It needs the API token."
 	return cmd
 }
 
@@ -42,8 +42,8 @@ time (0-` + strconv.Itoa(migration.MaxNiceRatio) + `), from the next chunk on: 0
 at a fifth of it. It is the lever for an application that suffers from the copy more than the
 throttler sees: on the sandbox under 1500 ops/s, 4 took the application's p99 from 4.2-4.6x its
 own to 2.1-2.3x, for a copy 3.6-3.9x as long (BENCHMARKS.md, run 7). The copy's chunk timing and
-ETA follow the new ratio. It lasts for the run (a worker resumed after a crash keeps it); a
-controller that takes the migration over starts from the run's --nice-ratio again.
+ETA follow the new ratio. It stays set for the rest of the migration: a worker resumed after a
+crash and a controller that takes the migration over start from it, not from --nice-ratio.
 It needs the API token.`
 	cmd.Example = "  migrate nice-ratio yd9y5dhx 4   # gentler: sleep 4x each chunk's time\n" +
 		"  migrate nice-ratio yd9y5dhx 0   # full speed again"
