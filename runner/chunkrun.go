@@ -163,7 +163,7 @@ func (c *chunker) undo(size int64, why string) {
 	c.meter.Resize(time.Now())
 }
 
-// setByOperator records a size set by hand (how: "set by an operator"): the controller stops
+// setByOperator records a size set by hand (how: "set by alice"): the controller stops
 // steering.
 func (c *chunker) setByOperator(n int64, how string) {
 	c.mu.Lock()

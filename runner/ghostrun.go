@@ -73,7 +73,7 @@ func (h *Handle) runGhost(ctx context.Context) (err error) {
 	est.SetChunkSize(size)
 	ch := newChunker(h.r.cfg.Chunk, size, w.Spec().NiceRatio, start)
 	if kept.ChunkSize != 0 {
-		ch.setByOperator(kept.ChunkSize, "set"+byWhom(kept.ChunkBy)+" before the migration was resumed")
+		ch.setByOperator(kept.ChunkSize, setBy(kept.ChunkBy)+" before the migration was resumed")
 	}
 	h.mu.Lock()
 	h.chunks = ch

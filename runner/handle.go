@@ -114,7 +114,7 @@ func (h *Handle) SetChunkSize(n int64, by string) error {
 	ch := h.chunks
 	h.mu.Unlock()
 	if ch != nil {
-		ch.setByOperator(n, "set by an operator") // the operator's size stays: no longer sized by time
+		ch.setByOperator(n, setBy(by)) // the operator's size stays: no longer sized by time
 	}
 	h.r.metrics.ChunkResized(h.labels, string(chunk.KindOperator))
 	h.recordTuning("chunk size set to "+strconv.FormatInt(n, 10)+byWhom(by), tuning{ChunkSize: n, ChunkBy: by})

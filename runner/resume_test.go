@@ -67,7 +67,7 @@ func TestRunResumesAfterWorkerKill(t *testing.T) {
 		_, ok := ev.find(func(e runner.Event) bool {
 			p := e.Progress
 			return p != nil && p.Phase == migration.PhaseCopying && p.Time.After(killed) && p.ChunkSize == 10 && p.NiceRatio == 4 &&
-				p.ChunkReason == "operator: set by an operator; no longer sized by time"
+				p.ChunkReason == "operator: set by dba; no longer sized by time"
 		})
 		return ok
 	}, time.Minute, 50*time.Millisecond, "the resumed worker copies at the operator's size")

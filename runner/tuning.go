@@ -47,12 +47,20 @@ func tuningOf(evs []store.Event) tuning {
 func (t tuning) describe() string {
 	var parts []string
 	if t.ChunkSize != 0 {
-		parts = append(parts, "chunk size "+strconv.FormatInt(t.ChunkSize, 10)+" (set"+byWhom(t.ChunkBy)+")")
+		parts = append(parts, "chunk size "+strconv.FormatInt(t.ChunkSize, 10)+" ("+setBy(t.ChunkBy)+")")
 	}
 	if t.NiceRatio != nil {
-		parts = append(parts, "nice ratio "+formatRatio(*t.NiceRatio)+" (set"+byWhom(t.NiceBy)+")")
+		parts = append(parts, "nice ratio "+formatRatio(*t.NiceRatio)+" ("+setBy(t.NiceBy)+")")
 	}
 	return strings.Join(parts, " and ")
+}
+
+// setBy is "set by who", or "set by an operator" when nobody was named.
+func setBy(who string) string {
+	if who == "" {
+		return "set by an operator"
+	}
+	return "set by " + who
 }
 
 // byWhom is " by who", or nothing when nobody was named.

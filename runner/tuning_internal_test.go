@@ -33,5 +33,5 @@ func TestTuningOf(t *testing.T) {
 	assert.Equal(t, tuning{}, tuningOf(nil))
 	assert.Empty(t, tuning{}.describe())
 	half := 0.5
-	assert.Equal(t, "nice ratio 0.5 (set)", tuning{NiceRatio: &half}.describe())
+	assert.Equal(t, "nice ratio 0.5 (set by an operator)", tuning{NiceRatio: &half}.describe())
 }
